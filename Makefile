@@ -1,0 +1,145 @@
+# coop - one non-recursive Makefile.
+#
+#   make            libcoop (static + shared), coopd, coopctl
+#   make check      install missing Debian packages, build, run unit and
+#                   integration tests (integration tests need root)
+#   make run        run coopd on the built-in demo configuration
+#   make bench      run the benchmarks under bench/ and record the figures
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make help
+#
+# Sources are found by directory, so a new module file needs no edit here:
+# core/ vs/ resolver/ fwd/ examples/services/ go into libcoop; every
+# tests/unit/MODULE/*_test.c is one cmocka binary; every bench/NAME/*.c is
+# one benchmark binary.
+
+VERSION    := 0.1.0
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+SYSCONFDIR ?= $(PREFIX)/etc
+B          := build
+
+CC      ?= cc
+CLANG   ?= clang
+PKGS    := libev libnl-3.0 libnl-route-3.0 libcares
+# gnu11, not c11: setns(), unshare(), accept4() and struct in6_pktinfo need
+# _GNU_SOURCE, which the whole tree defines.
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -I. \
+	   -I/usr/include/libnl3 -I/usr/include/iniparser -MMD -MP
+LDLIBS  := -lev -lnl-route-3 -lnl-3 -lcares -liniparser -lpthread
+
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-7s %s\n' $(1) $(2)
+endif
+
+LIB_SRCS := $(wildcard core/*.c vs/*.c resolver/*.c fwd/*.c examples/services/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
+LIB_A    := $(B)/libcoop.a
+LIB_SO   := $(B)/libcoop.so.$(VERSION)
+PUB_HDRS := core/coop.h $(wildcard core/coop_*.h fwd/coop_*.h vs/coop_*.h resolver/coop_*.h)
+
+COOPD    := $(B)/coopd
+COOPCTL  := $(B)/coopctl
+
+UNIT_SRCS := $(wildcard tests/unit/*/*_test.c)
+UNIT_BINS := $(UNIT_SRCS:%.c=$(B)/%)
+BENCH_SRCS := $(wildcard bench/*/*.c)
+BENCH_BINS := $(BENCH_SRCS:%.c=$(B)/%)
+BPF_SRCS := $(wildcard fwd/bpf/*.bpf.c)
+BPF_OBJS := $(BPF_SRCS:%.c=$(B)/%.o)
+
+.PHONY: all check unit integration run bench install deps help clean
+all: $(LIB_A) $(LIB_SO) $(COOPD) $(COOPCTL) $(BPF_OBJS)
+
+$(B)/%.o: %.c
+	$(call msg,CC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIB_A): $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(LIB_SO): $(LIB_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) -shared -Wl,-soname,libcoop.so.0 -o $@ $^ $(LDLIBS)
+	$(Q)ln -sf libcoop.so.$(VERSION) $(B)/libcoop.so.0
+	$(Q)ln -sf libcoop.so.$(VERSION) $(B)/libcoop.so
+
+$(COOPD): $(B)/examples/coopd.o $(LIB_A)
+	$(call msg,LD,$@)
+	$(Q)$(CC) -o $@ $^ $(LDLIBS)
+
+$(COOPCTL): $(B)/tools/coopctl.o $(LIB_A)
+	$(call msg,LD,$@)
+	$(Q)$(CC) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/unit/%: tests/unit/%.c $(LIB_A)
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS) -lcmocka -lm
+
+$(B)/bench/%: bench/%.c $(LIB_A)
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS) -lm
+
+# BPF objects: clang targets bpf; asm/types.h lives under the multiarch dir.
+$(B)/fwd/bpf/%.bpf.o: fwd/bpf/%.bpf.c
+	$(call msg,BPF,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CLANG) -O2 -g -target bpf -I. -I/usr/include/$(shell $(CC) -print-multiarch) -c -o $@ $<
+
+deps:
+	$(Q)bash tools/install-deps.sh
+
+unit: $(UNIT_BINS)
+	$(Q)bash tests/unit/run.sh $(UNIT_BINS)
+
+integration: all
+	$(Q)bash tests/integration/run.sh
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS)
+	$(Q)$(MAKE) --no-print-directory unit integration
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bash examples/demo.sh
+
+bench:
+	$(Q)bash tools/install-deps.sh bench
+	$(Q)$(MAKE) --no-print-directory all $(BENCH_BINS)
+	$(Q)for s in bench/*/run.sh; do [ -f "$$s" ] || continue; echo "== $$s"; bash "$$s" || exit 1; done
+
+install: all
+	$(Q)install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/coop \
+		$(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/coop
+	$(Q)install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
+	$(Q)install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
+	$(Q)ln -sf libcoop.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libcoop.so.0
+	$(Q)ln -sf libcoop.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libcoop.so
+	$(Q)install -m 644 $(PUB_HDRS) $(DESTDIR)$(INCLUDEDIR)/coop/
+	$(Q)install -m 755 $(COOPD) $(DESTDIR)$(SBINDIR)/
+	$(Q)install -m 755 $(COOPCTL) $(DESTDIR)$(BINDIR)/
+	$(Q)install -m 644 etc/*.ini $(DESTDIR)$(SYSCONFDIR)/coop/
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+		coop.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/coop.pc
+
+help:
+	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,146 @@
+/* coop.h - public API of libcoop: runtime, virtual servers, services, connections. */
+#ifndef COOP_H
+#define COOP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A runtime: one control thread (the caller of coop_run) plus worker
+ * threads, each with its own libev loop. Opaque. */
+struct coop;
+/* A virtual server: addresses, an isolation scope, listeners, stats. Opaque;
+ * lives from coop_start until coop_run returns. */
+struct coop_vs;
+/* A TCP connection, owned by the worker thread that accepted or opened it.
+ * Opaque; valid until its service's on_close callback returns. */
+struct coop_conn;
+
+/*
+ * A service: what a `listen = tcp:PORT NAME` entry hands connections to.
+ * Every callback runs on the worker thread that owns the connection.
+ */
+struct coop_service {
+	/* Name used in configuration; [a-z0-9_-], at most 31 bytes. */
+	const char *name;
+	/* A connection was accepted (or an outbound one connected). Return 0 to
+	 * keep it, a negative errno to close it at once. May be NULL. */
+	int (*on_accept)(struct coop_conn *conn);
+	/* Bytes arrived. The buffer is valid only during the call. */
+	void (*on_read)(struct coop_conn *conn, const void *data, size_t len);
+	/* The connection is going away (peer closed, error, shutdown). Called
+	 * once; free per-connection data here. May be NULL. */
+	void (*on_close)(struct coop_conn *conn);
+	/* Application pointer, returned by coop_conn_service_data(). */
+	void *data;
+};
+
+/* Per-VS counters, summed over workers. */
+struct coop_vs_stats {
+	uint64_t accepted;  /* TCP connections accepted */
+	uint64_t active;    /* TCP connections open now (accepted + outbound) */
+	uint64_t outbound;  /* outbound TCP connections opened */
+	uint64_t bytes_in;  /* TCP payload bytes received */
+	uint64_t bytes_out; /* TCP payload bytes sent */
+};
+
+/* --- runtime (control thread) ------------------------------------------ */
+
+/* Allocate an empty runtime. Returns NULL on ENOMEM. Call before any thread
+ * other than the caller exists: it caches the caller's network namespace as
+ * the default one. */
+struct coop *coop_new(void);
+
+/* Register a service under svc->name. svc must outlive the runtime.
+ * Returns 0, -EEXIST for a duplicate name or -EINVAL for a bad name.
+ * Control thread, before coop_configure. */
+int coop_service_register(struct coop *c, const struct coop_service *svc);
+
+/* Parse and validate the INI file at path as a whole: syntax, keys, values,
+ * services named by listeners, interfaces that must exist. Changes no kernel
+ * state. Returns 0 or -errno with a message naming file, section and key in
+ * err. Control thread. */
+int coop_configure(struct coop *c, const char *path, char *err, size_t errlen);
+
+/* Bring every VS up (namespaces, links, addresses, routes, listeners) and
+ * start the workers. On failure everything already done is undone and
+ * -errno is returned with a message in err. Control thread. */
+int coop_start(struct coop *c, char *err, size_t errlen);
+
+/* Run the control loop (admin socket, signals) until coop_stop() or
+ * SIGINT/SIGTERM, then stop the workers, close every connection and
+ * listener and undo all kernel state coop created. Returns 0. */
+int coop_run(struct coop *c);
+
+/* Ask coop_run to return. Any thread; async-signal-safe. */
+void coop_stop(struct coop *c);
+
+/* Free a runtime after coop_run returned (or instead of coop_start). */
+void coop_free(struct coop *c);
+
+/* Number of worker threads (valid after coop_configure). */
+unsigned coop_workers(const struct coop *c);
+
+/* --- virtual servers ----------------------------------------------------- */
+
+/* VS lookup and iteration; control thread, or any thread while running
+ * (the VS table does not change between coop_start and coop_run's return). */
+size_t coop_vs_count(const struct coop *c);
+struct coop_vs *coop_vs_at(const struct coop *c, size_t i);
+struct coop_vs *coop_vs_find(const struct coop *c, const char *name);
+
+const char *coop_vs_name(const struct coop_vs *vs);
+
+/* Create a socket in the VS's scope (its namespace, or its mark): the one
+ * helper every socket of a VS goes through. SOCK_CLOEXEC is added. Returns
+ * the fd or -errno. Any thread. */
+int coop_vs_socket(struct coop_vs *vs, int domain, int type, int protocol);
+
+/* Sum the VS's counters over all workers. Any thread. */
+void coop_vs_stats_get(const struct coop_vs *vs, struct coop_vs_stats *out);
+
+/* --- connections (worker threads) ---------------------------------------- */
+
+/* Queue bytes for sending (copied). Returns 0 or -errno (-EPIPE once the
+ * connection is closing). Reading pauses while much output is queued. */
+int coop_conn_write(struct coop_conn *conn, const void *buf, size_t len);
+/* Close after queued output is flushed; on_close follows. */
+void coop_conn_close(struct coop_conn *conn);
+
+struct coop_vs *coop_conn_vs(const struct coop_conn *conn);
+void *coop_conn_service_data(const struct coop_conn *conn);
+void *coop_conn_data(const struct coop_conn *conn);
+void coop_conn_set_data(struct coop_conn *conn, void *data);
+/* Peer and local addresses (sockaddr_in or sockaddr_in6). */
+const struct sockaddr *coop_conn_peer(const struct coop_conn *conn, socklen_t *len);
+const struct sockaddr *coop_conn_local(const struct coop_conn *conn, socklen_t *len);
+/* Index of the owning worker, 0 .. coop_workers()-1. */
+unsigned coop_conn_worker(const struct coop_conn *conn);
+
+/* Called once when an outbound connection completes: err is 0 and conn is
+ * live (svc->on_accept was called first), or err is -errno and conn is NULL. */
+typedef void (*coop_connect_cb)(struct coop_conn *conn, int err, void *arg);
+
+/* Open a TCP connection from inside the VS (its namespace or mark, source
+ * address = the VS's first address of dst's family) to dst. The connection
+ * belongs to the calling worker and is served by svc. Must be called on a
+ * worker thread (from a service callback). Returns 0 (cb follows) or -errno
+ * (cb is not called). */
+int coop_vs_tcp_connect(struct coop_vs *vs, const struct sockaddr *dst, socklen_t dstlen,
+			const struct coop_service *svc, coop_connect_cb cb, void *arg);
+
+/* --- example services shipped in libcoop --------------------------------- */
+
+/* "echo" (echoes bytes back) and "whoami" (writes the VS name and a newline,
+ * then closes). Register them with coop_service_register() to use them. */
+extern const struct coop_service coop_service_echo;
+extern const struct coop_service coop_service_whoami;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,50 @@
+/* netns.h - network namespaces: cached fds, create/attach/delete, and the
+ * "enter, socket(), return" helper.
+ *
+ * coop_netns_init() must run before any other thread exists. The namespace
+ * registry (coop_netns_get/put) belongs to the control thread; the fd of a
+ * namespace may be used from any thread while a reference is held. */
+#ifndef COOP_NETNS_H
+#define COOP_NETNS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define COOP_NETNS_DIR "/run/netns"
+
+/* A named network namespace known to coop. */
+struct coop_netns {
+	char name[64];             /* iproute2 name: /run/netns/NAME */
+	int fd;                    /* open fd on the namespace, O_CLOEXEC */
+	bool owned;                /* coop created it and deletes it on last put */
+	unsigned refs;             /* VSes using it */
+	struct coop_netns *next;   /* registry list */
+};
+
+/* Cache the calling thread's namespace as the default. 0 or -errno. */
+int coop_netns_init(void);
+/* fd of the default namespace (valid after coop_netns_init). */
+int coop_netns_default_fd(void);
+
+/* Find or open the namespace NAME: attach if /run/netns/NAME exists, else
+ * create it (with lo up) when create is true, else fail with -ENOENT.
+ * Adds a reference. Control thread. */
+int coop_netns_get(const char *name, bool create, struct coop_netns **out,
+		   char *err, size_t errlen);
+/* Drop a reference; the last one closes the fd and, when coop created the
+ * namespace, removes it. Control thread. */
+void coop_netns_put(struct coop_netns *ns);
+
+/* Run fn(arg) with the calling thread inside namespace nsfd, then return
+ * to the default namespace. Aborts the process if the return fails: a
+ * thread stranded in a tenant's namespace is a security bug. Returns
+ * fn's result, or -errno if entering failed. Any thread. */
+int coop_netns_run(int nsfd, int (*fn)(void *arg), void *arg);
+
+/* socket() inside namespace nsfd (SOCK_CLOEXEC added). fd or -errno. */
+int coop_netns_socket(int nsfd, int domain, int type, int protocol);
+
+/* True when path exists and is a network namespace (nsfs) mount. */
+bool coop_netns_exists(const char *name);
+
+#endif

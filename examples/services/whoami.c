@@ -1,0 +1,30 @@
+/* whoami.c - the "whoami" example service: answers the VS name and a
+ * newline, then closes. Lets a client prove which VS served it. */
+#include <string.h>
+
+#include "core/coop.h"
+
+static int whoami_accept(struct coop_conn *conn)
+{
+	const char *name = coop_vs_name(coop_conn_vs(conn));
+	int ret;
+
+	ret = coop_conn_write(conn, name, strlen(name));
+	if (!ret)
+		ret = coop_conn_write(conn, "\n", 1);
+	coop_conn_close(conn);
+	return ret;
+}
+
+static void whoami_read(struct coop_conn *conn, const void *data, size_t len)
+{
+	(void)conn;
+	(void)data;
+	(void)len;
+}
+
+const struct coop_service coop_service_whoami = {
+	.name = "whoami",
+	.on_accept = whoami_accept,
+	.on_read = whoami_read,
+};

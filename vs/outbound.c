@@ -1,0 +1,74 @@
+/* outbound.c - TCP connections opened from inside a VS: a socket in the VS
+ * scope, bound to the VS's own address, connected without blocking. */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/runtime.h"
+#include "vs/vs.h"
+
+/* First VS address of the given family, or NULL. */
+static const struct coop_addr *source_addr(const struct coop_vs *vs, int family)
+{
+	size_t i;
+
+	for (i = 0; i < vs->cfg->n_addrs; i++)
+		if (vs->cfg->addrs[i].addr.family == family)
+			return &vs->cfg->addrs[i].addr;
+	return NULL;
+}
+
+int coop_vs_tcp_connect(struct coop_vs *vs, const struct sockaddr *dst, socklen_t dstlen,
+			const struct coop_service *svc, coop_connect_cb cb, void *arg)
+{
+	struct coop_worker *w = coop_worker_self();
+	const struct coop_addr *src;
+	struct sockaddr_storage ss;
+	struct coop_conn *conn;
+	int fd, ret;
+
+	if (!w || w->stopping)
+		return -EPERM;
+	if (!dst || !svc || !svc->on_read || !cb ||
+	    (dst->sa_family == AF_INET && dstlen < sizeof(struct sockaddr_in)) ||
+	    (dst->sa_family == AF_INET6 && dstlen < sizeof(struct sockaddr_in6)) ||
+	    (dst->sa_family != AF_INET && dst->sa_family != AF_INET6))
+		return -EINVAL;
+	fd = coop_vs_socket(vs, dst->sa_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return fd;
+	src = source_addr(vs, dst->sa_family);
+	if (src) {
+		memset(&ss, 0, sizeof(ss));
+		if (src->family == AF_INET) {
+			struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+			sin->sin_family = AF_INET;
+			sin->sin_addr = src->v4;
+		} else {
+			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+			sin6->sin6_family = AF_INET6;
+			sin6->sin6_addr = src->v6;
+		}
+		if (bind(fd, (struct sockaddr *)&ss, src->family == AF_INET ?
+			 sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) < 0)
+			goto err_close;
+	}
+	if (connect(fd, dst, dstlen) < 0 && errno != EINPROGRESS)
+		goto err_close;
+	conn = coop_conn_new(w, vs, svc, fd, true);
+	if (!conn) {
+		errno = ENOMEM;
+		goto err_close;
+	}
+	coop_stat_add(&vs->wstats[w->id].outbound, 1);
+	coop_conn_connecting(conn, dst, dstlen, cb, arg);
+	return 0;
+
+err_close:
+	ret = -errno;
+	close(fd);
+	return ret;
+}

@@ -1,0 +1,97 @@
+/* vs.h - virtual servers inside libcoop: the VS object, its lifecycle and
+ * the isolation backend interface (netns now, pbr next).
+ *
+ * A struct coop_vs is created, brought up and torn down by the control
+ * thread. While the runtime runs, its fields are read-only except the
+ * per-worker stats, each written only by its worker. */
+#ifndef COOP_VS_H
+#define COOP_VS_H
+
+#include <ev.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/coop.h"
+
+struct coop_vs;
+struct coop_worker;
+
+/* An isolation backend. Every operation is given the VS; backend state
+ * hangs off vs->iso_priv. */
+struct coop_iso_ops {
+	const char *name; /* "netns", "pbr": the isolation = value */
+	/* Create or attach the VS's kernel state (namespace, links,
+	 * addresses, routes, rules). On failure undo whatever was done and
+	 * return -errno with a message in err. Control thread. */
+	int (*up)(struct coop_vs *vs, char *err, size_t errlen);
+	/* Undo exactly what up() created, nothing else. Control thread. */
+	void (*down)(struct coop_vs *vs);
+	/* A socket in the VS's scope: fd or -errno. Any thread. */
+	int (*socket)(struct coop_vs *vs, int domain, int type, int protocol);
+};
+
+extern const struct coop_iso_ops coop_iso_netns;
+
+/* Lifecycle, control thread only. */
+/* Allocate a VS for cfg (no kernel state). 0 or -errno with err filled. */
+int coop_vs_new(struct coop *c, const struct coop_vs_cfg *cfg, struct coop_vs **out,
+		char *err, size_t errlen);
+/* Isolation up, then one listener per listen entry x bind address x worker.
+ * On failure everything done is undone. 0 or -errno with err filled. */
+int coop_vs_up(struct coop_vs *vs, char *err, size_t errlen);
+/* Close listeners (workers must no longer watch them), then isolation down. */
+void coop_vs_down(struct coop_vs *vs);
+void coop_vs_free(struct coop_vs *vs);
+
+/* Worker side (vs/listener.c): start/stop watching worker w's listeners
+ * of vs. Worker thread only. */
+void coop_vs_listeners_start(struct coop_vs *vs, struct coop_worker *w);
+void coop_vs_listeners_stop(struct coop_vs *vs, struct coop_worker *w);
+
+/* Counters of one VS on one worker: written only by that worker (relaxed
+ * atomics, single writer), read by anyone. One cache line each. */
+struct coop_vs_wstats {
+	_Atomic uint64_t accepted;  /* connections accepted */
+	_Atomic uint64_t outbound;  /* outbound connections opened */
+	_Atomic uint64_t closed;    /* connections closed (both kinds) */
+	_Atomic uint64_t bytes_in;  /* payload received */
+	_Atomic uint64_t bytes_out; /* payload sent */
+} __attribute__((aligned(64)));
+
+/* A listening socket of a VS on one worker. Owned by that worker once the
+ * worker runs; created and closed by the control thread outside that. */
+struct coop_listener {
+	struct coop_vs *vs;                /* owner VS */
+	const struct coop_listen_cfg *cfg; /* its listen = entry */
+	const struct coop_service *svc;    /* service it hands connections to */
+	int fd;                            /* listening socket */
+	unsigned worker;                   /* index of the owning worker */
+	ev_io io;                          /* readable -> accept, on the worker loop */
+};
+
+enum coop_vs_state {
+	COOP_VS_DOWN,  /* nothing in the kernel */
+	COOP_VS_UP,    /* kernel state and listeners in place */
+};
+
+struct coop_vs {
+	struct coop *coop;                /* runtime it belongs to */
+	const struct coop_vs_cfg *cfg;    /* its [vs NAME] section */
+	const struct coop_iso_ops *iso;   /* isolation backend */
+	void *iso_priv;                   /* backend state */
+	enum coop_vs_state state;         /* lifecycle */
+	struct coop_listener *listeners;  /* n_listeners = listens x addrs x workers */
+	size_t n_listeners;
+	struct coop_vs_wstats *wstats;    /* one per worker */
+	unsigned n_workers;
+};
+
+/* Bump a single-writer counter (relaxed; only the owning worker writes). */
+static inline void coop_stat_add(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+#endif
