@@ -47,7 +47,8 @@ struct coop_listen_cfg {
 struct coop_vs_cfg {
 	char name[COOP_NAME_MAX];      /* section name after "vs " */
 	enum coop_isolation isolation; /* isolation = */
-	char netns[COOP_NAME_MAX];     /* namespace = ("" = backend default) */
+	char netns[COOP_NAME_MAX];     /* namespace =; netns: always set (default: the
+					* VS name); pbr: "" = coopd's own namespace */
 	char ifname[IF_NAMESIZE];      /* interface = ("" = none) */
 	struct coop_prefix *addrs;     /* addresses =, in file order */
 	size_t n_addrs;
@@ -77,9 +78,35 @@ struct coop_config {
 /* Parse and validate path. On success *out is a new config (free with
  * coop_config_free). On failure returns -errno (-EINVAL for content errors)
  * and fills err with "FILE: [SECTION] KEY: problem". Touches no kernel
- * state except reading which links exist (for `interface =`). */
+ * state except reading which links exist (for `interface =`); looking for
+ * a link inside an existing namespace uses coop_netns_run(), so call
+ * coop_netns_init() first. Control thread only: iniparser's error callback
+ * is process-global. */
 int coop_config_load(const char *path, struct coop_config **out, char *err, size_t errlen);
+
+/* coop_config_load_flags() flags. */
+#define COOP_CONFIG_NO_LINKS 0x1u /* skip the link existence checks: validate a
+				   * file for another machine (coopd --check) */
+
+/* coop_config_load() with flags (COOP_CONFIG_*). */
+int coop_config_load_flags(const char *path, unsigned flags, struct coop_config **out,
+			   char *err, size_t errlen);
+/* Free a config from coop_config_load (NULL is fine). */
 void coop_config_free(struct coop_config *cfg);
+
+/* One configuration key as documented by the loader's own key tables, for
+ * `help` output and docs/config.md. */
+struct coop_config_keydoc {
+	const char *section; /* "global" or "vs" */
+	const char *key;     /* name in the file */
+	const char *syntax;  /* accepted values */
+	const char *dflt;    /* default when the key is absent */
+	const char *help;    /* what it does, one paragraph */
+};
+
+/* The i-th key (the [global] keys, then the [vs NAME] keys, in table
+ * order), or NULL past the last. Static data; any thread. */
+const struct coop_config_keydoc *coop_config_keydoc_at(size_t i);
 
 /* Parse "198.18.1.1/24" or "2001:db8::1/64" (prefix required when
  * need_len, else optional and defaulting to the host length). */

@@ -34,6 +34,10 @@
 /* Namespace of the thread that called coop_netns_init: the one every thread
  * returns to. Written once before other threads exist, then read-only. */
 static int default_fd = -1;
+/* fd of the namespace the calling thread entered through this module, -1
+ * for the default one: lets calls nest (an rtnetlink socket opened from
+ * inside coop_netns_run) and still return to where the caller was. */
+static __thread int inside = -1;
 /* Registry of named namespaces; control thread only. */
 static struct coop_netns *ns_table[NS_BUCKETS];
 /* /run/netns exists and is a shared mount point: checked once per process
@@ -58,49 +62,69 @@ int coop_netns_default_fd(void)
 	return default_fd;
 }
 
-/* Put the calling thread back into the default namespace or die: carrying on
- * in a tenant's namespace would create the next sockets in the wrong place. */
-static void leave(void)
+/* The namespace the calling thread is in. */
+static int here(void)
 {
-	if (setns(default_fd, CLONE_NEWNET) == 0)
+	return inside < 0 ? default_fd : inside;
+}
+
+/* Enter namespace nsfd, remembering it. */
+static int enter(int nsfd)
+{
+	if (setns(nsfd, CLONE_NEWNET) < 0)
+		return -errno;
+	inside = nsfd;
+	return 0;
+}
+
+/* Put the calling thread back into namespace prev (-1: the default) or die:
+ * carrying on in a tenant's namespace would create the next sockets in the
+ * wrong place. */
+static void leave(int prev)
+{
+	if (setns(prev < 0 ? default_fd : prev, CLONE_NEWNET) == 0) {
+		inside = prev;
 		return;
-	fprintf(stderr, "coop: cannot return to the default network namespace: %s; aborting\n",
-		strerror(errno));
+	}
+	fprintf(stderr, "coop: cannot return to the %s network namespace: %s; aborting\n",
+		prev < 0 ? "default" : "previous", strerror(errno));
 	abort();
 }
 
 int coop_netns_run(int nsfd, int (*fn)(void *arg), void *arg)
 {
-	int rc;
+	int prev = inside, rc;
 
 	if (default_fd < 0)
 		return -EBADF;
 	/* Threads live in the default namespace between calls, so entering it
 	 * again would be two wasted syscalls. */
-	if (nsfd == default_fd)
+	if (nsfd == here())
 		return fn(arg);
-	if (setns(nsfd, CLONE_NEWNET) < 0)
-		return -errno;
+	rc = enter(nsfd);
+	if (rc < 0)
+		return rc;
 	rc = fn(arg);
-	leave();
+	leave(prev);
 	return rc;
 }
 
 int coop_netns_socket(int nsfd, int domain, int type, int protocol)
 {
-	int fd, rc;
+	int prev = inside, fd, rc;
 
 	if (default_fd < 0)
 		return -EBADF;
-	if (nsfd == default_fd) {
+	if (nsfd == here()) {
 		fd = socket(domain, type | SOCK_CLOEXEC, protocol);
 		return fd < 0 ? -errno : fd;
 	}
-	if (setns(nsfd, CLONE_NEWNET) < 0)
-		return -errno;
+	rc = enter(nsfd);
+	if (rc < 0)
+		return rc;
 	fd = socket(domain, type | SOCK_CLOEXEC, protocol);
 	rc = fd < 0 ? -errno : fd;
-	leave();
+	leave(prev);
 	return rc;
 }
 
@@ -278,7 +302,7 @@ static int lo_up_here(void)
 static int ns_create(struct coop_netns *ns, char *err, size_t errlen)
 {
 	char path[sizeof(COOP_NETNS_DIR) + sizeof(ns->name)];
-	int fd, rc;
+	int prev = inside, fd, rc;
 
 	rc = run_dir_prepare(ns->name, err, errlen);
 	if (rc < 0)
@@ -297,7 +321,8 @@ static int ns_create(struct coop_netns *ns, char *err, size_t errlen)
 		return ns_fail(err, errlen, ns->name, -errno, "cannot create %s", path);
 	close(fd);
 
-	/* From here until leave() this thread is in the new namespace. */
+	/* From here until leave() this thread is in the new namespace (which
+	 * has no fd of ours yet: `inside` keeps naming the one to go back to). */
 	if (unshare(CLONE_NEWNET) < 0) {
 		rc = ns_fail(err, errlen, ns->name, -errno, "cannot create a network namespace");
 		goto err_unlink;
@@ -318,7 +343,7 @@ static int ns_create(struct coop_netns *ns, char *err, size_t errlen)
 		ns_fail(err, errlen, ns->name, rc, "cannot bring lo up");
 		goto err_close;
 	}
-	leave();
+	leave(prev);
 	ns->fd = fd;
 	ns->owned = true;
 	return 0;
@@ -328,7 +353,7 @@ err_close:
 err_umount:
 	umount2(path, MNT_DETACH);
 err_leave:
-	leave();
+	leave(prev);
 err_unlink:
 	unlink(path);
 	return rc;

@@ -38,7 +38,9 @@ void coop_netns_put(struct coop_netns *ns);
 /* Run fn(arg) with the calling thread inside namespace nsfd, then return
  * to the default namespace. Aborts the process if the return fails: a
  * thread stranded in a tenant's namespace is a security bug. Returns
- * fn's result, or -errno if entering failed. Any thread. */
+ * fn's result, or -errno if entering failed. Any thread. Calls may nest
+ * (fn may use coop_netns_run/socket): each returns to where its caller
+ * was. No setns at all when nsfd is the namespace the thread is in. */
 int coop_netns_run(int nsfd, int (*fn)(void *arg), void *arg);
 
 /* socket() inside namespace nsfd (SOCK_CLOEXEC added). fd or -errno. */

@@ -28,7 +28,7 @@ struct coop_nl_link {
 };
 
 /* Open an rtnetlink socket inside namespace nsfd (nsfd < 0: the calling
- * thread's current namespace; the default namespace costs no setns).
+ * thread's current namespace; no setns when the thread is already in nsfd).
  * On success *out is the new socket; close it with coop_nl_close. */
 int coop_nl_open(int nsfd, struct coop_nl **out);
 void coop_nl_close(struct coop_nl *nl);

@@ -4,9 +4,9 @@
 
 /*
  * This header is the contract between coop's userspace forwarder core
- * (fwd/coop_fwd.h, fwd/*.c) and the XDP data path (fwd/bpf/). Both include
- * it, so it must compile unchanged with gcc/clang for userspace and with
- * `clang -target bpf`:
+ * (fwd/coop_fwd.h and the fwd/ sources) and the XDP data path (fwd/bpf/).
+ * Both include it, so it must compile unchanged with gcc/clang for
+ * userspace and with `clang -target bpf`:
  *   - only <linux/types.h> (__u8 .. __u64, __be16, __be32), no libc;
  *   - every function is static inline and forced inline, straight-line code
  *     without loops, so the verifier sees no back edge;
@@ -357,6 +357,8 @@ COOP_FWD_INLINE int coop_fwd_ratelimit_take(struct coop_fwd_ratelimit *rl, __u64
 {
 	__u64 credit = rl->credit_ns;
 
+	if (credit > burst_ns) /* the burst was lowered since the last call */
+		credit = burst_ns;
 	if (now_ns > rl->last_ns) {
 		__u64 elapsed = now_ns - rl->last_ns;
 

@@ -1,0 +1,1572 @@
+/* config.c - the INI configuration loader: pre-scan, iniparser, key tables, whole-file validation. */
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <iniparser.h>
+
+#include "core/config.h"
+#include "core/netns.h"
+
+#define ADMIN_SOCKET_DEFAULT "/run/coop/admin.sock"
+#define ADMIN_MODE_DEFAULT 0600
+#define WORKERS_MAX 256
+#define WHY_MAX 256 /* a parser's "problem" text */
+#define SEC_MAX (COOP_NAME_MAX + 4) /* "vs NAME" */
+
+/*
+ * Why a pre-scan of our own besides iniparser: iniparser merges two sections
+ * of the same name, lets a repeated key overwrite the first silently, and
+ * keeps no line numbers. An operator who pastes [vs nas1] twice must hear
+ * about it, so we read the raw lines first, classifying them exactly as
+ * iniparser 4.1 does (same stripping, lowercasing and '\' continuation), and
+ * only then let iniparser produce the values (quotes, inline comments).
+ */
+
+enum sec_kind {
+	SEC_GLOBAL, /* [global] */
+	SEC_VS,     /* [vs NAME] */
+};
+
+struct key_def;
+
+/* A section header found by the pre-scan. */
+struct raw_sec {
+	char *name;         /* header text, trimmed and lowercased as iniparser does */
+	unsigned line;      /* line of the header */
+	enum sec_kind kind; /* set by check_sections() */
+	const char *vsname; /* SEC_VS: the VS name, inside name */
+	char disp[SEC_MAX]; /* "global" or "vs NAME", for messages */
+	size_t key0;        /* index of its first key in loader.keys */
+	size_t n_keys;      /* keys under this header (they are contiguous) */
+};
+
+/* A key found by the pre-scan. */
+struct raw_key {
+	char *key;                 /* trimmed and lowercased as iniparser does */
+	unsigned line;             /* line the key starts on */
+	const struct key_def *def; /* its table entry (set by check_keys()) */
+};
+
+/* One "section:key" = value of iniparser's dictionary. */
+struct ini_entry {
+	const char *key; /* iniparser's "section:key" */
+	const char *val; /* its value */
+};
+
+/* Everything one coop_config_load() call works with. */
+struct loader {
+	const char *path;        /* file as named by the caller, for messages */
+	unsigned flags;          /* COOP_CONFIG_* */
+	char *err;               /* caller's message buffer (may be NULL) */
+	size_t errlen;           /* its size */
+	bool failed;             /* err holds the first error already */
+	struct raw_sec *secs;    /* section headers in file order */
+	size_t n_secs, cap_secs;
+	struct raw_key *keys;    /* keys in file order */
+	size_t n_keys, cap_keys;
+	dictionary *dict;        /* iniparser's view of the same file */
+	struct ini_entry *index; /* dict's entries sorted by key, for lookups */
+	size_t n_index;
+	struct coop_config *cfg; /* being built */
+};
+
+/* A key of a section kind: the data the docs, `help` and the loader share. */
+struct key_def {
+	struct coop_config_keydoc doc; /* name, syntax, default, help */
+	/* Parse val into obj (struct coop_global_cfg or struct coop_vs_cfg).
+	 * 0, or -errno with the problem written to why. */
+	int (*parse)(void *obj, const char *val, char *why, size_t whylen);
+};
+
+/* Record the first error as "FILE: [SECTION] KEY: problem" (section and key
+ * optional) and return ret, so callers can `return fail(...)`. */
+static int vfail(struct loader *ld, int ret, const char *sec, const char *key, const char *fmt,
+		 va_list ap)
+{
+	char what[1024];
+
+	if (ld->failed || !ld->err || !ld->errlen)
+		return ret;
+	ld->failed = true;
+	vsnprintf(what, sizeof(what), fmt, ap);
+	if (sec && key)
+		snprintf(ld->err, ld->errlen, "%s: [%s] %s: %s", ld->path, sec, key, what);
+	else if (sec || key)
+		snprintf(ld->err, ld->errlen, sec ? "%s: [%s]: %s" : "%s: %s: %s", ld->path,
+			 sec ? sec : key, what);
+	else
+		snprintf(ld->err, ld->errlen, "%s: %s", ld->path, what);
+	return ret;
+}
+
+static int __attribute__((format(printf, 5, 6)))
+fail(struct loader *ld, int ret, const char *sec, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ret = vfail(ld, ret, sec, key, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+/* fail() about a key of a parsed VS. */
+static int __attribute__((format(printf, 4, 5)))
+fail_vs(struct loader *ld, const struct coop_vs_cfg *vs, const char *key, const char *fmt, ...)
+{
+	char sec[SEC_MAX];
+	va_list ap;
+	int ret;
+
+	snprintf(sec, sizeof(sec), "vs %s", vs->name);
+	va_start(ap, fmt);
+	ret = vfail(ld, -EINVAL, sec, key, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+static int __attribute__((format(printf, 4, 5)))
+why_set(char *why, size_t whylen, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+/* --- addresses ------------------------------------------------------------ */
+
+int coop_addr_parse(const char *s, struct coop_addr *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!s)
+		return -EINVAL;
+	if (inet_pton(AF_INET, s, &out->v4) == 1) {
+		out->family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, &out->v6) == 1) {
+		out->family = AF_INET6;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+const char *coop_addr_str(const struct coop_addr *a, char *buf, size_t len)
+{
+	const void *src = a->family == AF_INET ? (const void *)&a->v4 : (const void *)&a->v6;
+
+	if (!len)
+		return buf;
+	if ((a->family != AF_INET && a->family != AF_INET6) ||
+	    !inet_ntop(a->family, src, buf, len))
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+static unsigned addr_bits(const struct coop_addr *a)
+{
+	return a->family == AF_INET ? 32 : 128;
+}
+
+static const uint8_t *addr_bytes(const struct coop_addr *a)
+{
+	return a->family == AF_INET ? (const uint8_t *)&a->v4 : a->v6.s6_addr;
+}
+
+static bool addr_equal(const struct coop_addr *a, const struct coop_addr *b)
+{
+	return a->family == b->family && !memcmp(addr_bytes(a), addr_bytes(b), addr_bits(a) / 8);
+}
+
+/* Neither unspecified nor multicast (nor v4 limited broadcast): something a
+ * VS can own, or send to as its next hop. */
+static bool addr_unicast(const struct coop_addr *a)
+{
+	if (a->family == AF_INET) {
+		uint32_t v = ntohl(a->v4.s_addr);
+
+		return v != 0 && (v >> 28) != 0xe && v != 0xffffffffu;
+	}
+	return !IN6_IS_ADDR_UNSPECIFIED(&a->v6) && !IN6_IS_ADDR_MULTICAST(&a->v6);
+}
+
+/* The first len bits of a and b are equal. */
+static bool bits_equal(const uint8_t *a, const uint8_t *b, unsigned len)
+{
+	unsigned full = len / 8, rem = len % 8;
+
+	if (memcmp(a, b, full))
+		return false;
+	return !rem || ((a[full] ^ b[full]) & (uint8_t)(0xff << (8 - rem))) == 0;
+}
+
+/* Interface addresses keep their host bits (198.18.1.1/24 is an address on
+ * 198.18.1.0/24), so two prefixes overlap when their network parts agree at
+ * the shorter of the two lengths. */
+bool coop_prefix_overlap(const struct coop_prefix *a, const struct coop_prefix *b)
+{
+	unsigned len;
+
+	if (a->addr.family != b->addr.family ||
+	    (a->addr.family != AF_INET && a->addr.family != AF_INET6))
+		return false;
+	len = a->len < b->len ? a->len : b->len;
+	if (len > addr_bits(&a->addr))
+		len = addr_bits(&a->addr);
+	return bits_equal(addr_bytes(&a->addr), addr_bytes(&b->addr), len);
+}
+
+enum pfx_result {
+	PFX_OK,    /* parsed */
+	PFX_BAD,   /* not ADDR or ADDR/LEN */
+	PFX_NOLEN, /* ADDR without the /LEN that was required */
+	PFX_RANGE, /* LEN larger than the family allows */
+};
+
+/* The one prefix syntax, with the reason a caller may want to report. */
+static enum pfx_result prefix_parse(const char *s, bool need_len, struct coop_prefix *out)
+{
+	const char *slash = strchr(s, '/'), *p;
+	size_t alen = slash ? (size_t)(slash - s) : strlen(s);
+	char abuf[INET6_ADDRSTRLEN];
+	unsigned long len;
+
+	memset(out, 0, sizeof(*out));
+	if (alen >= sizeof(abuf))
+		return PFX_BAD;
+	memcpy(abuf, s, alen);
+	abuf[alen] = '\0';
+	if (coop_addr_parse(abuf, &out->addr) < 0)
+		return PFX_BAD;
+	if (!slash) {
+		out->len = (uint8_t)addr_bits(&out->addr);
+		return need_len ? PFX_NOLEN : PFX_OK;
+	}
+	/* Digits only: strtoul would take " 24", "+24" and "0x18". */
+	for (p = slash + 1; *p; p++)
+		if (!isdigit((unsigned char)*p))
+			return PFX_BAD;
+	if (p == slash + 1)
+		return PFX_BAD;
+	if (p - slash > 4)
+		return PFX_RANGE;
+	len = strtoul(slash + 1, NULL, 10);
+	if (len > addr_bits(&out->addr))
+		return PFX_RANGE;
+	out->len = (uint8_t)len;
+	return PFX_OK;
+}
+
+int coop_prefix_parse(const char *s, bool need_len, struct coop_prefix *out)
+{
+	if (!s) {
+		memset(out, 0, sizeof(*out));
+		return -EINVAL;
+	}
+	return prefix_parse(s, need_len, out) == PFX_OK ? 0 : -EINVAL;
+}
+
+/* --- small value parsers --------------------------------------------------- */
+
+/* Decimal, or hexadecimal after 0x when hex_ok; digits only (strtoul would
+ * also take blanks, a sign, and a second 0x). */
+static int u32_parse(const char *s, bool hex_ok, uint32_t *out)
+{
+	unsigned base = 10, d;
+	uint64_t v = 0;
+
+	if (hex_ok && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+	}
+	if (!*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		if (isdigit((unsigned char)*s))
+			d = (unsigned)(*s - '0');
+		else if (base == 16 && isxdigit((unsigned char)*s))
+			d = (unsigned)(tolower((unsigned char)*s) - 'a' + 10);
+		else
+			return -EINVAL;
+		v = v * base + d;
+		if (v > UINT32_MAX)
+			return -EINVAL;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* 1..max-1 bytes of a-z 0-9 (A-Z too when upper) and the characters in
+ * extra, not "." or "..": VS, namespace and service names, all of which end
+ * up in paths, shell commands or JSON. */
+static bool name_ok(const char *s, size_t max, bool upper, const char *extra)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n >= max || !strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!islower(c) && !isdigit(c) && !(upper && isupper(c)) && !strchr(extra, c))
+			return false;
+	}
+	return true;
+}
+
+/* The kernel's rule for link names (dev_valid_name). */
+static bool ifname_ok(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n >= IF_NAMESIZE || !strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	for (i = 0; i < n; i++)
+		if (s[i] == '/' || s[i] == ':' || !isgraph((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+/* Trim in place; returns the first non-blank character. */
+static char *strip(char *s)
+{
+	size_t n;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	n = strlen(s);
+	while (n && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+static void lower(char *s)
+{
+	for (; *s; s++)
+		*s = (char)tolower((unsigned char)*s);
+}
+
+/* Called for entry i of n of a list value (trimmed, writable); the call for
+ * entry 0 allocates room for all n. */
+typedef int (*entry_fn)(void *obj, size_t i, size_t n, char *e, char *why,
+				    size_t whylen);
+
+/* Run fn over the comma-separated entries of val. Empty entries are an
+ * error: a stray comma is more often a lost value than a style. */
+static int list_each(const char *val, void *obj, entry_fn fn, char *why,
+		     size_t whylen)
+{
+	char *buf = strdup(val), *p, *next;
+	size_t n = 1, i;
+	const char *c;
+	int ret = 0;
+
+	if (!buf)
+		return why_set(why, whylen, -ENOMEM, "out of memory");
+	for (c = val; *c; c++)
+		n += *c == ',';
+	for (p = buf, i = 0; p && !ret; p = next, i++) {
+		next = strchr(p, ',');
+		if (next)
+			*next++ = '\0';
+		p = strip(p);
+		if (!*p)
+			ret = why_set(why, whylen, -EINVAL, "empty entry in the list '%s'", val);
+		else
+			ret = fn(obj, i, n, p, why, whylen);
+	}
+	free(buf);
+	return ret;
+}
+
+/* --- [global] keys ---------------------------------------------------------- */
+
+static int parse_workers(void *obj, const char *val, char *why, size_t whylen)
+{
+	struct coop_global_cfg *g = obj;
+	uint32_t v;
+
+	if (u32_parse(val, false, &v) < 0 || v < 1 || v > WORKERS_MAX)
+		return why_set(why, whylen, -EINVAL, "'%s' is not a thread count (1..%d)", val,
+			       WORKERS_MAX);
+	g->workers = v;
+	return 0;
+}
+
+static int parse_admin_socket(void *obj, const char *val, char *why, size_t whylen)
+{
+	struct coop_global_cfg *g = obj;
+	size_t n = strlen(val);
+
+	if (!strcmp(val, "none")) {
+		g->admin_socket[0] = '\0';
+		return 0;
+	}
+	if (val[0] != '/')
+		return why_set(why, whylen, -EINVAL,
+			       "'%s' is not an absolute path (or 'none' for no admin socket)", val);
+	if (n >= sizeof(g->admin_socket))
+		return why_set(why, whylen, -EINVAL,
+			       "path is %zu bytes; a Unix socket path must be shorter than %zu", n,
+			       sizeof(g->admin_socket));
+	memcpy(g->admin_socket, val, n + 1);
+	return 0;
+}
+
+static int parse_admin_mode(void *obj, const char *val, char *why, size_t whylen)
+{
+	struct coop_global_cfg *g = obj;
+	size_t n = strspn(val, "01234567");
+	unsigned long v;
+
+	if (n == 0 || val[n] || n > 4 || (v = strtoul(val, NULL, 8)) > 0777)
+		return why_set(why, whylen, -EINVAL, "'%s' is not an octal file mode (0000..0777)",
+			       val);
+	g->admin_mode = (unsigned)v;
+	return 0;
+}
+
+/* --- [vs NAME] keys --------------------------------------------------------- */
+
+static int parse_isolation(void *obj, const char *val, char *why, size_t whylen)
+{
+	struct coop_vs_cfg *vs = obj;
+
+	if (!strcasecmp(val, "netns"))
+		vs->isolation = COOP_ISO_NETNS;
+	else if (!strcasecmp(val, "pbr"))
+		vs->isolation = COOP_ISO_PBR;
+	else
+		return why_set(why, whylen, -EINVAL, "'%s' is not an isolation (netns or pbr)", val);
+	return 0;
+}
+
+static int parse_namespace(void *obj, const char *val, char *why, size_t whylen)
+{
+	struct coop_vs_cfg *vs = obj;
+
+	if (!name_ok(val, COOP_NAME_MAX, true, "_.-"))
+		return why_set(why, whylen, -EINVAL,
+			       "'%s' is not a namespace name (1..%d of A-Z a-z 0-9 _ . -)", val,
+			       COOP_NAME_MAX - 1);
+	snprintf(vs->netns, sizeof(vs->netns), "%s", val);
+	return 0;
+}
+
+static int parse_interface(void *obj, const char *val, char *why, size_t whylen)
+{
+	struct coop_vs_cfg *vs = obj;
+
+	if (!ifname_ok(val))
+		return why_set(why, whylen, -EINVAL,
+			       "'%s' is not a link name (1..%d bytes, no '/', ':' or blanks)", val,
+			       IF_NAMESIZE - 1);
+	snprintf(vs->ifname, sizeof(vs->ifname), "%s", val);
+	return 0;
+}
+
+/* One addresses entry: ADDR/LEN or, for pbr (checked once the whole section
+ * is read, since isolation may come later), ADDR/LEN@IFNAME. */
+static int address_entry(void *obj, size_t i, size_t n, char *e, char *why, size_t whylen)
+{
+	struct coop_vs_cfg *vs = obj;
+	char orig[128], *at = strchr(e, '@');
+	struct coop_prefix *p;
+	enum pfx_result r;
+	size_t j;
+
+	if (!i && !(vs->addrs = calloc(n, sizeof(*vs->addrs))))
+		return why_set(why, whylen, -ENOMEM, "out of memory");
+	p = &vs->addrs[i];
+	snprintf(orig, sizeof(orig), "%s", e);
+	if (at)
+		*at = '\0';
+	r = prefix_parse(e, true, p);
+	if (r == PFX_NOLEN)
+		return why_set(why, whylen, -EINVAL, "'%s' needs a prefix length (ADDR/LEN)", orig);
+	if (r == PFX_RANGE || (r == PFX_OK && p->len == 0))
+		return why_set(why, whylen, -EINVAL, "'%s': prefix length out of range (1..%u)",
+			       orig, addr_bits(&p->addr));
+	if (r != PFX_OK)
+		return why_set(why, whylen, -EINVAL, "'%s' is not an address/prefix", orig);
+	if (!addr_unicast(&p->addr))
+		return why_set(why, whylen, -EINVAL, "'%s' is not a unicast address", orig);
+	if (at && !ifname_ok(at + 1))
+		return why_set(why, whylen, -EINVAL, "'%s': '%s' is not a link name (1..%d bytes)",
+			       orig, at + 1, IF_NAMESIZE - 1);
+	if (at)
+		snprintf(p->ifname, sizeof(p->ifname), "%s", at + 1);
+	vs->n_addrs = i + 1;
+	/* One address is one kernel object: a second copy (even with another
+	 * length) would fail at start with EEXIST. */
+	for (j = 0; j < i; j++)
+		if (addr_equal(&vs->addrs[j].addr, &p->addr))
+			return why_set(why, whylen, -EINVAL, "address %.*s is listed twice",
+				       (int)strcspn(orig, "/"), orig);
+	return 0;
+}
+
+static int parse_addresses(void *obj, const char *val, char *why, size_t whylen)
+{
+	return list_each(val, obj, address_entry, why, whylen);
+}
+
+static int gateway_entry(void *obj, size_t i, size_t n, char *e, char *why, size_t whylen)
+{
+	struct coop_vs_cfg *vs = obj;
+	char prev[INET6_ADDRSTRLEN];
+	struct coop_addr a;
+	bool v4;
+
+	(void)i;
+	(void)n;
+	if (coop_addr_parse(e, &a) < 0)
+		return why_set(why, whylen, -EINVAL,
+			       strchr(e, '/') ? "'%s' is not an address (a gateway has no prefix length)" :
+						"'%s' is not an IPv4 or IPv6 address",
+			       e);
+	if (!addr_unicast(&a))
+		return why_set(why, whylen, -EINVAL, "'%s' is not a unicast address", e);
+	v4 = a.family == AF_INET;
+	if (v4 ? vs->has_gw4 : vs->has_gw6)
+		return why_set(why, whylen, -EINVAL,
+			       "two IPv%c gateways (%s and %s); give at most one per family",
+			       v4 ? '4' : '6',
+			       coop_addr_str(v4 ? &vs->gw4 : &vs->gw6, prev, sizeof(prev)), e);
+	*(v4 ? &vs->gw4 : &vs->gw6) = a;
+	*(v4 ? &vs->has_gw4 : &vs->has_gw6) = true;
+	return 0;
+}
+
+static int parse_gateway(void *obj, const char *val, char *why, size_t whylen)
+{
+	return list_each(val, obj, gateway_entry, why, whylen);
+}
+
+/* One listen entry: "PROTO:PORT SERVICE". */
+static int listen_entry(void *obj, size_t i, size_t n, char *e, char *why, size_t whylen)
+{
+	struct coop_vs_cfg *vs = obj;
+	char *colon = strchr(e, ':'), *svc, pbuf[8];
+	struct coop_listen_cfg *l;
+	size_t digits, j;
+	uint32_t port;
+
+	if (!i && !(vs->listens = calloc(n, sizeof(*vs->listens))))
+		return why_set(why, whylen, -ENOMEM, "out of memory");
+	l = &vs->listens[i];
+	if (!colon)
+		return why_set(why, whylen, -EINVAL,
+			       "'%s' is not PROTO:PORT SERVICE (e.g. tcp:2049 nfs)", e);
+	if (colon - e == 3 && !strncasecmp(e, "tcp", 3))
+		l->proto = IPPROTO_TCP;
+	else if (colon - e == 3 && !strncasecmp(e, "udp", 3))
+		l->proto = IPPROTO_UDP;
+	else
+		return why_set(why, whylen, -EINVAL, "'%s': unknown protocol '%.*s' (tcp or udp)",
+			       e, (int)(colon - e), e);
+	digits = strspn(colon + 1, "0123456789");
+	svc = colon + 1 + digits;
+	if (digits && digits < sizeof(pbuf))
+		snprintf(pbuf, sizeof(pbuf), "%.*s", (int)digits, colon + 1);
+	if (!digits || digits > 5 || (*svc && !isspace((unsigned char)*svc)) ||
+	    u32_parse(pbuf, false, &port) < 0 || port < 1 || port > 65535)
+		return why_set(why, whylen, -EINVAL, "'%s': bad port (1..65535)", e);
+	l->port = (uint16_t)port;
+	while (isspace((unsigned char)*svc))
+		svc++;
+	if (!*svc)
+		return why_set(why, whylen, -EINVAL, "'%s' names no service (PROTO:PORT SERVICE)", e);
+	if (!name_ok(svc, COOP_SERVICE_MAX, false, "_-"))
+		return why_set(why, whylen, -EINVAL,
+			       "'%s' is not a service name (1..%d of a-z 0-9 _ -)", svc,
+			       COOP_SERVICE_MAX - 1);
+	snprintf(l->service, sizeof(l->service), "%s", svc);
+	vs->n_listens = i + 1;
+	for (j = 0; j < i; j++)
+		if (vs->listens[j].proto == l->proto && vs->listens[j].port == l->port)
+			return why_set(why, whylen, -EINVAL,
+				       "%s:%u is listed twice (one service per port)",
+				       l->proto == IPPROTO_TCP ? "tcp" : "udp", l->port);
+	return 0;
+}
+
+static int parse_listen(void *obj, const char *val, char *why, size_t whylen)
+{
+	return list_each(val, obj, listen_entry, why, whylen);
+}
+
+static int parse_mark(void *obj, const char *val, char *why, size_t whylen)
+{
+	struct coop_vs_cfg *vs = obj;
+	uint32_t v;
+
+	if (u32_parse(val, true, &v) < 0)
+		return why_set(why, whylen, -EINVAL,
+			       "'%s' is not a mark (1..0xffffffff, decimal or 0x hex)", val);
+	/* 0 is what unmarked traffic carries: a VS marked 0 is not separated
+	 * from anything. Leaving the key out means "let coop choose". */
+	if (!v)
+		return why_set(why, whylen, -EINVAL,
+			       "0 is the mark of unmarked traffic; use 1..0xffffffff or omit mark");
+	vs->mark = v;
+	return 0;
+}
+
+static int parse_table(void *obj, const char *val, char *why, size_t whylen)
+{
+	struct coop_vs_cfg *vs = obj;
+	uint32_t v;
+
+	if (u32_parse(val, true, &v) < 0)
+		return why_set(why, whylen, -EINVAL, "'%s' is not a routing table (1..0xffffffff)",
+			       val);
+	if (v == 0 || v == 253 || v == 254 || v == 255)
+		return why_set(why, whylen, -EINVAL,
+			       "table %u is reserved by the kernel (0 unspec, 253 default, 254 main, 255 local); use another or omit table",
+			       v);
+	vs->table = v;
+	return 0;
+}
+
+/* The key tables: the loader, coop_config_keydoc_at() and docs/config.md
+ * all come from these. */
+static const struct key_def global_keys[] = {
+	{ { "global", "workers", "1..256", "the number of online CPUs (at most 256)",
+	    "Worker threads, each with its own event loop. Every listener gets one "
+	    "SO_REUSEPORT socket per worker, so the kernel spreads connections." },
+	  parse_workers },
+	{ { "global", "admin_socket", "absolute path shorter than 108 bytes, or none",
+	    ADMIN_SOCKET_DEFAULT,
+	    "Unix socket of the admin protocol (used by coopctl). 'none' runs without one." },
+	  parse_admin_socket },
+	{ { "global", "admin_mode", "octal mode 0000..0777", "0600",
+	    "File mode of the admin socket; peer credentials are checked as well." },
+	  parse_admin_mode },
+};
+
+static const struct key_def vs_keys[] = {
+	{ { "vs", "isolation", "netns or pbr", "netns",
+	    "netns: the VS has its own network namespace (two VSes may use the same "
+	    "addresses). pbr: the VS shares a namespace and is separated by SO_MARK and "
+	    "a policy routing table." },
+	  parse_isolation },
+	{ { "vs", "namespace", "1..63 of A-Z a-z 0-9 _ . -",
+	    "netns: the VS name; pbr: the namespace coopd runs in",
+	    "netns: the VS's namespace (/run/netns/NAME), created and owned by coop if "
+	    "absent, attached if present; no two netns VSes may name the same one. pbr: "
+	    "the shared namespace the VS lives in." },
+	  parse_namespace },
+	{ { "vs", "interface", "link name, 1..15 bytes", "none",
+	    "netns: an existing link (a VLAN sub-interface, a veth) moved into the "
+	    "namespace. pbr: the link that carries the addresses written without @IFNAME. "
+	    "It must exist when the configuration is loaded (netns: in coopd's namespace "
+	    "or already in the VS's)." },
+	  parse_interface },
+	{ { "vs", "addresses", "ADDR/LEN[, ADDR/LEN...]; pbr also ADDR/LEN@IFNAME",
+	    "none (required for pbr)",
+	    "The VS's IPv4 and IPv6 addresses with their prefix lengths, in order; the "
+	    "first of each family is the source of outbound connections. Listeners bind "
+	    "each address (a netns VS without addresses binds the wildcards). pbr VSes "
+	    "sharing a namespace must not overlap." },
+	  parse_addresses },
+	{ { "vs", "gateway", "ADDR[, ADDR]: at most one IPv4 and one IPv6", "none",
+	    "Default route(s) of the VS. Each gateway must lie in one of the VS's "
+	    "prefixes of its family (IPv6 link-local gateways excepted)." },
+	  parse_gateway },
+	{ { "vs", "listen", "PROTO:PORT SERVICE[, ...]; PROTO tcp or udp, PORT 1..65535",
+	    "none",
+	    "Listeners and the registered service each hands its traffic to; one entry "
+	    "per protocol and port." },
+	  parse_listen },
+	{ { "vs", "mark", "1..0xffffffff (decimal or 0x hex); pbr only", "assigned by coop",
+	    "SO_MARK carried by every socket of the VS, selecting its policy routing rule." },
+	  parse_mark },
+	{ { "vs", "table", "1..0xffffffff except 253, 254, 255; pbr only",
+	    "assigned by coop",
+	    "Policy routing table holding the VS's connected routes and gateway." },
+	  parse_table },
+};
+
+#define N_GLOBAL_KEYS (sizeof(global_keys) / sizeof(global_keys[0]))
+#define N_VS_KEYS (sizeof(vs_keys) / sizeof(vs_keys[0]))
+#define MAX_KEYS 16 /* the larger table, for per-section bookkeeping */
+
+_Static_assert(N_GLOBAL_KEYS <= MAX_KEYS && N_VS_KEYS <= MAX_KEYS, "raise MAX_KEYS");
+
+const struct coop_config_keydoc *coop_config_keydoc_at(size_t i)
+{
+	if (i < N_GLOBAL_KEYS)
+		return &global_keys[i].doc;
+	i -= N_GLOBAL_KEYS;
+	return i < N_VS_KEYS ? &vs_keys[i].doc : NULL;
+}
+
+/* --- pre-scan ------------------------------------------------------------------ */
+
+static int add_sec(struct loader *ld, const char *name, unsigned line)
+{
+	struct raw_sec *s;
+
+	if (ld->n_secs == ld->cap_secs) {
+		size_t cap = ld->cap_secs ? 2 * ld->cap_secs : 16;
+
+		s = realloc(ld->secs, cap * sizeof(*s));
+		if (!s)
+			return fail(ld, -ENOMEM, NULL, NULL, "out of memory");
+		ld->secs = s;
+		ld->cap_secs = cap;
+	}
+	s = &ld->secs[ld->n_secs];
+	memset(s, 0, sizeof(*s));
+	s->name = strdup(name);
+	if (!s->name)
+		return fail(ld, -ENOMEM, NULL, NULL, "out of memory");
+	s->line = line;
+	s->key0 = ld->n_keys;
+	ld->n_secs++;
+	return 0;
+}
+
+static int add_key(struct loader *ld, const char *key, unsigned line)
+{
+	struct raw_key *k;
+
+	if (ld->n_keys == ld->cap_keys) {
+		size_t cap = ld->cap_keys ? 2 * ld->cap_keys : 64;
+
+		k = realloc(ld->keys, cap * sizeof(*k));
+		if (!k)
+			return fail(ld, -ENOMEM, NULL, NULL, "out of memory");
+		ld->keys = k;
+		ld->cap_keys = cap;
+	}
+	k = &ld->keys[ld->n_keys];
+	memset(k, 0, sizeof(*k));
+	k->key = strdup(key);
+	if (!k->key)
+		return fail(ld, -ENOMEM, NULL, NULL, "out of memory");
+	k->line = line;
+	ld->n_keys++;
+	ld->secs[ld->n_secs - 1].n_keys++;
+	return 0;
+}
+
+/* Classify one logical line the way iniparser 4.1 does: blank, comment
+ * (';' or '#' first), "[section]" (first '[' and last ']'), "key = value"
+ * (key before the first '='), else a syntax error. */
+static int classify(struct loader *ld, char *s, unsigned line)
+{
+	const char *cur = ld->n_secs ? ld->secs[ld->n_secs - 1].name : NULL;
+	size_t n;
+	char *eq;
+
+	s = strip(s);
+	n = strlen(s);
+	if (!n || s[0] == '#' || s[0] == ';')
+		return 0;
+	if (s[0] == '[' && s[n - 1] == ']') {
+		*strchr(s, ']') = '\0';
+		s = strip(s + 1);
+		lower(s);
+		if (!*s)
+			return fail(ld, -EINVAL, NULL, NULL, "line %u: empty section name", line);
+		return add_sec(ld, s, line);
+	}
+	eq = strchr(s, '=');
+	if (!eq || eq == s)
+		return fail(ld, -EINVAL, cur, NULL, "line %u: syntax error: '%.60s' %s", line, s,
+			    s[0] == '[' ? "is not a section header: a header ends with ']' (no comment after it)" :
+					  "is neither [SECTION] nor KEY = VALUE");
+	*eq = '\0';
+	s = strip(s);
+	lower(s);
+	if (!cur)
+		return fail(ld, -EINVAL, NULL, s,
+			    "line %u: key outside any section (put it under [global] or [vs NAME])",
+			    line);
+	return add_key(ld, s, line);
+}
+
+static int prescan(struct loader *ld)
+{
+	char *phys = NULL, *logical = NULL;
+	size_t physcap = 0, loglen = 0, logcap = 0;
+	unsigned lineno = 0, start = 0;
+	ssize_t n;
+	FILE *f;
+	int ret = 0;
+
+	f = fopen(ld->path, "re");
+	if (!f) {
+		ret = -errno;
+		return fail(ld, ret, NULL, NULL, "cannot read: %s", strerror(-ret));
+	}
+	while ((n = getline(&phys, &physcap, f)) >= 0) {
+		lineno++;
+		if (!loglen)
+			start = lineno;
+		if (loglen + (size_t)n + 1 > logcap) {
+			size_t cap = (loglen + (size_t)n + 1) * 2;
+			char *p = realloc(logical, cap);
+
+			if (!p) {
+				ret = fail(ld, -ENOMEM, NULL, NULL, "out of memory");
+				goto out_close;
+			}
+			logical = p;
+			logcap = cap;
+		}
+		memcpy(logical + loglen, phys, (size_t)n + 1);
+		loglen += (size_t)n;
+		while (loglen && isspace((unsigned char)logical[loglen - 1]))
+			logical[--loglen] = '\0';
+		/* A trailing '\' continues the line, as in iniparser (which
+		 * also drops a line holding only '\'). */
+		if (loglen && logical[loglen - 1] == '\\') {
+			logical[--loglen] = '\0';
+			if (loglen)
+				continue;
+		}
+		ret = classify(ld, logical, start);
+		loglen = 0;
+		logical[0] = '\0';
+		if (ret < 0)
+			goto out_close;
+	}
+	if (ferror(f)) {
+		ret = -(errno ? errno : EIO);
+		ret = fail(ld, ret, NULL, NULL, "cannot read: %s", strerror(-ret));
+	} else if (loglen) {
+		/* iniparser silently drops a continued last line. */
+		ret = fail(ld, -EINVAL, NULL, NULL,
+			   "line %u: the file ends inside a line continued with '\\'", start);
+	}
+out_close:
+	free(phys);
+	free(logical);
+	fclose(f);
+	return ret;
+}
+
+/* --- duplicates, by sorting ------------------------------------------------------ */
+
+/* A name, a number, and where they are. */
+struct dup_item {
+	const char *s; /* compared first */
+	uint64_t v;    /* then this */
+	size_t idx;    /* position in file order (section or VS index) */
+};
+
+static int dup_cmp(const void *a, const void *b)
+{
+	const struct dup_item *x = a, *y = b;
+	int c = strcmp(x->s, y->s);
+
+	if (c)
+		return c;
+	if (x->v != y->v)
+		return x->v < y->v ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* By name only: finds an item of a name in an array sorted by dup_cmp. */
+static int dup_name_cmp(const void *key, const void *item)
+{
+	return strcmp(key, ((const struct dup_item *)item)->s);
+}
+
+/* Sort items and find two with equal (s, v). Of all such pairs, report the
+ * one whose later member comes first in the file: that is where an operator
+ * reading top-down meets the conflict. *a < *b are idx values. */
+static bool dup_find(struct dup_item *items, size_t n, size_t *a, size_t *b)
+{
+	bool found = false;
+	size_t i;
+
+	*a = *b = 0;
+	qsort(items, n, sizeof(*items), dup_cmp);
+	for (i = 1; i < n; i++) {
+		if (strcmp(items[i - 1].s, items[i].s) || items[i - 1].v != items[i].v)
+			continue;
+		if (!found || items[i].idx < *b) {
+			*a = items[i - 1].idx;
+			*b = items[i].idx;
+			found = true;
+		}
+	}
+	return found;
+}
+
+/* --- structure ----------------------------------------------------------------------- */
+
+/* Known section kinds, valid VS names, each section once. */
+static int check_sections(struct loader *ld)
+{
+	struct dup_item *items;
+	size_t i, a, b;
+	int ret = 0;
+
+	for (i = 0; i < ld->n_secs; i++) {
+		struct raw_sec *s = &ld->secs[i];
+
+		if (!strcmp(s->name, "global")) {
+			s->kind = SEC_GLOBAL;
+			snprintf(s->disp, sizeof(s->disp), "global");
+			continue;
+		}
+		if (strncmp(s->name, "vs", 2) || (s->name[2] && !isspace((unsigned char)s->name[2])))
+			return fail(ld, -EINVAL, s->name, NULL,
+				    "line %u: unknown section (sections are [global] and [vs NAME])",
+				    s->line);
+		s->kind = SEC_VS;
+		s->vsname = s->name + 2;
+		while (isspace((unsigned char)*s->vsname))
+			s->vsname++;
+		if (!*s->vsname)
+			return fail(ld, -EINVAL, s->name, NULL, "line %u: missing VS name ([vs NAME])",
+				    s->line);
+		if (!name_ok(s->vsname, COOP_NAME_MAX, false, "_.-"))
+			return fail(ld, -EINVAL, s->name, NULL,
+				    "line %u: bad VS name '%s' (1..%d of a-z 0-9 _ . -; names are case-insensitive)",
+				    s->line, s->vsname, COOP_NAME_MAX - 1);
+		snprintf(s->disp, sizeof(s->disp), "vs %s", s->vsname);
+	}
+
+	items = calloc(ld->n_secs + 1, sizeof(*items));
+	if (!items)
+		return fail(ld, -ENOMEM, NULL, NULL, "out of memory");
+	for (i = 0; i < ld->n_secs; i++)
+		items[i] = (struct dup_item){ .s = ld->secs[i].vsname ? ld->secs[i].vsname : "",
+					      .v = ld->secs[i].kind, .idx = i };
+	if (dup_find(items, ld->n_secs, &a, &b))
+		ret = fail(ld, -EINVAL, ld->secs[b].disp, NULL,
+			   "section given twice (lines %u and %u)%s", ld->secs[a].line,
+			   ld->secs[b].line,
+			   ld->secs[b].kind == SEC_VS ? "; VS names are case-insensitive" : "");
+	free(items);
+	return ret;
+}
+
+/* Every key known to its section kind, and given once. */
+static int check_keys(struct loader *ld)
+{
+	size_t i, k, t, nt;
+
+	for (i = 0; i < ld->n_secs; i++) {
+		const struct raw_sec *s = &ld->secs[i];
+		const struct key_def *tab = s->kind == SEC_GLOBAL ? global_keys : vs_keys;
+		unsigned seen[MAX_KEYS] = { 0 };
+
+		nt = s->kind == SEC_GLOBAL ? N_GLOBAL_KEYS : N_VS_KEYS;
+		for (k = s->key0; k < s->key0 + s->n_keys; k++) {
+			struct raw_key *rk = &ld->keys[k];
+			char valid[256] = "";
+			size_t off = 0;
+
+			for (t = 0; t < nt && strcmp(tab[t].doc.key, rk->key); t++)
+				;
+			if (t < nt && seen[t])
+				return fail(ld, -EINVAL, s->disp, rk->key,
+					    "given twice (lines %u and %u); put every value in one comma-separated list",
+					    seen[t], rk->line);
+			if (t < nt) {
+				seen[t] = rk->line;
+				rk->def = &tab[t];
+				continue;
+			}
+			for (t = 0; t < nt; t++)
+				off += (size_t)snprintf(valid + off, sizeof(valid) - off, "%s%s",
+							t ? ", " : "", tab[t].doc.key);
+			return fail(ld, -EINVAL, s->disp, rk->key,
+				    "line %u: unknown key (valid here: %s)", rk->line, valid);
+		}
+	}
+	return 0;
+}
+
+/* --- iniparser ------------------------------------------------------------------- */
+
+/* iniparser reports through one process-global callback; the loader runs
+ * on the control thread only, so a static buffer is enough. */
+static char ini_msg[512];
+static bool ini_msg_set;
+
+static int ini_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ini_msg_set)
+		return 0;
+	va_start(ap, fmt);
+	vsnprintf(ini_msg, sizeof(ini_msg), fmt, ap);
+	va_end(ap);
+	ini_msg_set = true;
+	return 0;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct ini_entry *)a)->key, ((const struct ini_entry *)b)->key);
+}
+
+/* iniparser_getstring() scans the whole dictionary, which made loading
+ * quadratic in the number of VSes; index the entries once instead. */
+static int ini_index(struct loader *ld)
+{
+	const dictionary *d = ld->dict;
+	ssize_t i;
+
+	ld->index = calloc(d->n > 0 ? (size_t)d->n : 1, sizeof(*ld->index));
+	if (!ld->index)
+		return fail(ld, -ENOMEM, NULL, NULL, "out of memory");
+	for (i = 0; i < d->size && ld->n_index < (size_t)d->n; i++) {
+		/* section entries have no value */
+		if (!d->key[i] || !d->val[i])
+			continue;
+		ld->index[ld->n_index].key = d->key[i];
+		ld->index[ld->n_index++].val = d->val[i];
+	}
+	qsort(ld->index, ld->n_index, sizeof(*ld->index), entry_cmp);
+	return 0;
+}
+
+static int ini_load(struct loader *ld)
+{
+	char *m, *p;
+
+	ini_msg[0] = '\0';
+	ini_msg_set = false;
+	iniparser_set_error_callback(ini_error);
+	ld->dict = iniparser_load(ld->path);
+	iniparser_set_error_callback(NULL); /* back to iniparser's default */
+	if (ld->dict)
+		return ini_index(ld);
+	/* One line: "iniparser: syntax error in F (3):\n-> text\n". */
+	for (p = ini_msg; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	m = strip(ini_msg);
+	if (!strncmp(m, "iniparser: ", 11))
+		m += 11;
+	return fail(ld, -EINVAL, NULL, NULL, "%s", *m ? m : "iniparser could not load the file");
+}
+
+/* Parse every key of section s into obj with its table entry. */
+static int parse_section(struct loader *ld, const struct raw_sec *s, void *obj)
+{
+	char why[WHY_MAX], dkey[2048];
+	struct ini_entry want = { .key = dkey }, *e;
+	size_t k;
+	int ret;
+
+	for (k = s->key0; k < s->key0 + s->n_keys; k++) {
+		const struct raw_key *rk = &ld->keys[k];
+
+		if ((size_t)snprintf(dkey, sizeof(dkey), "%s:%s", s->name, rk->key) >= sizeof(dkey))
+			return fail(ld, -EINVAL, s->disp, rk->key, "line %u is too long", rk->line);
+		e = bsearch(&want, ld->index, ld->n_index, sizeof(*ld->index), entry_cmp);
+		if (!e)
+			return fail(ld, -EINVAL, s->disp, rk->key,
+				    "line %u: iniparser did not read this key (did the file change while loading?)",
+				    rk->line);
+		if (!*e->val)
+			return fail(ld, -EINVAL, s->disp, rk->key,
+				    "empty value (leave the key out to get the default)");
+		why[0] = '\0';
+		ret = rk->def->parse(obj, e->val, why, sizeof(why));
+		if (ret < 0)
+			return fail(ld, ret, s->disp, rk->key, "%s", why);
+	}
+	return 0;
+}
+
+/* --- whole-VS and cross-VS checks ------------------------------------------------- */
+
+static int check_gateway(struct loader *ld, const struct coop_vs_cfg *vs,
+			 const struct coop_addr *gw)
+{
+	struct coop_prefix host = { .addr = *gw, .len = (uint8_t)addr_bits(gw) };
+	int v = gw->family == AF_INET ? 4 : 6;
+	bool family = false, covered = false;
+	char a[INET6_ADDRSTRLEN];
+	size_t i;
+
+	coop_addr_str(gw, a, sizeof(a));
+	for (i = 0; i < vs->n_addrs; i++) {
+		if (addr_equal(&vs->addrs[i].addr, gw))
+			return fail_vs(ld, vs, "gateway", "%s is one of the VS's own addresses", a);
+		family |= vs->addrs[i].addr.family == gw->family;
+		covered |= coop_prefix_overlap(&host, &vs->addrs[i]);
+	}
+	if (!family)
+		return fail_vs(ld, vs, "gateway",
+			       "IPv%d gateway %s but addresses has no IPv%d address", v, a, v);
+	/* The kernel refuses a gateway it cannot reach on a connected route;
+	 * IPv6 routers are normally named by their link-local address. */
+	if (!covered && !(gw->family == AF_INET6 && IN6_IS_ADDR_LINKLOCAL(&gw->v6)))
+		return fail_vs(ld, vs, "gateway",
+			       "%s is in none of the VS's IPv%d prefixes, so it cannot be reached",
+			       a, v);
+	return 0;
+}
+
+/* Rules that need the whole section: isolation decides what else is
+ * allowed, and it may come after the keys it constrains. */
+static int check_vs(struct loader *ld, struct coop_vs_cfg *vs)
+{
+	bool netns = vs->isolation == COOP_ISO_NETNS;
+	char a[INET6_ADDRSTRLEN];
+	size_t i;
+	int ret;
+
+	if (netns && (vs->mark || vs->table))
+		return fail_vs(ld, vs, vs->mark ? "mark" : "table",
+			       "only for isolation = pbr (this VS uses netns)");
+	if (!netns && !vs->n_addrs)
+		return fail_vs(ld, vs, "addresses",
+			       "missing: a pbr VS is selected by its addresses, give at least one");
+	for (i = 0; i < vs->n_addrs; i++) {
+		const struct coop_prefix *p = &vs->addrs[i];
+
+		coop_addr_str(&p->addr, a, sizeof(a));
+		if (netns && p->ifname[0])
+			return fail_vs(ld, vs, "addresses",
+				       "'%s/%u@%s': @IFNAME is only for isolation = pbr; a netns VS's addresses go on its namespace's links",
+				       a, p->len, p->ifname);
+		if (!netns && !p->ifname[0] && !vs->ifname[0])
+			return fail_vs(ld, vs, "addresses",
+				       "'%s/%u' has no link: set interface = or write ADDR/LEN@IFNAME",
+				       a, p->len);
+	}
+	if (netns && !vs->netns[0])
+		snprintf(vs->netns, sizeof(vs->netns), "%s", vs->name);
+	if (vs->has_gw4 && (ret = check_gateway(ld, vs, &vs->gw4)) < 0)
+		return ret;
+	if (vs->has_gw6 && (ret = check_gateway(ld, vs, &vs->gw6)) < 0)
+		return ret;
+	return 0;
+}
+
+/* A pbr VS in coopd's namespace using a link that a netns VS moves out of
+ * it: the key that names it and the netns VS, or NULL. ifs is sorted. */
+static const struct dup_item *pbr_link_taken(const struct coop_vs_cfg *vs,
+					     const struct dup_item *ifs, size_t n_ifs,
+					     const char **key)
+{
+	const struct dup_item *hit = NULL;
+	size_t j;
+
+	*key = "interface";
+	if (vs->ifname[0])
+		hit = bsearch(vs->ifname, ifs, n_ifs, sizeof(*ifs), dup_name_cmp);
+	for (j = 0; j < vs->n_addrs && !hit; j++) {
+		*key = "addresses";
+		if (vs->addrs[j].ifname[0])
+			hit = bsearch(vs->addrs[j].ifname, ifs, n_ifs, sizeof(*ifs), dup_name_cmp);
+	}
+	return hit;
+}
+
+/* A netns VS owns its namespace (and moves its interface there): nobody
+ * else may claim either. */
+static int check_netns_owners(struct loader *ld)
+{
+	const struct coop_config *cfg = ld->cfg;
+	size_t i, n_ns = 0, n_ifs = 0, a, b;
+	const struct dup_item *hit;
+	struct dup_item *ns, *ifs;
+	const char *key;
+	int ret = 0;
+
+	ns = calloc(cfg->n_vs + 1, sizeof(*ns));
+	ifs = calloc(cfg->n_vs + 1, sizeof(*ifs));
+	if (!ns || !ifs) {
+		ret = fail(ld, -ENOMEM, NULL, NULL, "out of memory");
+		goto out_free;
+	}
+	for (i = 0; i < cfg->n_vs; i++) {
+		const struct coop_vs_cfg *vs = &cfg->vs[i];
+
+		if (vs->isolation != COOP_ISO_NETNS)
+			continue;
+		ns[n_ns++] = (struct dup_item){ .s = vs->netns, .idx = i };
+		if (vs->ifname[0])
+			ifs[n_ifs++] = (struct dup_item){ .s = vs->ifname, .idx = i };
+	}
+	if (dup_find(ns, n_ns, &a, &b)) {
+		/* Blame the one that named the namespace explicitly: the other
+		 * may be using its default, its own name. */
+		if (!strcmp(cfg->vs[b].netns, cfg->vs[b].name)) {
+			size_t t = a;
+
+			a = b;
+			b = t;
+		}
+		ret = fail_vs(ld, &cfg->vs[b], "namespace",
+			      "'%s' is also the namespace of netns VS '%s'; netns VSes cannot share a namespace (pbr VSes can)",
+			      cfg->vs[b].netns, cfg->vs[a].name);
+		goto out_free;
+	}
+	if (dup_find(ifs, n_ifs, &a, &b)) {
+		ret = fail_vs(ld, &cfg->vs[b], "interface",
+			      "'%s' is also the interface of netns VS '%s'; a link moves into one namespace only",
+			      cfg->vs[b].ifname, cfg->vs[a].name);
+		goto out_free;
+	}
+	/* dup_find() left both arrays sorted. */
+	for (i = 0; i < cfg->n_vs; i++) {
+		const struct coop_vs_cfg *vs = &cfg->vs[i];
+
+		if (vs->isolation != COOP_ISO_PBR)
+			continue;
+		if (vs->netns[0]) {
+			hit = bsearch(vs->netns, ns, n_ns, sizeof(*ns), dup_name_cmp);
+			if (!hit)
+				continue;
+			ret = fail_vs(ld, vs, "namespace",
+				      "'%s' is owned by netns VS '%s'; a pbr VS shares a namespace with pbr VSes only",
+				      vs->netns, cfg->vs[hit->idx].name);
+			goto out_free;
+		}
+		hit = pbr_link_taken(vs, ifs, n_ifs, &key);
+		if (hit) {
+			ret = fail_vs(ld, vs, key,
+				      "link '%s' is moved into the namespace of netns VS '%s'",
+				      cfg->vs[hit->idx].ifname, cfg->vs[hit->idx].name);
+			goto out_free;
+		}
+	}
+out_free:
+	free(ns);
+	free(ifs);
+	return ret;
+}
+
+/* pbr VSes sharing a namespace need their own marks and tables. */
+static int check_pbr_ids(struct loader *ld, bool tables)
+{
+	const struct coop_config *cfg = ld->cfg;
+	struct dup_item *items;
+	size_t i, n = 0, a, b;
+	int ret = 0;
+
+	items = calloc(cfg->n_vs + 1, sizeof(*items));
+	if (!items)
+		return fail(ld, -ENOMEM, NULL, NULL, "out of memory");
+	for (i = 0; i < cfg->n_vs; i++) {
+		const struct coop_vs_cfg *vs = &cfg->vs[i];
+		uint32_t v = tables ? vs->table : vs->mark;
+
+		if (vs->isolation == COOP_ISO_PBR && v)
+			items[n++] = (struct dup_item){ .s = vs->netns, .v = v, .idx = i };
+	}
+	if (dup_find(items, n, &a, &b))
+		ret = fail_vs(ld, &cfg->vs[b], tables ? "table" : "mark",
+			      tables ? "table %u is also the table of pbr VS '%s' in the same namespace" :
+				       "mark %#x is also the mark of pbr VS '%s' in the same namespace",
+			      tables ? cfg->vs[b].table : cfg->vs[b].mark, cfg->vs[a].name);
+	free(items);
+	return ret;
+}
+
+/* A pbr address with its network part, for the overlap sweep. */
+struct pfx_item {
+	const char *ns;              /* namespace of its VS */
+	const struct coop_prefix *p; /* the address */
+	size_t vs;                   /* index of its VS */
+	uint8_t net[16];             /* network part (host bits cleared) */
+};
+
+static int pfx_cmp(const void *a, const void *b)
+{
+	const struct pfx_item *x = a, *y = b;
+	int c = strcmp(x->ns, y->ns);
+
+	if (c)
+		return c;
+	if (x->p->addr.family != y->p->addr.family)
+		return x->p->addr.family < y->p->addr.family ? -1 : 1;
+	c = memcmp(x->net, y->net, sizeof(x->net));
+	if (c)
+		return c;
+	if (x->p->len != y->p->len)
+		return x->p->len < y->p->len ? -1 : 1;
+	return x->vs < y->vs ? -1 : x->vs > y->vs;
+}
+
+/* Every pbr address, tagged with its namespace and network part. */
+static struct pfx_item *pbr_prefixes(const struct coop_config *cfg, size_t *n)
+{
+	struct pfx_item *items;
+	size_t i, j, k, total = 0;
+
+	for (i = 0; i < cfg->n_vs; i++)
+		if (cfg->vs[i].isolation == COOP_ISO_PBR)
+			total += cfg->vs[i].n_addrs;
+	items = calloc(total + 1, sizeof(*items));
+	if (!items)
+		return NULL;
+	*n = 0;
+	for (i = 0; i < cfg->n_vs; i++) {
+		const struct coop_vs_cfg *vs = &cfg->vs[i];
+
+		for (j = 0; vs->isolation == COOP_ISO_PBR && j < vs->n_addrs; j++) {
+			struct pfx_item *it = &items[(*n)++];
+
+			*it = (struct pfx_item){ .ns = vs->netns, .p = &vs->addrs[j], .vs = i };
+			memcpy(it->net, addr_bytes(&it->p->addr), addr_bits(&it->p->addr) / 8);
+			for (k = it->p->len; k < sizeof(it->net) * 8; k++)
+				it->net[k / 8] &= (uint8_t)~(0x80u >> (k % 8));
+		}
+	}
+	return items;
+}
+
+/*
+ * pbr VSes in one namespace are told apart by their addresses, so no two may
+ * overlap. Prefixes nest or are disjoint, so after sorting by network then
+ * length a stack of the enclosing prefixes finds every overlap in
+ * O(n log n): the stack holds at most one entry per length.
+ */
+static int check_pbr_overlap(struct loader *ld)
+{
+	const struct coop_config *cfg = ld->cfg;
+	const struct pfx_item *stack[130];
+	size_t i, j, n, depth = 0;
+	struct pfx_item *items;
+	int ret = 0;
+
+	items = pbr_prefixes(cfg, &n);
+	if (!items)
+		return fail(ld, -ENOMEM, NULL, NULL, "out of memory");
+	qsort(items, n, sizeof(*items), pfx_cmp);
+	for (i = 0; i < n && !ret; i++) {
+		const struct pfx_item *x = &items[i], *top;
+
+		while (depth && (strcmp(stack[depth - 1]->ns, x->ns) ||
+				 !coop_prefix_overlap(stack[depth - 1]->p, x->p)))
+			depth--;
+		/* Everything left on the stack contains x. */
+		for (j = 0; j < depth && !ret; j++) {
+			const struct pfx_item *y = stack[j];
+			const struct pfx_item *later = y->vs > x->vs ? y : x;
+			const struct pfx_item *earlier = later == x ? y : x;
+			char a1[INET6_ADDRSTRLEN], a2[INET6_ADDRSTRLEN];
+
+			if (y->vs != x->vs)
+				ret = fail_vs(ld, &cfg->vs[later->vs], "addresses",
+					      "%s/%u overlaps %s/%u of pbr VS '%s'; pbr VSes sharing a namespace need disjoint addresses",
+					      coop_addr_str(&later->p->addr, a1, sizeof(a1)),
+					      later->p->len,
+					      coop_addr_str(&earlier->p->addr, a2, sizeof(a2)),
+					      earlier->p->len, cfg->vs[earlier->vs].name);
+		}
+		/* Same network and length as the top: the top stands for both. */
+		top = depth ? stack[depth - 1] : NULL;
+		if (top && top->p->len == x->p->len && !memcmp(top->net, x->net, sizeof(x->net)))
+			continue;
+		if (depth < sizeof(stack) / sizeof(stack[0]))
+			stack[depth++] = x;
+	}
+	free(items);
+	return ret;
+}
+
+/* --- links ---------------------------------------------------------------------------- */
+
+static int link_probe(void *arg)
+{
+	return if_nametoindex(arg) ? 0 : -(errno ? errno : ENODEV);
+}
+
+/* Does link name exist where the VS will look for it? netns: in coopd's
+ * namespace (to be moved) or already inside the VS's namespace (a restart
+ * after it was moved); pbr: in the shared namespace. Read-only. */
+static int check_link(struct loader *ld, const struct coop_vs_cfg *vs, const char *key,
+		      const char *name)
+{
+	char path[sizeof(COOP_NETNS_DIR) + COOP_NAME_MAX + 1];
+	bool netns = vs->isolation == COOP_ISO_NETNS;
+	int fd, ret;
+
+	/* A netns VS always has a namespace name; pbr "" is coopd's own. */
+	if ((netns || !vs->netns[0]) && if_nametoindex(name))
+		return 0;
+	if (!vs->netns[0])
+		return fail_vs(ld, vs, key, "no link '%s' in coopd's namespace", name);
+	if (!coop_netns_exists(vs->netns))
+		return fail_vs(ld, vs, key,
+			       netns ? "no link '%s' in coopd's namespace (and namespace '%s' does not exist yet)" :
+				       "no link '%s': namespace '%s' does not exist",
+			       name, vs->netns);
+	snprintf(path, sizeof(path), "%s/%s", COOP_NETNS_DIR, vs->netns);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail_vs(ld, vs, key, "cannot open namespace '%s' to look for link '%s': %s",
+			       vs->netns, name, strerror(errno));
+	ret = coop_netns_run(fd, link_probe, (void *)name);
+	close(fd);
+	if (ret == 0)
+		return 0;
+	if (ret == -ENODEV)
+		return fail_vs(ld, vs, key,
+			       netns ? "no link '%s' in coopd's namespace or in namespace '%s'" :
+				       "no link '%s' in namespace '%s'",
+			       name, vs->netns);
+	return fail_vs(ld, vs, key, "cannot look for link '%s' in namespace '%s': %s", name,
+		       vs->netns,
+		       ret == -EBADF ? "coop_netns_init() was not called" : strerror(-ret));
+}
+
+static int check_links(struct loader *ld)
+{
+	size_t i, j;
+	int ret;
+
+	for (i = 0; i < ld->cfg->n_vs; i++) {
+		const struct coop_vs_cfg *vs = &ld->cfg->vs[i];
+
+		if (vs->ifname[0] && (ret = check_link(ld, vs, "interface", vs->ifname)) < 0)
+			return ret;
+		for (j = 0; j < vs->n_addrs; j++) {
+			const char *l = vs->addrs[j].ifname;
+
+			/* Each name once: many addresses on one link is the
+			 * common case. */
+			if (!l[0] || !strcmp(l, vs->ifname) ||
+			    (j && !strcmp(l, vs->addrs[j - 1].ifname)))
+				continue;
+			if ((ret = check_link(ld, vs, "addresses", l)) < 0)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+/* --- the whole load ----------------------------------------------------------------- */
+
+static unsigned default_workers(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		return 1;
+	return n > WORKERS_MAX ? WORKERS_MAX : (unsigned)n;
+}
+
+static int build(struct loader *ld)
+{
+	struct coop_config *cfg;
+	size_t i, n_vs = 0;
+	int ret;
+
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg)
+		return fail(ld, -ENOMEM, NULL, NULL, "out of memory");
+	ld->cfg = cfg;
+	snprintf(cfg->path, sizeof(cfg->path), "%s", ld->path);
+	cfg->global.workers = default_workers();
+	snprintf(cfg->global.admin_socket, sizeof(cfg->global.admin_socket), "%s",
+		 ADMIN_SOCKET_DEFAULT);
+	cfg->global.admin_mode = ADMIN_MODE_DEFAULT;
+	for (i = 0; i < ld->n_secs; i++)
+		n_vs += ld->secs[i].kind == SEC_VS;
+	cfg->vs = calloc(n_vs + 1, sizeof(*cfg->vs));
+	if (!cfg->vs)
+		return fail(ld, -ENOMEM, NULL, NULL, "out of memory");
+	for (i = 0; i < ld->n_secs; i++) {
+		const struct raw_sec *s = &ld->secs[i];
+		struct coop_vs_cfg *vs;
+
+		if (s->kind == SEC_GLOBAL) {
+			if ((ret = parse_section(ld, s, &cfg->global)) < 0)
+				return ret;
+			continue;
+		}
+		vs = &cfg->vs[cfg->n_vs++];
+		snprintf(vs->name, sizeof(vs->name), "%s", s->vsname);
+		vs->isolation = COOP_ISO_NETNS;
+		if ((ret = parse_section(ld, s, vs)) < 0 || (ret = check_vs(ld, vs)) < 0)
+			return ret;
+	}
+	if ((ret = check_netns_owners(ld)) < 0 || (ret = check_pbr_ids(ld, false)) < 0 ||
+	    (ret = check_pbr_ids(ld, true)) < 0 || (ret = check_pbr_overlap(ld)) < 0)
+		return ret;
+	if (!(ld->flags & COOP_CONFIG_NO_LINKS) && (ret = check_links(ld)) < 0)
+		return ret;
+	return 0;
+}
+
+static void loader_release(struct loader *ld)
+{
+	size_t i;
+
+	for (i = 0; i < ld->n_secs; i++)
+		free(ld->secs[i].name);
+	free(ld->secs);
+	for (i = 0; i < ld->n_keys; i++)
+		free(ld->keys[i].key);
+	free(ld->keys);
+	free(ld->index);
+	if (ld->dict)
+		iniparser_freedict(ld->dict);
+}
+
+int coop_config_load_flags(const char *path, unsigned flags, struct coop_config **out,
+			   char *err, size_t errlen)
+{
+	struct loader ld = { .path = path, .flags = flags, .err = err, .errlen = errlen };
+	int ret;
+
+	*out = NULL;
+	if (err && errlen)
+		err[0] = '\0';
+	if (!path || !*path) {
+		ld.path = "(no file)";
+		return fail(&ld, -EINVAL, NULL, NULL, "no configuration file named");
+	}
+	if (strlen(path) >= sizeof(ld.cfg->path))
+		return fail(&ld, -ENAMETOOLONG, NULL, NULL, "path too long");
+	if ((ret = prescan(&ld)) < 0 || (ret = check_sections(&ld)) < 0 ||
+	    (ret = check_keys(&ld)) < 0 || (ret = ini_load(&ld)) < 0 || (ret = build(&ld)) < 0)
+		goto err_release;
+	loader_release(&ld);
+	*out = ld.cfg;
+	return 0;
+
+err_release:
+	coop_config_free(ld.cfg);
+	loader_release(&ld);
+	return ret;
+}
+
+int coop_config_load(const char *path, struct coop_config **out, char *err, size_t errlen)
+{
+	return coop_config_load_flags(path, 0, out, err, errlen);
+}
+
+void coop_config_free(struct coop_config *cfg)
+{
+	size_t i;
+
+	if (!cfg)
+		return;
+	for (i = 0; i < cfg->n_vs; i++) {
+		free(cfg->vs[i].addrs);
+		free(cfg->vs[i].listens);
+	}
+	free(cfg->vs);
+	free(cfg);
+}
