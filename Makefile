@@ -97,7 +97,7 @@ $(B)/bench/%: bench/%.c $(LIB_A)
 $(B)/fwd/bpf/%.bpf.o: fwd/bpf/%.bpf.c
 	$(call msg,BPF,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CLANG) -O2 -g -target bpf -I. -I/usr/include/$(shell $(CC) -print-multiarch) -c -o $@ $<
+	$(Q)$(CLANG) -O2 -g -target bpf -MMD -MP -I. -I/usr/include/$(shell $(CC) -print-multiarch) -c -o $@ $<
 
 deps:
 	$(Q)bash tools/install-deps.sh
