@@ -456,10 +456,17 @@ static int parse_namespace(void *obj, const char *val, char *why, size_t whylen)
 {
 	struct coop_vs_cfg *vs = obj;
 
-	if (!name_ok(val, COOP_NAME_MAX, true, "_.-"))
+	/* An absolute path attaches a namespace file outside /run/netns
+	 * (/proc/PID/ns/net, a container runtime's mount). */
+	if (val[0] == '/') {
+		if (strlen(val) >= COOP_NAME_MAX || strpbrk(val, " \t") || strstr(val, "/../"))
+			return why_set(why, whylen, -EINVAL,
+				       "'%s' is not a usable namespace path (absolute, under %d bytes)",
+				       val, COOP_NAME_MAX);
+	} else if (!name_ok(val, COOP_NAME_MAX, true, "_.-"))
 		return why_set(why, whylen, -EINVAL,
-			       "'%s' is not a namespace name (1..%d of A-Z a-z 0-9 _ . -)", val,
-			       COOP_NAME_MAX - 1);
+			       "'%s' is not a namespace name (1..%d of A-Z a-z 0-9 _ . -) or an absolute path",
+			       val, COOP_NAME_MAX - 1);
 	snprintf(vs->netns, sizeof(vs->netns), "%s", val);
 	return 0;
 }
@@ -662,11 +669,12 @@ static const struct key_def vs_keys[] = {
 	    "addresses). pbr: the VS shares a namespace and is separated by SO_MARK and "
 	    "a policy routing table." },
 	  parse_isolation },
-	{ { "vs", "namespace", "1..63 of A-Z a-z 0-9 _ . -",
+	{ { "vs", "namespace", "1..63 of A-Z a-z 0-9 _ . -, or an absolute path",
 	    "netns: the VS name; pbr: the namespace coopd runs in",
 	    "netns: the VS's namespace (/run/netns/NAME), created and owned by coop if "
 	    "absent, attached if present; no two netns VSes may name the same one. pbr: "
-	    "the shared namespace the VS lives in." },
+	    "the shared namespace the VS lives in. An absolute path (e.g. /proc/1/ns/net) "
+	    "attaches that namespace file; coop never creates or deletes it." },
 	  parse_namespace },
 	{ { "vs", "interface", "link name, 1..15 bytes", "none",
 	    "netns: an existing link (a VLAN sub-interface, a veth) moved into the "

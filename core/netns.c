@@ -133,6 +133,10 @@ static int name_check(const char *name)
 {
 	size_t len = strnlen(name, sizeof(((struct coop_netns *)0)->name));
 
+	/* An absolute path names a namespace file elsewhere (/proc/PID/ns/net,
+	 * a container runtime's bind mount): attached, never created. */
+	if (name[0] == '/')
+		return len >= sizeof(((struct coop_netns *)0)->name) ? -ENAMETOOLONG : 0;
 	if (len == 0 || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
 		return -EINVAL;
 	if (len >= sizeof(((struct coop_netns *)0)->name))
@@ -142,7 +146,10 @@ static int name_check(const char *name)
 
 static void ns_path(const char *name, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/%s", COOP_NETNS_DIR, name);
+	if (name[0] == '/')
+		snprintf(buf, len, "%s", name);
+	else
+		snprintf(buf, len, "%s/%s", COOP_NETNS_DIR, name);
 }
 
 /* Fill err with "namespace 'NAME': WHAT: strerror(-rc)" and return rc. */
@@ -382,8 +389,10 @@ int coop_netns_get(const char *name, bool create, struct coop_netns **out,
 	strcpy(ns->name, name); /* length checked by name_check */
 	rc = ns_attach(ns, err, errlen);
 	if (rc == -ENOENT) {
-		if (create)
+		if (create && name[0] != '/')
 			rc = ns_create(ns, err, errlen);
+		else if (name[0] == '/')
+			rc = ns_fail(err, errlen, name, rc, "%s does not exist", name);
 		else
 			rc = ns_fail(err, errlen, name, rc, "%s/%s does not exist",
 				     COOP_NETNS_DIR, name);

@@ -26,7 +26,9 @@ int coop_netns_init(void);
 /* fd of the default namespace (valid after coop_netns_init). */
 int coop_netns_default_fd(void);
 
-/* Find or open the namespace NAME: attach if /run/netns/NAME exists, else
+/* Find or open the namespace NAME: attach if /run/netns/NAME exists (NAME
+ * may also be an absolute path to a namespace file, e.g. /proc/1/ns/net,
+ * which is only ever attached), else
  * create it (with lo up) when create is true, else fail with -ENOENT.
  * Adds a reference. Control thread. */
 int coop_netns_get(const char *name, bool create, struct coop_netns **out,

@@ -129,7 +129,7 @@ static void test_default_fd(void **state)
 
 static void test_bad_names(void **state)
 {
-	static const char *const bad[] = { "", "a/b", "/x", ".", "..", "x/" };
+	static const char *const bad[] = { "", "a/b", ".", "..", "x/" };
 	struct coop_netns *ns = NULL;
 	char err[256], longname[80];
 	size_t i;
@@ -141,6 +141,10 @@ static void test_bad_names(void **state)
 		assert_non_null(strstr(err, "invalid name: Invalid argument"));
 		assert_false(coop_netns_exists(bad[i]));
 	}
+	assert_null(ns);
+	/* An absolute path is attached, never created. */
+	assert_int_equal(coop_netns_get("/nonexistent/ns", true, &ns, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "/nonexistent/ns does not exist"));
 	assert_null(ns);
 	memset(longname, 'n', 64);
 	longname[64] = '\0';
@@ -207,6 +211,20 @@ static void test_attach_leaves_it(void **state)
 	assert_false(ns->owned);
 	coop_netns_put(ns);
 	assert_true(coop_netns_exists(name));
+	/* By absolute path: the same namespace, attached, never owned. */
+	{
+		char path[128];
+		struct stat a, b;
+
+		snprintf(path, sizeof(path), "/run/netns/%s", name);
+		assert_int_equal(coop_netns_get(path, true, &ns, err, sizeof(err)), 0);
+		assert_false(ns->owned);
+		assert_int_equal(stat(path, &a), 0);
+		assert_int_equal(fstat(ns->fd, &b), 0);
+		assert_int_equal(a.st_ino, b.st_ino);
+		coop_netns_put(ns);
+		assert_true(coop_netns_exists(name));
+	}
 	assert_int_equal(sh("ip netns del %s", name), 0);
 }
 
