@@ -474,6 +474,8 @@ static const char *vs_state(const struct coop_vs *vs)
 	switch (vs->state) {
 	case COOP_VS_DOWN: return "down";
 	case COOP_VS_UP: return "up";
+	case COOP_VS_LOSING: return "losing";
+	case COOP_VS_LOST: return "lost";
 	}
 	return "unknown";
 }

@@ -301,6 +301,17 @@ void coop_conn_close_all(struct coop_worker *w)
 		conn_destroy(w->conns);
 }
 
+void coop_conn_close_vs(struct coop_worker *w, const struct coop_vs *vs)
+{
+	struct coop_conn *conn = w->conns, *next;
+
+	for (; conn; conn = next) {
+		next = conn->next;
+		if (conn->vs == vs)
+			conn_destroy(conn);
+	}
+}
+
 struct coop_vs *coop_conn_vs(const struct coop_conn *conn)
 {
 	return conn->vs;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +38,8 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+static void released_cb(struct ev_loop *loop, ev_async *a, int revents);
+
 struct coop *coop_new(void)
 {
 	struct coop *c;
@@ -55,6 +58,9 @@ struct coop *coop_new(void)
 	ev_async_start(c->loop, &c->stop_async);
 	ev_signal_init(&c->sigint, signal_cb, SIGINT);
 	ev_signal_init(&c->sigterm, signal_cb, SIGTERM);
+	ev_async_init(&c->released, released_cb);
+	ev_async_start(c->loop, &c->released);
+	c->ns_watch_fd = -1;
 	return c;
 }
 
@@ -360,6 +366,79 @@ static int workers_start(struct coop *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* --- namespaces deleted under coop ------------------------------------------ */
+
+/* A VS whose namespace file goes away (`ip netns del NAME`) would go on
+ * serving in a namespace nobody can see or enter any more: the operator
+ * asked for the tenant to be gone, so the VS stops serving. */
+static void ns_watch_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct coop *c = (struct coop *)((char *)io - offsetof(struct coop, ns_watch));
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
+	size_t i;
+
+	(void)loop;
+	(void)revents;
+	while ((n = read(c->ns_watch_fd, buf, sizeof(buf))) > 0) {
+		char *p = buf;
+
+		while (p < buf + n) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+
+			p += sizeof(*ev) + ev->len;
+			if (!ev->len)
+				continue;
+			for (i = 0; i < c->n_vs; i++) {
+				struct coop_vs *vs = c->vs[i];
+
+				if (vs->state == COOP_VS_UP && vs->cfg->isolation == COOP_ISO_NETNS &&
+				    !strcmp(vs->cfg->netns, ev->name))
+					coop_vs_lose(vs, "its namespace was deleted outside coop");
+			}
+		}
+	}
+}
+
+static void released_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+	struct coop *c = (struct coop *)((char *)a - offsetof(struct coop, released));
+	size_t i;
+
+	(void)loop;
+	(void)revents;
+	for (i = 0; i < c->n_vs; i++)
+		coop_vs_released(c->vs[i]);
+}
+
+static void ns_watch_start(struct coop *c)
+{
+	c->ns_watch_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (c->ns_watch_fd < 0)
+		goto err_warn;
+	if (inotify_add_watch(c->ns_watch_fd, COOP_NETNS_DIR, IN_DELETE | IN_MOVED_FROM) < 0) {
+		close(c->ns_watch_fd);
+		c->ns_watch_fd = -1;
+		goto err_warn;
+	}
+	ev_io_init(&c->ns_watch, ns_watch_cb, c->ns_watch_fd, EV_READ);
+	ev_io_start(c->loop, &c->ns_watch);
+	return;
+
+err_warn:
+	coop_warn("cannot watch %s (%m): namespaces deleted under coop go unnoticed",
+		  COOP_NETNS_DIR);
+}
+
+static void ns_watch_stop(struct coop *c)
+{
+	if (c->ns_watch_fd < 0)
+		return;
+	ev_io_stop(c->loop, &c->ns_watch);
+	close(c->ns_watch_fd);
+	c->ns_watch_fd = -1;
+}
+
 /* --- lifecycle ----------------------------------------------------------- */
 
 /* Enough descriptors for listeners x workers x VSes plus namespaces. */
@@ -406,6 +485,7 @@ int coop_start(struct coop *c, char *err, size_t errlen)
 		goto err_admin;
 	ev_signal_start(c->loop, &c->sigint);
 	ev_signal_start(c->loop, &c->sigterm);
+	ns_watch_start(c);
 	c->started = true;
 	coop_info("%zu virtual servers up, %u workers", c->n_vs, c->n_workers);
 	return 0;
@@ -426,6 +506,7 @@ int coop_run(struct coop *c)
 	ev_run(c->loop, 0);
 	ev_signal_stop(c->loop, &c->sigint);
 	ev_signal_stop(c->loop, &c->sigterm);
+	ns_watch_stop(c);
 	workers_stop(c);
 	coop_admin_close(c);
 	vses_down(c, c->n_vs);
@@ -445,6 +526,7 @@ void coop_free(struct coop *c)
 	if (!c)
 		return;
 	if (c->started) {
+		ns_watch_stop(c);
 		workers_stop(c);
 		coop_admin_close(c);
 		vses_down(c, c->n_vs);
@@ -455,5 +537,6 @@ void coop_free(struct coop *c)
 	coop_config_free(c->cfg);
 	free(c->services);
 	ev_async_stop(c->loop, &c->stop_async);
+	ev_async_stop(c->loop, &c->released);
 	free(c);
 }

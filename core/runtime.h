@@ -51,6 +51,9 @@ struct coop {
 	ev_async stop_async;              /* coop_stop() -> control loop */
 	ev_signal sigint, sigterm;        /* shutdown signals */
 	struct coop_admin *admin;         /* admin socket (NULL if none) */
+	int ns_watch_fd;                  /* inotify on /run/netns, -1 if none */
+	ev_io ns_watch;                   /* its watcher on the control loop */
+	ev_async released;                /* a worker let go of a lost VS */
 	bool started;                     /* coop_start succeeded */
 };
 
@@ -74,5 +77,7 @@ void coop_conn_connecting(struct coop_conn *conn, const struct sockaddr *peer, s
 			  coop_connect_cb cb, void *arg);
 /* Close every connection of worker w (shutdown). */
 void coop_conn_close_all(struct coop_worker *w);
+/* Close worker w's connections that belong to vs. */
+void coop_conn_close_vs(struct coop_worker *w, const struct coop_vs *vs);
 
 #endif

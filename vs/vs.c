@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -221,8 +222,51 @@ int coop_vs_up(struct coop_vs *vs, char *err, size_t errlen)
 	return 0;
 }
 
+/* On each worker: let go of a lost VS; the last one tells the control
+ * thread, which releases the kernel state (coop_vs_released). */
+static void release_on_worker(struct coop_worker *w, void *arg)
+{
+	struct coop_vs *vs = arg;
+
+	coop_vs_listeners_stop(vs, w);
+	coop_conn_close_vs(w, vs);
+	if (atomic_fetch_sub(&vs->releasing, 1) == 1)
+		ev_async_send(vs->coop->loop, &vs->coop->released);
+}
+
+void coop_vs_lose(struct coop_vs *vs, const char *why)
+{
+	unsigned i;
+
+	if (vs->state != COOP_VS_UP)
+		return;
+	coop_err("vs '%s': %s; it stops serving", vs->cfg->name, why);
+	snprintf(vs->lost_why, sizeof(vs->lost_why), "%s", why);
+	vs->state = COOP_VS_LOSING;
+	atomic_store(&vs->releasing, vs->n_workers);
+	for (i = 0; i < vs->n_workers; i++)
+		while (coop_worker_call(&vs->coop->workers[i], release_on_worker, vs) < 0)
+			nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+}
+
+/* Control thread: every worker let go of vs; release the rest. */
+void coop_vs_released(struct coop_vs *vs)
+{
+	if (vs->state != COOP_VS_LOSING || atomic_load(&vs->releasing))
+		return;
+	close_listeners(vs);
+	vs->iso->down(vs);
+	vs->state = COOP_VS_LOST;
+	coop_info("vs '%s': released", vs->cfg->name);
+}
+
 void coop_vs_down(struct coop_vs *vs)
 {
+	if (vs->state == COOP_VS_LOSING) {
+		/* Workers have stopped (shutdown): finish the release. */
+		atomic_store(&vs->releasing, 0);
+		coop_vs_released(vs);
+	}
 	if (vs->state != COOP_VS_UP)
 		return;
 	close_listeners(vs);

@@ -44,6 +44,14 @@ int coop_vs_up(struct coop_vs *vs, char *err, size_t errlen);
 void coop_vs_down(struct coop_vs *vs);
 void coop_vs_free(struct coop_vs *vs);
 
+/* The VS's namespace was deleted outside coop (`ip netns del`): stop
+ * serving it. Every worker closes the VS's listeners watchers and
+ * connections; then its kernel state is released and it becomes LOST.
+ * Control thread. */
+void coop_vs_lose(struct coop_vs *vs, const char *why);
+/* Finish losing vs once every worker let go (no-op before). Control thread. */
+void coop_vs_released(struct coop_vs *vs);
+
 /* Worker side (vs/listener.c): start/stop watching worker w's listeners
  * of vs. Worker thread only. */
 void coop_vs_listeners_start(struct coop_vs *vs, struct coop_worker *w);
@@ -73,6 +81,9 @@ struct coop_listener {
 enum coop_vs_state {
 	COOP_VS_DOWN,  /* nothing in the kernel */
 	COOP_VS_UP,    /* kernel state and listeners in place */
+	COOP_VS_LOSING, /* its namespace vanished: workers are letting go */
+	COOP_VS_LOST,   /* its namespace vanished: listeners, connections and
+			 * kernel state released; it serves nothing */
 };
 
 struct coop_vs {
@@ -85,6 +96,8 @@ struct coop_vs {
 	size_t n_listeners;
 	struct coop_vs_wstats *wstats;    /* one per worker */
 	unsigned n_workers;
+	_Atomic unsigned releasing;       /* workers still letting go (LOSING) */
+	char lost_why[128];               /* why it was lost (LOST), for admin */
 };
 
 /* Bump a single-writer counter (relaxed; only the owning worker writes). */
