@@ -1006,35 +1006,38 @@ static int make_parent(const char *path, char *err, size_t errlen)
 {
 	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct stat st;
-	char *p;
+	char *p, *end;
+	int ret;
 
 	snprintf(dir, sizeof(dir), "%s", path);
-	p = strrchr(dir, '/');
-	if (!p || p == dir)
+	end = strrchr(dir, '/');
+	if (!end || end == dir)
 		return 0; /* relative name in the cwd, or directly under / */
-	*p = '\0';
-	for (p = dir + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-			goto err_mkdir;
+	*end = '\0';
+	/* Each prefix in turn, the whole directory last (p == NULL). */
+	for (p = strchr(dir + 1, '/');; p = strchr(p + 1, '/')) {
+		if (p)
+			*p = '\0';
+		if (mkdir(dir, 0755) == 0)
+			/* 0755 whatever the umask: a group allowed by
+			 * admin_mode must be able to reach the socket. */
+			ret = chmod(dir, 0755) < 0 ? -errno : 0;
+		else
+			ret = errno == EEXIST ? 0 : -errno;
+		if (ret < 0) {
+			snprintf(err, errlen, "admin socket %s: cannot create directory %s: %s", path,
+				 dir, strerror(-ret));
+			return ret;
+		}
+		if (!p)
+			break;
 		*p = '/';
 	}
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		goto err_mkdir;
-	if (stat(dir, &st) < 0)
-		goto err_mkdir;
-	if (!S_ISDIR(st.st_mode)) {
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		snprintf(err, errlen, "admin socket %s: %s is not a directory", path, dir);
 		return -ENOTDIR;
 	}
 	return 0;
-
-err_mkdir:
-	snprintf(err, errlen, "admin socket %s: cannot create directory %s: %s", path, dir,
-		 strerror(errno));
-	return -errno;
 }
 
 /* Remove a socket file left by a dead daemon; refuse to touch a live one

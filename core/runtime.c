@@ -472,17 +472,19 @@ int coop_start(struct coop *c, char *err, size_t errlen)
 		return -EBUSY;
 	}
 	raise_nofile();
+	/* The admin socket first: a second coopd on the same file stops here
+	 * ("another coopd is running") before touching any kernel state. */
+	ret = coop_admin_open(c, err, errlen);
+	if (ret < 0)
+		return ret;
 	for (i = 0; i < c->n_vs; i++) {
 		ret = coop_vs_up(c->vs[i], err, errlen);
 		if (ret < 0)
 			goto err_down;
 	}
-	ret = coop_admin_open(c, err, errlen);
-	if (ret < 0)
-		goto err_down;
 	ret = workers_start(c, err, errlen);
 	if (ret < 0)
-		goto err_admin;
+		goto err_workers;
 	ev_signal_start(c->loop, &c->sigint);
 	ev_signal_start(c->loop, &c->sigterm);
 	ns_watch_start(c);
@@ -490,12 +492,12 @@ int coop_start(struct coop *c, char *err, size_t errlen)
 	coop_info("%zu virtual servers up, %u workers", c->n_vs, c->n_workers);
 	return 0;
 
-err_admin:
+err_workers:
 	workers_stop(c);
 	workers_free(c);
-	coop_admin_close(c);
 err_down:
 	vses_down(c, i);
+	coop_admin_close(c);
 	return ret;
 }
 

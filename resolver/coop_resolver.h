@@ -227,14 +227,16 @@ struct coop_resolver_rr {
 	};
 	const unsigned char *rdata; /* raw rdata (names inside may be compressed
 				     * pointers into a message that is gone:
-				     * use the parsed fields for known types) */
+				     * use the parsed fields for known types);
+				     * NULL for a PTR from the hosts file */
 	size_t rdlen;               /* its length */
 };
 
 /* Where a result came from. */
 enum coop_resolver_source {
-	COOP_RESOLVER_SRC_DNS,   /* the VS's DNS servers */
-	COOP_RESOLVER_SRC_HOSTS, /* the VS's hosts_file */
+	COOP_RESOLVER_SRC_DNS,     /* the VS's DNS servers */
+	COOP_RESOLVER_SRC_HOSTS,   /* the VS's hosts_file */
+	COOP_RESOLVER_SRC_LITERAL, /* the name was an address already */
 };
 
 /*

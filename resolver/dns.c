@@ -625,18 +625,19 @@ static int hexval(char c)
 bool res_ptr_name_parse(const char *name, struct coop_resolver_addr *out)
 {
 	size_t n = strlen(name);
+	char v4[32];
 	unsigned b[4];
-	char tail[16];
-	int i, used = 0;
+	int i, used = -1;
 
 	if (n && name[n - 1] == '.')
 		n--;
 	memset(out, 0, sizeof(*out));
-	if (n > 13 && !strncasecmp(name + n - 13, ".in-addr.arpa", 13)) {
-		if (sscanf(name, "%3u.%3u.%3u.%3u%15[.a-zA-Z-]%n", &b[0], &b[1], &b[2], &b[3], tail,
-			   &used) != 5 ||
-		    (size_t)used != n || strncasecmp(tail, ".in-addr.arpa", 13) || b[0] > 255 ||
-		    b[1] > 255 || b[2] > 255 || b[3] > 255)
+	if (n > 13 && n - 13 < sizeof(v4) && !strncasecmp(name + n - 13, ".in-addr.arpa", 13)) {
+		/* The four labels before the suffix, each 0..255 in decimal. */
+		memcpy(v4, name, n - 13);
+		v4[n - 13] = '\0';
+		if (sscanf(v4, "%3u.%3u.%3u.%3u%n", &b[0], &b[1], &b[2], &b[3], &used) != 4 ||
+		    (size_t)used != n - 13 || b[0] > 255 || b[1] > 255 || b[2] > 255 || b[3] > 255)
 			return false;
 		out->family = AF_INET;
 		((unsigned char *)&out->v4)[0] = (unsigned char)b[3];

@@ -12,11 +12,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/config.h"
 
 struct coop;
 struct coop_vs;
+struct coop_iso_ops;
+
+/* The backend's operations (vs/iso_pbr.c), chosen by isolation = pbr. */
+extern const struct coop_iso_ops coop_iso_pbr;
 
 /* Defaults of the [global] pbr_* keys. Aligned blocks, so one masked rule
  * tells coop's marks from everybody else's. */
@@ -154,10 +159,6 @@ long coop_pbr_nl_nest(struct coop_pbr_nl *nl, uint16_t type);
 void coop_pbr_nl_nest_end(struct coop_pbr_nl *nl, long nest);
 /* Close the request; may send a full chunk (results go to cb). */
 int coop_pbr_nl_end(struct coop_pbr_nl *nl, coop_pbr_nl_result_cb cb, void *arg);
-/* Queue a copy of a message as it is (a dumped object echoed back with
- * another type, the way `ip rule flush` deletes). */
-int coop_pbr_nl_raw(struct coop_pbr_nl *nl, const void *msg, size_t len, uint16_t type,
-		    uint16_t flags, uint32_t tag, coop_pbr_nl_result_cb cb, void *arg);
 /*
  * Send what is queued and collect the answers. Requests carry no
  * NLM_F_ACK except the last of each sendmsg, so the kernel answers only
@@ -240,6 +241,81 @@ struct coop_pbr_mark_elem {
  */
 int coop_pbr_nft_queue(struct coop_pbr_nl *nl, bool install, const struct coop_pbr_mark_elem *elems,
 		       size_t n, coop_pbr_nl_result_cb cb, void *arg);
+
+/* --- namespaces (vs/pbr_sync.c) ----------------------------------------- */
+
+/* A namespace holding pbr VSes: the sockets into it, a model of the kernel
+ * state coop owns there, and its members. Opaque. */
+struct coop_pbr_space;
+
+/* A pbr VS inside its space. Owned by the space; the VS points at it
+ * (vs->iso_priv) from up() to down(). */
+struct coop_pbr_member {
+	struct coop_pbr_space *sp;      /* its namespace */
+	const struct coop_vs_cfg *cfg;  /* its section: name, addresses, gateways */
+	uint32_t mark;                  /* SO_MARK of its sockets */
+	uint32_t table;                 /* its routing table */
+	int nsfd;                       /* the space's namespace fd (for sockets) */
+	bool want;                      /* should be in the kernel */
+	bool applied;                   /* is in the kernel (last commit) */
+	bool left;                      /* down() released it: freed at commit */
+	struct coop_pbr_member *next;   /* the space's list */
+};
+
+/* Open the space for namespace name ("" = coopd's own, else an existing
+ * /run/netns name or path) and read what is in the kernel: coop's own
+ * rules, routes and addresses (recognised by protocol) become the model,
+ * tables used by foreign rules or routes are noted. Changes nothing. */
+int coop_pbr_space_open(const char *name, const struct coop_pbr_params *p,
+			struct coop_pbr_space **out, char *err, size_t errlen);
+/* Release sockets and the namespace reference; changes nothing in the
+ * kernel (commit with no members first to remove coop's state). */
+void coop_pbr_space_close(struct coop_pbr_space *sp);
+const char *coop_pbr_space_name(const struct coop_pbr_space *sp);
+/* Tables used by state coop does not own (sorted, unique). */
+const uint32_t *coop_pbr_space_busy(const struct coop_pbr_space *sp, size_t *n);
+/* 0 if table is free of foreign state here, else -EBUSY with the reason
+ * ("used by rule 'priority 500 lookup 100' coop does not own") in why. */
+int coop_pbr_space_table_check(const struct coop_pbr_space *sp, uint32_t table, char *why,
+			       size_t whylen);
+/* Add a member that wants to be up (programmed at the next commit). */
+struct coop_pbr_member *coop_pbr_space_join(struct coop_pbr_space *sp,
+					    const struct coop_vs_cfg *cfg, uint32_t mark,
+					    uint32_t table);
+/* The member's VS went down: removed from the kernel at the next commit. */
+void coop_pbr_space_leave(struct coop_pbr_member *m);
+/* Something to apply: a member joined, left or failed since the last commit. */
+bool coop_pbr_space_dirty(const struct coop_pbr_space *sp);
+/* Free the members that left without ever being applied (a start that
+ * failed before its commit): nothing to send to the kernel for them. */
+void coop_pbr_space_prune(struct coop_pbr_space *sp);
+/* No members at all (the space may be closed). */
+bool coop_pbr_space_empty(const struct coop_pbr_space *sp);
+/*
+ * Bring the kernel in line with the members that want to be up: compute
+ * the whole desired state (addresses, tables, the rule tree, ingress
+ * marks, sysctls), compare it with the model and send only the difference
+ * in batches. With no member left, everything coop owns there is removed.
+ * On failure the members that were joining are dropped again (their
+ * partial state removed), and -errno comes back with a message in err.
+ */
+int coop_pbr_space_commit(struct coop_pbr_space *sp, char *err, size_t errlen);
+
+/* Write what coop owns in the namespace as iproute2 commands, in the
+ * order coop sends them: addresses, routes and IPv4 rules to batch4 (for
+ * `ip -batch`), IPv6 rules to batch6 (for `ip -6 -batch`: a rule without
+ * an address has no family of its own). The benchmark replays them to
+ * compare coop with iproute2 on the very same objects. */
+int coop_pbr_space_script(const struct coop_pbr_space *sp, FILE *batch4, FILE *batch6);
+
+/* Counters of the last commit, for logs, tests and the benchmark. */
+struct coop_pbr_commit_stats {
+	size_t kept;    /* objects already in place (adopted) */
+	size_t added;   /* objects added */
+	size_t removed; /* objects removed */
+	size_t rules;   /* coop rules in the namespace afterwards (both families) */
+};
+void coop_pbr_space_stats(const struct coop_pbr_space *sp, struct coop_pbr_commit_stats *out);
 
 /* --- runtime glue (vs/iso_pbr.c) ------------------------------------------ */
 

@@ -42,8 +42,8 @@ ok() {
 	echo "  ok: $*"
 }
 
-# in NS CMD... : run CMD inside namespace NS (nsenter is faster than ip netns exec)
-in() {
+# nsx NS CMD... : run CMD inside namespace NS (nsenter is faster than ip netns exec)
+nsx() {
 	local ns=$1
 	shift
 	nsenter --net="/run/netns/$ns" "$@"
@@ -57,10 +57,10 @@ client_ns() {
 	ip netns add "$ns" || fail "ip netns add $ns"
 	ip link add "$peer" type veth peer name "${peer}c" || fail "veth $peer"
 	ip link set "${peer}c" netns "$ns"
-	in "$ns" ip link set lo up
-	in "$ns" ip link set "${peer}c" up
-	in "$ns" ip addr add "$a4" dev "${peer}c"
-	in "$ns" ip -6 addr add "$a6" dev "${peer}c" nodad
+	nsx "$ns" ip link set lo up
+	nsx "$ns" ip link set "${peer}c" up
+	nsx "$ns" ip addr add "$a4" dev "${peer}c"
+	nsx "$ns" ip -6 addr add "$a6" dev "${peer}c" nodad
 }
 
 # start_coopd CONFIG : start coopd in the background and wait until its
@@ -98,5 +98,5 @@ stop_coopd() {
 # tcp NS HOST PORT [INPUT-FILE] : a real TCP client (socat) from namespace NS
 tcp() {
 	local ns=$1 host=$2 port=$3 input=${4:-/dev/null}
-	in "$ns" timeout 10 socat -t 5 - "TCP:$host:$port,connect-timeout=3" <"$input"
+	nsx "$ns" timeout 10 socat -t 5 - "TCP:$host:$port,connect-timeout=3" <"$input"
 }

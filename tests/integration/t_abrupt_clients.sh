@@ -20,20 +20,20 @@ start_coopd "$T/coop.ini"
 
 # A long echo conversation runs while the abuse goes on.
 head -c 4000000 /dev/urandom >"$T/payload"
-( in "$P-c1" timeout 30 socat -t 5 -b 4096 - TCP:198.18.3.1:7 <"$T/payload" >"$T/echoed" ) &
+( nsx "$P-c1" timeout 30 socat -t 5 -b 4096 - TCP:198.18.3.1:7 <"$T/payload" >"$T/echoed" ) &
 conv=$!
 PIDS+=("$conv")
 
 # 20 idle connections that send nothing and stay open.
 for i in $(seq 20); do
-	in "$P-c1" timeout 20 socat -u TCP:198.18.3.1:7 /dev/null </dev/null >/dev/null 2>&1 &
+	nsx "$P-c1" timeout 20 socat -u TCP:198.18.3.1:7 /dev/null </dev/null >/dev/null 2>&1 &
 	PIDS+=("$!")
 done
 # 50 connections reset right after connecting (SO_LINGER 0), and 50 that
 # send data and vanish without reading the reply.
 for i in $(seq 50); do
-	in "$P-c1" timeout 5 socat -u /dev/null TCP:198.18.3.1:7,so-linger=0 2>/dev/null
-	head -c 200000 /dev/urandom | in "$P-c1" timeout 5 socat -t 0 -u - TCP:198.18.3.1:7,so-linger=0 2>/dev/null
+	nsx "$P-c1" timeout 5 socat -u /dev/null TCP:198.18.3.1:7,so-linger=0 2>/dev/null
+	head -c 200000 /dev/urandom | nsx "$P-c1" timeout 5 socat -t 0 -u - TCP:198.18.3.1:7,so-linger=0 2>/dev/null
 done
 [ "$(tcp "$P-c1" 198.18.3.1 8)" = edge ] || fail "whoami after abuse"
 wait "$conv" || fail "echo conversation failed during abuse"

@@ -5,8 +5,8 @@
 . "$(dirname "$0")/lib.sh"
 
 ip netns add "$P-pre" || fail "ip netns add"
-in "$P-pre" ip link set lo up
-in "$P-pre" ip addr add 198.18.4.9/32 dev lo
+nsx "$P-pre" ip link set lo up
+nsx "$P-pre" ip addr add 198.18.4.9/32 dev lo
 client_ns "$P-c1" "${P}v1" 198.18.4.2/24 2001:db8:4::2/64
 cat >"$T/coop.ini" <<INI
 [global]
@@ -25,8 +25,8 @@ start_coopd "$T/coop.ini"
 ok "attached namespace serves"
 stop_coopd
 ip netns list | grep -q "^$P-pre" || fail "attached namespace was deleted"
-in "$P-pre" ip -o addr show dev lo | grep -q 198.18.4.9/32 || fail "foreign address removed"
-in "$P-pre" ip -o addr | grep -q 198.18.4.1 && fail "coop's address left behind"
-in "$P-pre" ip route show default | grep -q . && fail "coop's route left behind"
+nsx "$P-pre" ip -o addr show dev lo | grep -q 198.18.4.9/32 || fail "foreign address removed"
+nsx "$P-pre" ip -o addr | grep -q 198.18.4.1 && fail "coop's address left behind"
+nsx "$P-pre" ip route show default | grep -q . && fail "coop's route left behind"
 ip link show "${P}v1" >/dev/null 2>&1 || fail "veth not moved back"
 ok "stop removed only coop's state; namespace and foreign address kept"

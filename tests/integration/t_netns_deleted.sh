@@ -28,10 +28,10 @@ start_coopd "$T/coop.ini"
 
 # A connection to each VS stays open across the deletion.
 head -c 3000000 /dev/urandom >"$T/payload"
-( in "$P-c2" timeout 30 socat -t 5 -b 2048 - TCP:198.18.7.1:7 <"$T/payload" >"$T/echoed" ) &
+( nsx "$P-c2" timeout 30 socat -t 5 -b 2048 - TCP:198.18.7.1:7 <"$T/payload" >"$T/echoed" ) &
 conv=$!
 PIDS+=("$conv")
-in "$P-c1" timeout 20 socat -u TCP:198.18.7.1:7 /dev/null </dev/null >/dev/null 2>&1 &
+nsx "$P-c1" timeout 20 socat -u TCP:198.18.7.1:7 /dev/null </dev/null >/dev/null 2>&1 &
 held=$!
 PIDS+=("$held")
 sleep 0.3
@@ -48,7 +48,7 @@ ok "deleting the namespace makes the VS lost"
 for _ in $(seq 50); do kill -0 "$held" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$held" 2>/dev/null && fail "connection to the lost VS still open"
 ip link show "${P}v1" >/dev/null 2>&1 || fail "veth of the lost VS did not come back"
-in "$P-c1" timeout 3 socat -u /dev/null TCP:198.18.7.1:8,connect-timeout=1 2>/dev/null &&
+nsx "$P-c1" timeout 3 socat -u /dev/null TCP:198.18.7.1:8,connect-timeout=1 2>/dev/null &&
 	fail "lost VS still accepts connections"
 ok "its connections closed, its veth back in the root namespace, nothing listens"
 

@@ -34,15 +34,15 @@ start_coopd "$T/coop.ini"
 # Kernel state: each namespace exists, holds its veth, addresses and route.
 for i in 1 2; do
 	ip netns list | grep -q "^$P-nas$i" || fail "namespace $P-nas$i missing"
-	in "$P-nas$i" ip -o addr show dev "${P}v$i" | grep -q '198.18.1.1/24' ||
+	nsx "$P-nas$i" ip -o addr show dev "${P}v$i" | grep -q '198.18.1.1/24' ||
 		fail "nas$i: 198.18.1.1/24 not on ${P}v$i"
-	in "$P-nas$i" ip -o -6 addr show dev "${P}v$i" | grep -q '2001:db8:1::1/64' ||
+	nsx "$P-nas$i" ip -o -6 addr show dev "${P}v$i" | grep -q '2001:db8:1::1/64' ||
 		fail "nas$i: 2001:db8:1::1/64 not on ${P}v$i"
-	in "$P-nas$i" ip -o link show lo | grep -q 'UP' || fail "nas$i: lo not up"
+	nsx "$P-nas$i" ip -o link show lo | grep -q 'UP' || fail "nas$i: lo not up"
 done
-in "$P-nas1" ip route show default | grep -q 'via 198.18.1.2' || fail "nas1: no v4 default route"
-in "$P-nas1" ip -6 route show default | grep -q 'via 2001:db8:1::2' || fail "nas1: no v6 default route"
-in "$P-nas2" ip route show default | grep -q . && fail "nas2: unexpected default route"
+nsx "$P-nas1" ip route show default | grep -q 'via 198.18.1.2' || fail "nas1: no v4 default route"
+nsx "$P-nas1" ip -6 route show default | grep -q 'via 2001:db8:1::2' || fail "nas1: no v6 default route"
+nsx "$P-nas2" ip route show default | grep -q . && fail "nas2: unexpected default route"
 ok "namespaces, links, addresses and routes in place"
 
 # whoami: the same address answers with a different VS from each client.
@@ -65,9 +65,9 @@ ok "echo: 1 MB round trips over v4 and v6 on both VSes"
 # coopctl: both VSes with their counters.
 "$COOPCTL" -s "$T/admin.sock" --json show vs >"$T/show.json" || fail "coopctl show vs"
 for v in nas1 nas2; do
-	acc=$(jq -r ".[] | select(.name==\"$v\") | .counters.accepted" "$T/show.json")
-	bin=$(jq -r ".[] | select(.name==\"$v\") | .counters.bytes_in" "$T/show.json")
-	bout=$(jq -r ".[] | select(.name==\"$v\") | .counters.bytes_out" "$T/show.json")
+	acc=$(jq -r ".vs[] | select(.name==\"$v\") | .counters.accepted" "$T/show.json")
+	bin=$(jq -r ".vs[] | select(.name==\"$v\") | .counters.bytes_in" "$T/show.json")
+	bout=$(jq -r ".vs[] | select(.name==\"$v\") | .counters.bytes_out" "$T/show.json")
 	[ "$acc" = 4 ] || fail "$v: accepted=$acc, expected 4"
 	[ "$bin" = 2000000 ] || fail "$v: bytes_in=$bin, expected 2000000"
 	[ "$bout" -ge 2000000 ] || fail "$v: bytes_out=$bout, expected >= 2000000"

@@ -1,0 +1,408 @@
+/* iso_pbr.c - the pbr isolation backend: VSes share a namespace and are
+ * told apart by SO_MARK and a routing table each; up()/down() record, a
+ * batch commit programs every namespace at once. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/netns.h"
+#include "core/runtime.h"
+#include "vs/pbr.h"
+#include "vs/vs.h"
+
+/* The pbr state of one runtime. Control thread only. */
+struct pbr_rt {
+	struct coop *c;                 /* its runtime */
+	const struct coop_config *cfg;  /* configuration the slots were made for */
+	struct coop_pbr_params p;       /* [global] pbr_* */
+	struct coop_pbr_slot *slots;    /* mark and table per cfg->vs index */
+	struct coop_pbr_space **spaces; /* namespaces holding pbr VSes */
+	size_t n_spaces;
+	bool batch;                     /* between batch_begin and batch_commit */
+	struct pbr_rt *next;            /* list of runtimes */
+};
+
+/* Runtimes using pbr (normally one per process). Control thread. */
+static struct pbr_rt *runtimes;
+
+static struct pbr_rt *rt_find(const struct coop *c)
+{
+	struct pbr_rt *rt;
+
+	for (rt = runtimes; rt; rt = rt->next)
+		if (rt->c == c)
+			return rt;
+	return NULL;
+}
+
+static void rt_free(struct pbr_rt *rt)
+{
+	struct pbr_rt **p;
+	size_t i;
+
+	for (p = &runtimes; *p; p = &(*p)->next)
+		if (*p == rt) {
+			*p = rt->next;
+			break;
+		}
+	for (i = 0; i < rt->n_spaces; i++)
+		coop_pbr_space_close(rt->spaces[i]);
+	free(rt->spaces);
+	free(rt->slots);
+	free(rt);
+}
+
+static void params_of(const struct coop_config *cfg, struct coop_pbr_params *p)
+{
+	(void)cfg;
+	coop_pbr_params_default(p);
+}
+
+static struct coop_pbr_space *space_find(const struct pbr_rt *rt, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < rt->n_spaces; i++)
+		if (!strcmp(coop_pbr_space_name(rt->spaces[i]), name))
+			return rt->spaces[i];
+	return NULL;
+}
+
+static int space_get(struct pbr_rt *rt, const char *name, struct coop_pbr_space **out,
+		     char *err, size_t errlen)
+{
+	struct coop_pbr_space **s, *sp = space_find(rt, name);
+	int ret;
+
+	if (sp) {
+		*out = sp;
+		return 0;
+	}
+	s = realloc(rt->spaces, (rt->n_spaces + 1) * sizeof(*s));
+	if (!s) {
+		snprintf(err, errlen, "pbr: out of memory");
+		return -ENOMEM;
+	}
+	rt->spaces = s;
+	ret = coop_pbr_space_open(name, &rt->p, &sp, err, errlen);
+	if (ret < 0)
+		return ret;
+	rt->spaces[rt->n_spaces++] = sp;
+	*out = sp;
+	return 0;
+}
+
+/* Close the namespaces nobody uses (after a failed preparation, or once
+ * every VS is down and committed). */
+static void spaces_trim(struct pbr_rt *rt)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < rt->n_spaces; i++) {
+		if (coop_pbr_space_empty(rt->spaces[i]))
+			coop_pbr_space_close(rt->spaces[i]);
+		else
+			rt->spaces[n++] = rt->spaces[i];
+	}
+	rt->n_spaces = n;
+}
+
+static int u32_order(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Tables used by foreign state in any of the namespaces: an assigned
+ * table avoids them all, so a VS could move between namespaces. */
+static uint32_t *busy_union(const struct pbr_rt *rt, size_t *n_out)
+{
+	size_t i, n = 0, k;
+	uint32_t *all;
+
+	for (i = 0; i < rt->n_spaces; i++) {
+		coop_pbr_space_busy(rt->spaces[i], &k);
+		n += k;
+	}
+	all = malloc((n + 1) * sizeof(*all));
+	if (!all)
+		return NULL;
+	n = 0;
+	for (i = 0; i < rt->n_spaces; i++) {
+		const uint32_t *b = coop_pbr_space_busy(rt->spaces[i], &k);
+
+		memcpy(all + n, b, k * sizeof(*b));
+		n += k;
+	}
+	qsort(all, n, sizeof(*all), u32_order);
+	for (i = k = 0; i < n; i++)
+		if (!k || all[k - 1] != all[i])
+			all[k++] = all[i];
+	*n_out = k;
+	return all;
+}
+
+/*
+ * Read every pbr namespace of the configuration and give each pbr VS its
+ * mark and table. Reads the kernel only; every problem (a table a foreign
+ * rule uses, a mark outside pbr_marks) is found before anything changes.
+ */
+static int rt_prepare(struct pbr_rt *rt, const struct coop_config *cfg, char *err, size_t errlen)
+{
+	struct coop_pbr_slot *slots = NULL, *list = NULL;
+	size_t i, n = 0, n_busy = 0;
+	uint32_t *busy = NULL;
+	char why[160];
+	int ret;
+
+	params_of(cfg, &rt->p);
+	ret = coop_pbr_params_check(&rt->p, err, errlen);
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < cfg->n_vs; i++) {
+		const struct coop_vs_cfg *v = &cfg->vs[i];
+		struct coop_pbr_space *sp;
+
+		if (v->isolation != COOP_ISO_PBR)
+			continue;
+		ret = space_get(rt, v->netns, &sp, err, errlen);
+		if (ret < 0)
+			goto out;
+		if (v->table && coop_pbr_space_table_check(sp, v->table, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "vs '%s': table: %s in namespace %s", v->name, why,
+				 v->netns[0] ? v->netns : "(coopd's own)");
+			ret = -EBUSY;
+			goto out;
+		}
+		n++;
+	}
+	ret = -ENOMEM;
+	slots = calloc(cfg->n_vs + 1, sizeof(*slots));
+	list = calloc(n + 1, sizeof(*list));
+	busy = busy_union(rt, &n_busy);
+	if (!slots || !list || !busy) {
+		snprintf(err, errlen, "pbr: out of memory");
+		goto out;
+	}
+	for (i = n = 0; i < cfg->n_vs; i++) {
+		const struct coop_vs_cfg *v = &cfg->vs[i];
+
+		if (v->isolation != COOP_ISO_PBR)
+			continue;
+		list[n++] = (struct coop_pbr_slot){ .name = v->name, .want_mark = v->mark,
+						    .want_table = v->table };
+	}
+	ret = coop_pbr_alloc(&rt->p, list, n, busy, n_busy, err, errlen);
+	if (ret < 0)
+		goto out;
+	for (i = n = 0; i < cfg->n_vs; i++)
+		if (cfg->vs[i].isolation == COOP_ISO_PBR)
+			slots[i] = list[n++];
+	free(rt->slots);
+	rt->slots = slots;
+	slots = NULL;
+	rt->cfg = cfg;
+	ret = 0;
+out:
+	free(slots);
+	free(list);
+	free(busy);
+	return ret;
+}
+
+static size_t pbr_count(const struct coop_config *cfg)
+{
+	size_t i, n = 0;
+
+	for (i = 0; cfg && i < cfg->n_vs; i++)
+		n += cfg->vs[i].isolation == COOP_ISO_PBR;
+	return n;
+}
+
+int coop_iso_pbr_batch_begin(struct coop *c, char *err, size_t errlen)
+{
+	struct pbr_rt *rt = rt_find(c);
+	int ret;
+
+	if (!rt) {
+		if (!pbr_count(c->cfg))
+			return 0;
+		rt = calloc(1, sizeof(*rt));
+		if (!rt) {
+			snprintf(err, errlen, "pbr: out of memory");
+			return -ENOMEM;
+		}
+		rt->c = c;
+		rt->next = runtimes;
+		runtimes = rt;
+	}
+	if (rt->batch)
+		return 0;
+	if (rt->cfg != c->cfg) {
+		ret = rt_prepare(rt, c->cfg, err, errlen);
+		if (ret < 0) {
+			spaces_trim(rt);
+			if (!rt->n_spaces)
+				rt_free(rt);
+			return ret;
+		}
+	}
+	rt->batch = true;
+	return 0;
+}
+
+int coop_iso_pbr_batch_commit(struct coop *c, char *err, size_t errlen)
+{
+	struct pbr_rt *rt = rt_find(c);
+	char one[512];
+	size_t i;
+	int ret = 0, r;
+
+	if (!rt || !rt->batch)
+		return 0;
+	rt->batch = false;
+	for (i = 0; i < rt->n_spaces; i++) {
+		struct coop_pbr_space *sp = rt->spaces[i];
+
+		if (!coop_pbr_space_dirty(sp)) {
+			coop_pbr_space_prune(sp);
+			continue;
+		}
+		r = coop_pbr_space_commit(sp, one, sizeof(one));
+		if (r < 0 && !ret) {
+			ret = r;
+			if (err && errlen)
+				snprintf(err, errlen, "%s", one);
+		} else if (r < 0) {
+			coop_warn("%s", one);
+		}
+	}
+	spaces_trim(rt);
+	if (!rt->n_spaces)
+		rt_free(rt);
+	return ret;
+}
+
+/* --- the backend ---------------------------------------------------------- */
+
+static int pbr_up(struct coop_vs *vs, char *err, size_t errlen)
+{
+	struct coop *c = vs->coop;
+	struct pbr_rt *rt = rt_find(c);
+	const struct coop_pbr_slot *slot;
+	struct coop_pbr_space *sp;
+	struct coop_pbr_member *m;
+	bool implicit;
+	size_t idx;
+	int ret;
+
+	if (vs->iso_priv) {
+		snprintf(err, errlen, "vs '%s': isolation: already up", vs->cfg->name);
+		return -EALREADY;
+	}
+	/* Outside a batch (a VS added on its own) this is a batch of one. */
+	implicit = !rt || !rt->batch;
+	if (implicit) {
+		ret = coop_iso_pbr_batch_begin(c, err, errlen);
+		if (ret < 0)
+			return ret;
+		rt = rt_find(c);
+	}
+	idx = (size_t)(vs->cfg - c->cfg->vs);
+	if (!rt || idx >= c->cfg->n_vs || !(sp = space_find(rt, vs->cfg->netns))) {
+		snprintf(err, errlen, "vs '%s': not part of the loaded configuration",
+			 vs->cfg->name);
+		ret = -EINVAL;
+		goto err_commit;
+	}
+	slot = &rt->slots[idx];
+	m = coop_pbr_space_join(sp, vs->cfg, slot->mark, slot->table);
+	if (!m) {
+		snprintf(err, errlen, "vs '%s': out of memory", vs->cfg->name);
+		ret = -ENOMEM;
+		goto err_commit;
+	}
+	vs->iso_priv = m;
+	coop_debug("vs '%s': pbr mark %#x table %u", vs->cfg->name, m->mark, m->table);
+	if (!implicit)
+		return 0;
+	ret = coop_iso_pbr_batch_commit(c, err, errlen);
+	if (ret < 0 && !m->applied) {
+		vs->iso_priv = NULL;
+		coop_pbr_space_leave(m);
+		coop_pbr_space_prune(sp);
+		return ret;
+	}
+	return 0;
+
+err_commit:
+	if (implicit)
+		coop_iso_pbr_batch_commit(c, NULL, 0);
+	return ret;
+}
+
+static void pbr_down(struct coop_vs *vs)
+{
+	struct coop_pbr_member *m = vs->iso_priv;
+	struct pbr_rt *rt;
+	char err[512];
+
+	if (!m)
+		return;
+	vs->iso_priv = NULL;
+	coop_pbr_space_leave(m);
+	rt = rt_find(vs->coop);
+	if (rt && !rt->batch) {
+		rt->batch = true;
+		if (coop_iso_pbr_batch_commit(vs->coop, err, sizeof(err)) < 0)
+			coop_warn("%s", err);
+	}
+}
+
+/* Any thread: the member is written before workers start and only freed
+ * after they stopped. */
+static int pbr_socket(struct coop_vs *vs, int domain, int type, int protocol)
+{
+	const struct coop_pbr_member *m = vs->iso_priv;
+	int fd, ret;
+
+	if (!m)
+		return -ENETDOWN;
+	fd = coop_netns_socket(m->nsfd, domain, type, protocol);
+	if (fd < 0)
+		return fd;
+	/* Routing of everything this socket sends (and of the connections a
+	 * listener accepts, which inherit the mark) goes by the VS table. */
+	if (setsockopt(fd, SOL_SOCKET, SO_MARK, &m->mark, sizeof(m->mark)) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+uint32_t coop_iso_pbr_mark(const struct coop_vs *vs)
+{
+	const struct coop_pbr_member *m = vs->iso_priv;
+
+	return vs->iso == &coop_iso_pbr && m ? m->mark : 0;
+}
+
+uint32_t coop_iso_pbr_table(const struct coop_vs *vs)
+{
+	const struct coop_pbr_member *m = vs->iso_priv;
+
+	return vs->iso == &coop_iso_pbr && m ? m->table : 0;
+}
+
+const struct coop_iso_ops coop_iso_pbr = {
+	.name = "pbr",
+	.up = pbr_up,
+	.down = pbr_down,
+	.socket = pbr_socket,
+};
