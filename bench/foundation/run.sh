@@ -39,7 +39,7 @@ for r in $(seq "$RUNS"); do
 	# (-D returns once every listener is bound). coop also adds an address
 	# per VS; HAProxy binds the wildcard.
 	{
-		printf 'global\n  maxconn 20000\n  pidfile %s/haproxy.pid\ndefaults\n  mode tcp\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n' "$T"
+		printf 'global\n  maxconn 4000\n  pidfile %s/haproxy.pid\ndefaults\n  mode tcp\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n' "$T"
 		for i in $(seq 0 $((N - 1))); do
 			printf 'frontend f%d\n  bind 0.0.0.0:7 namespace %s-a-%d\n' "$i" "$P" "$i"
 		done
@@ -84,7 +84,7 @@ addresses = 198.18.5.1/24
 listen = tcp:7 echo
 
 [vs root]
-namespace = /proc/1/ns/net
+namespace = /proc/self/ns/net
 interface = ${P}r
 addresses = 198.18.6.1/24
 listen = tcp:7 echo
