@@ -131,7 +131,7 @@ install: all
 	$(Q)install -m 644 $(PUB_HDRS) $(DESTDIR)$(INCLUDEDIR)/coop/
 	$(Q)install -m 755 $(COOPD) $(DESTDIR)$(SBINDIR)/
 	$(Q)install -m 755 $(COOPCTL) $(DESTDIR)$(BINDIR)/
-	$(Q)install -m 644 etc/*.ini $(DESTDIR)$(SYSCONFDIR)/coop/
+	$(Q)install -m 644 etc/*.ini etc/coopd.service $(DESTDIR)$(SYSCONFDIR)/coop/
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 		coop.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/coop.pc
