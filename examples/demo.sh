@@ -28,13 +28,14 @@ for i in 1 2; do
 	nsenter --net=/run/netns/$client ip addr add 198.18.$i.254/24 dev coopdemo${i}c
 done
 nsenter --net=/run/netns/$client ip -6 addr add 2001:db8:1::fe/64 dev coopdemo1c nodad
+nsenter --net=/run/netns/$client ip -6 addr add 2001:db8:2::fe/64 dev coopdemo2c nodad
 
 "$coopd" --check -c "$top/etc/demo.ini" || exit 1
 cat <<MSG
 
 coop demo: two virtual servers, each in its own network namespace
   nas1  198.18.1.1, 2001:db8:1::1  (namespace coop-demo-nas1)
-  nas2  198.18.2.1                 (namespace coop-demo-nas2)
+  nas2  198.18.2.1, 2001:db8:2::1  (namespace coop-demo-nas2)
   each serves tcp:7 echo and tcp:8 whoami; the client namespace is $client.
 
 Try, in another terminal (as root):
