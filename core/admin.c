@@ -17,6 +17,8 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/runtime.h"
+#include "vs/rpc.h"
+#include "vs/udp.h"
 #include "vs/vs.h"
 
 #define WORDS_MAX 8        /* words of one command name */
@@ -575,6 +577,9 @@ static void put_vs_detail(struct coop_json *out, const struct coop_vs *vs)
 	coop_json_kv_u64(out, "sockets", vs->n_listeners);
 	coop_json_kv_string(out, "state", vs_state(vs));
 	put_counters(out, "counters", &st);
+	coop_udp_vs_json(vs->coop->udp, vs, out);
+	if (vs->rpc)
+		coop_rpc_reg_json(vs->rpc, out);
 	coop_json_key(out, "workers");
 	coop_json_array_begin(out);
 	for (w = 0; vs->wstats && w < vs->n_workers; w++) {
@@ -653,10 +658,12 @@ static int cmd_show_stats(struct coop *c, int argc, char **argv, struct coop_jso
 		coop_json_object_begin(out);
 		coop_json_kv_string(out, "name", c->vs[i]->cfg->name);
 		put_counters(out, "counters", &st);
+		coop_udp_vs_json(c->udp, c->vs[i], out);
 		coop_json_object_end(out);
 	}
 	coop_json_array_end(out);
 	put_counters(out, "counters", &sum);
+	coop_udp_json(c->udp, out);
 	coop_json_object_end(out);
 	return 0;
 }

@@ -437,6 +437,76 @@ static int parse_admin_mode(void *obj, const char *val, char *why, size_t whylen
 	return 0;
 }
 
+/* "LOW-HIGH" (decimal or 0x hex each), 1 <= LOW <= HIGH. */
+static int u32_range_parse(const char *val, uint32_t *lo, uint32_t *hi)
+{
+	const char *dash = strchr(val, '-');
+	char low[16];
+
+	if (!dash || dash == val || (size_t)(dash - val) >= sizeof(low))
+		return -EINVAL;
+	snprintf(low, sizeof(low), "%.*s", (int)(dash - val), val);
+	if (u32_parse(low, true, lo) < 0 || u32_parse(dash + 1, true, hi) < 0 || !*lo ||
+	    *lo > *hi)
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_pbr_marks(void *obj, const char *val, char *why, size_t whylen)
+{
+	struct coop_global_cfg *g = obj;
+
+	if (u32_range_parse(val, &g->pbr_mark_lo, &g->pbr_mark_hi) < 0)
+		return why_set(why, whylen, -EINVAL,
+			       "'%s' is not a mark range LOW-HIGH with 1 <= LOW <= HIGH (0 is unmarked traffic)",
+			       val);
+	return 0;
+}
+
+static int parse_pbr_tables(void *obj, const char *val, char *why, size_t whylen)
+{
+	struct coop_global_cfg *g = obj;
+	uint32_t lo, hi;
+
+	if (u32_range_parse(val, &lo, &hi) < 0)
+		return why_set(why, whylen, -EINVAL,
+			       "'%s' is not a table range LOW-HIGH with 1 <= LOW <= HIGH", val);
+	if (lo >= 253 && hi <= 255)
+		return why_set(why, whylen, -EINVAL,
+			       "'%s' holds only the kernel's tables (253 default, 254 main, 255 local)",
+			       val);
+	g->pbr_table_lo = lo;
+	g->pbr_table_hi = hi;
+	return 0;
+}
+
+static int parse_pbr_protocol(void *obj, const char *val, char *why, size_t whylen)
+{
+	struct coop_global_cfg *g = obj;
+	uint32_t v;
+
+	/* 0..4 are the kernel's own; `ip route add` writes 3 or 4. */
+	if (u32_parse(val, false, &v) < 0 || v < 5 || v > 255)
+		return why_set(why, whylen, -EINVAL,
+			       "'%s' is not a usable protocol number (5..255; 0..4 are the kernel's)",
+			       val);
+	g->pbr_protocol = v;
+	return 0;
+}
+
+static int parse_pbr_priority(void *obj, const char *val, char *why, size_t whylen)
+{
+	struct coop_global_cfg *g = obj;
+	uint32_t v;
+
+	if (u32_parse(val, false, &v) < 0 || v < 1 || v > COOP_PBR_PRIORITY_MAX - 2)
+		return why_set(why, whylen, -EINVAL,
+			       "'%s' is not a rule priority coop can start at (1..%u, below the main table's rule 32766)",
+			       val, COOP_PBR_PRIORITY_MAX - 2);
+	g->pbr_priority = v;
+	return 0;
+}
+
 /* --- [vs NAME] keys --------------------------------------------------------- */
 
 static int parse_isolation(void *obj, const char *val, char *why, size_t whylen)
@@ -647,6 +717,52 @@ static int parse_table(void *obj, const char *val, char *why, size_t whylen)
 	return 0;
 }
 
+/* One rpc entry: "PROG:VERS:PROTO:PORT". */
+static int rpc_entry(void *obj, size_t i, size_t n, char *e, char *why, size_t whylen)
+{
+	struct coop_vs_cfg *vs = obj;
+	char *f[4], *save = NULL, buf[64];
+	struct coop_rpc_cfg *r;
+	uint32_t prog, vers, port;
+	size_t k;
+
+	if (!i && !(vs->rpcs = calloc(n, sizeof(*vs->rpcs))))
+		return why_set(why, whylen, -ENOMEM, "out of memory");
+	r = &vs->rpcs[i];
+	snprintf(buf, sizeof(buf), "%s", e);
+	for (k = 0; k < 4; k++)
+		f[k] = strtok_r(k ? NULL : buf, ":", &save);
+	if (!f[3] || strtok_r(NULL, ":", &save) || u32_parse(f[0], false, &prog) < 0 ||
+	    u32_parse(f[1], false, &vers) < 0)
+		return why_set(why, whylen, -EINVAL,
+			       "'%s' is not PROG:VERS:PROTO:PORT (e.g. 100003:3:tcp:2049)", e);
+	if (!strcasecmp(f[2], "tcp"))
+		r->prot = IPPROTO_TCP;
+	else if (!strcasecmp(f[2], "udp"))
+		r->prot = IPPROTO_UDP;
+	else
+		return why_set(why, whylen, -EINVAL, "'%s': unknown protocol '%s' (tcp or udp)", e,
+			       f[2]);
+	if (u32_parse(f[3], false, &port) < 0 || port < 1 || port > 65535)
+		return why_set(why, whylen, -EINVAL, "'%s': bad port (1..65535)", e);
+	r->prog = prog;
+	r->vers = vers;
+	r->port = port;
+	vs->n_rpcs = i + 1;
+	/* The portmapper refuses a second mapping of the same triple. */
+	for (k = 0; k < i; k++)
+		if (vs->rpcs[k].prog == prog && vs->rpcs[k].vers == vers &&
+		    vs->rpcs[k].prot == r->prot)
+			return why_set(why, whylen, -EINVAL, "program %u version %u over %s is listed twice",
+				       prog, vers, f[2]);
+	return 0;
+}
+
+static int parse_rpc(void *obj, const char *val, char *why, size_t whylen)
+{
+	return list_each(val, obj, rpc_entry, why, whylen);
+}
+
 /* The key tables: the loader, coop_config_keydoc_at() and docs/config.md
  * all come from these. */
 static const struct key_def global_keys[] = {
@@ -661,6 +777,24 @@ static const struct key_def global_keys[] = {
 	{ { "global", "admin_mode", "octal mode 0000..0777", "0600",
 	    "File mode of the admin socket; peer credentials are checked as well." },
 	  parse_admin_mode },
+	{ { "global", "pbr_marks", "LOW-HIGH (decimal or 0x hex), 1 <= LOW", "0x10000-0x1ffff",
+	    "Marks of pbr VSes: a VS without mark = gets one from here, derived from its "
+	    "name (stable across restarts); an explicit mark must lie here too. An aligned "
+	    "block costs unmarked traffic a single rule." },
+	  parse_pbr_marks },
+	{ { "global", "pbr_tables", "LOW-HIGH, 1 <= LOW", "65536-131071",
+	    "Routing tables of pbr VSes, assigned like the marks; tables used by rules or "
+	    "routes coop does not own are skipped (and refused when given explicitly)." },
+	  parse_pbr_tables },
+	{ { "global", "pbr_protocol", "5..255", "246",
+	    "Protocol number tagging every rule, route and address coop creates for pbr "
+	    "VSes: how coop finds its own state after a crash. Rules and routes with "
+	    "another protocol are never touched." },
+	  parse_pbr_protocol },
+	{ { "global", "pbr_priority", "1..32763", "20000",
+	    "First rule priority of coop's pbr rule tree; it grows upwards by about one "
+	    "priority per three VSes and must end below the main table's rule (32766)." },
+	  parse_pbr_priority },
 };
 
 static const struct key_def vs_keys[] = {
@@ -705,6 +839,11 @@ static const struct key_def vs_keys[] = {
 	    "assigned by coop",
 	    "Policy routing table holding the VS's connected routes and gateway." },
 	  parse_table },
+	{ { "vs", "rpc", "PROG:VERS:PROTO:PORT[, ...]; PROTO tcp or udp", "none",
+	    "Fixed mappings in the VS's own ONC RPC portmapper (the portmap service, "
+	    "RFC 1833), next to its own; see docs/udp.md. Applications register theirs "
+	    "with coop_vs_rpc_set()." },
+	  parse_rpc },
 };
 
 #define N_GLOBAL_KEYS (sizeof(global_keys) / sizeof(global_keys[0]))
@@ -1289,6 +1428,31 @@ static int check_pbr_ids(struct loader *ld, bool tables)
 	return ret;
 }
 
+/* Explicit marks and tables lie in the [global] ranges (which may come
+ * after the VS sections, hence a check once everything is read). */
+static int check_pbr_ranges(struct loader *ld)
+{
+	const struct coop_config *cfg = ld->cfg;
+	const struct coop_global_cfg *g = &cfg->global;
+	size_t i;
+
+	for (i = 0; i < cfg->n_vs; i++) {
+		const struct coop_vs_cfg *vs = &cfg->vs[i];
+
+		if (vs->isolation != COOP_ISO_PBR)
+			continue;
+		if (vs->mark && (vs->mark < g->pbr_mark_lo || vs->mark > g->pbr_mark_hi))
+			return fail_vs(ld, vs, "mark",
+				       "mark %#x is outside pbr_marks %#x-%#x ([global]); use a mark in that range or widen it",
+				       vs->mark, g->pbr_mark_lo, g->pbr_mark_hi);
+		if (vs->table && (vs->table < g->pbr_table_lo || vs->table > g->pbr_table_hi))
+			return fail_vs(ld, vs, "table",
+				       "table %u is outside pbr_tables %u-%u ([global]); use a table in that range or widen it",
+				       vs->table, g->pbr_table_lo, g->pbr_table_hi);
+	}
+	return 0;
+}
+
 /* A pbr address with its network part, for the overlap sweep. */
 struct pfx_item {
 	const char *ns;              /* namespace of its VS */
@@ -1489,6 +1653,12 @@ static int build(struct loader *ld)
 	snprintf(cfg->global.admin_socket, sizeof(cfg->global.admin_socket), "%s",
 		 ADMIN_SOCKET_DEFAULT);
 	cfg->global.admin_mode = ADMIN_MODE_DEFAULT;
+	cfg->global.pbr_mark_lo = COOP_PBR_MARK_LO;
+	cfg->global.pbr_mark_hi = COOP_PBR_MARK_HI;
+	cfg->global.pbr_table_lo = COOP_PBR_TABLE_LO;
+	cfg->global.pbr_table_hi = COOP_PBR_TABLE_HI;
+	cfg->global.pbr_protocol = COOP_PBR_PROTOCOL;
+	cfg->global.pbr_priority = COOP_PBR_PRIORITY;
 	for (i = 0; i < ld->n_secs; i++)
 		n_vs += ld->secs[i].kind == SEC_VS;
 	cfg->vs = calloc(n_vs + 1, sizeof(*cfg->vs));
@@ -1510,7 +1680,8 @@ static int build(struct loader *ld)
 			return ret;
 	}
 	if ((ret = check_netns_owners(ld)) < 0 || (ret = check_pbr_ids(ld, false)) < 0 ||
-	    (ret = check_pbr_ids(ld, true)) < 0 || (ret = check_pbr_overlap(ld)) < 0)
+	    (ret = check_pbr_ids(ld, true)) < 0 || (ret = check_pbr_overlap(ld)) < 0 ||
+	    (ret = check_pbr_ranges(ld)) < 0)
 		return ret;
 	if (!(ld->flags & COOP_CONFIG_NO_LINKS) && (ret = check_links(ld)) < 0)
 		return ret;
@@ -1574,6 +1745,7 @@ void coop_config_free(struct coop_config *cfg)
 	for (i = 0; i < cfg->n_vs; i++) {
 		free(cfg->vs[i].addrs);
 		free(cfg->vs[i].listens);
+		free(cfg->vs[i].rpcs);
 	}
 	free(cfg->vs);
 	free(cfg);

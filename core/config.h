@@ -43,6 +43,14 @@ struct coop_listen_cfg {
 	char service[COOP_SERVICE_MAX]; /* registered service name */
 };
 
+/* One `rpc =` entry: a fixed mapping in the VS's portmapper registry. */
+struct coop_rpc_cfg {
+	uint32_t prog; /* RPC program number */
+	uint32_t vers; /* its version */
+	uint32_t prot; /* IPPROTO_TCP or IPPROTO_UDP */
+	uint32_t port; /* 1..65535 */
+};
+
 /* One [vs NAME] section. */
 struct coop_vs_cfg {
 	char name[COOP_NAME_MAX];      /* section name after "vs " */
@@ -59,13 +67,75 @@ struct coop_vs_cfg {
 	size_t n_listens;
 	uint32_t mark;  /* pbr: mark = (0 = assign) */
 	uint32_t table; /* pbr: table = (0 = assign) */
+	struct coop_rpc_cfg *rpcs; /* rpc =, in file order */
+	size_t n_rpcs;
 };
+
+/* Defaults of the [global] pbr_* keys (see docs/pbr.md): aligned blocks, so
+ * one masked rule tells coop's marks from everybody else's; protocol 246 is
+ * neither the kernel's (0..4) nor one iproute2's rt_protos names. */
+#define COOP_PBR_MARK_LO 0x10000u
+#define COOP_PBR_MARK_HI 0x1ffffu
+#define COOP_PBR_TABLE_LO 0x10000u
+#define COOP_PBR_TABLE_HI 0x1ffffu
+#define COOP_PBR_PROTOCOL 246u
+#define COOP_PBR_PRIORITY 20000u
+/* Last rule preference coop may use: the main table's rule is 32766. */
+#define COOP_PBR_PRIORITY_MAX 32765u
 
 /* The [global] section. */
 struct coop_global_cfg {
 	unsigned workers;        /* worker threads (default: number of CPUs) */
 	char admin_socket[108];  /* Unix socket path ("" = no admin socket) */
 	unsigned admin_mode;     /* admin socket file mode (default 0600) */
+	uint32_t pbr_mark_lo, pbr_mark_hi;   /* pbr_marks: marks coop assigns */
+	uint32_t pbr_table_lo, pbr_table_hi; /* pbr_tables: tables coop assigns */
+	uint32_t pbr_protocol;   /* pbr_protocol: tag of coop's rules, routes, addresses */
+	uint32_t pbr_priority;   /* pbr_priority: first rule preference coop uses */
+};
+
+/* The [forwarder] section (fwd/xdp_config.c parses it; docs/xdp.md). */
+#define COOP_FWD_NODE_NAME_MAX 32 /* node names, with the NUL */
+
+enum coop_fwd_encap {
+	COOP_FWD_ENCAP_GUE,  /* IP in GUE in UDP (default) */
+	COOP_FWD_ENCAP_IPIP, /* IP in IP */
+};
+
+enum coop_fwd_xdp_mode {
+	COOP_FWD_XDP_AUTO,    /* native, generic when the driver has no XDP */
+	COOP_FWD_XDP_NATIVE,  /* native only: fail when unsupported */
+	COOP_FWD_XDP_GENERIC, /* generic (skb) mode only */
+};
+
+/* One `vips =` entry. */
+struct coop_fwd_vip_cfg {
+	struct coop_addr addr; /* the virtual address */
+	uint16_t port;         /* host order; 0 = every port ("*") */
+	int proto;             /* IPPROTO_TCP or IPPROTO_UDP */
+};
+
+/* One `nodes =` entry. */
+struct coop_fwd_node_cfg {
+	char name[COOP_FWD_NODE_NAME_MAX]; /* Maglev key: spelled the same on every node */
+	struct coop_addr addr;             /* cluster address: where tunnels to it go */
+	uint32_t weight;                   /* relative share; 0 = drain */
+};
+
+struct coop_fwd_cfg {
+	bool enabled;                      /* the section is present */
+	char ifname[IF_NAMESIZE];          /* interface = */
+	struct coop_fwd_vip_cfg *vips;     /* vips =, in file order */
+	size_t n_vips;
+	struct coop_fwd_node_cfg *nodes;   /* nodes =, in file order */
+	size_t n_nodes;
+	char self[COOP_FWD_NODE_NAME_MAX]; /* self = */
+	uint32_t table_size;               /* table_size = (prime) */
+	uint32_t flow_cache_size;          /* flow_cache_size = (entries) */
+	enum coop_fwd_encap encap;         /* encap = */
+	uint16_t gue_port;                 /* gue_port =, host order */
+	uint32_t mtu;                      /* mtu = (0: the interface's at start) */
+	enum coop_fwd_xdp_mode xdp_mode;   /* xdp_mode = */
 };
 
 struct coop_config {
@@ -73,6 +143,7 @@ struct coop_config {
 	struct coop_global_cfg global;
 	struct coop_vs_cfg *vs;    /* [vs NAME] sections, in file order */
 	size_t n_vs;
+	struct coop_fwd_cfg fwd;   /* [forwarder] (fwd.enabled: present) */
 };
 
 /* Parse and validate path. On success *out is a new config (free with

@@ -19,10 +19,15 @@ struct coop_vs;
 /* A TCP connection, owned by the worker thread that accepted or opened it.
  * Opaque; valid until its service's on_close callback returns. */
 struct coop_conn;
+/* One received UDP datagram (vs/coop_udp.h). Opaque; valid only during
+ * the on_datagram call it is passed to. */
+struct coop_dgram;
 
 /*
- * A service: what a `listen = tcp:PORT NAME` entry hands connections to.
- * Every callback runs on the worker thread that owns the connection.
+ * A service: what a `listen = tcp:PORT NAME` entry hands connections to, and
+ * a `listen = udp:PORT NAME` entry datagrams. Every callback runs on the
+ * worker thread that owns the connection or received the datagram. A
+ * service needs on_read for tcp listeners, on_datagram for udp ones.
  */
 struct coop_service {
 	/* Name used in configuration; [a-z0-9_-], at most 31 bytes. */
@@ -35,7 +40,12 @@ struct coop_service {
 	/* The connection is going away (peer closed, error, shutdown). Called
 	 * once; free per-connection data here. May be NULL. */
 	void (*on_close)(struct coop_conn *conn);
-	/* Application pointer, returned by coop_conn_service_data(). */
+	/* A datagram arrived for one of the VS's addresses on a udp listener;
+	 * the buffer is valid only during the call. Reply with
+	 * coop_dgram_reply() (vs/coop_udp.h). May be NULL (no udp use). */
+	void (*on_datagram)(struct coop_dgram *dg, const void *data, size_t len);
+	/* Application pointer, returned by coop_conn_service_data() and
+	 * coop_dgram_service_data(). */
 	void *data;
 };
 
@@ -56,8 +66,9 @@ struct coop_vs_stats {
 struct coop *coop_new(void);
 
 /* Register a service under svc->name. svc must outlive the runtime.
- * Returns 0, -EEXIST for a duplicate name or -EINVAL for a bad name.
- * Control thread, before coop_configure. */
+ * Returns 0, -EEXIST for a duplicate name or -EINVAL for a bad name or a
+ * service with neither on_read nor on_datagram. Control thread, before
+ * coop_configure. */
 int coop_service_register(struct coop *c, const struct coop_service *svc);
 
 /* Parse and validate the INI file at path as a whole: syntax, keys, values,
@@ -136,7 +147,9 @@ int coop_vs_tcp_connect(struct coop_vs *vs, const struct sockaddr *dst, socklen_
 /* --- example services shipped in libcoop --------------------------------- */
 
 /* "echo" (echoes bytes back) and "whoami" (writes the VS name and a newline,
- * then closes). Register them with coop_service_register() to use them. */
+ * then closes), over tcp and udp listeners (a datagram is answered with the
+ * same payload, or with the VS name and a newline). The per-VS portmapper
+ * is in vs/coop_rpc.h. Register them with coop_service_register(). */
 extern const struct coop_service coop_service_echo;
 extern const struct coop_service coop_service_whoami;
 

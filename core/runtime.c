@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/netns.h"
 #include "core/runtime.h"
+#include "vs/udp.h"
 #include "vs/vs.h"
 
 static __thread struct coop_worker *self;
@@ -81,7 +82,7 @@ int coop_service_register(struct coop *c, const struct coop_service *svc)
 {
 	const struct coop_service **s;
 
-	if (!svc || !service_name_ok(svc->name) || !svc->on_read)
+	if (!svc || !service_name_ok(svc->name) || (!svc->on_read && !svc->on_datagram))
 		return -EINVAL;
 	if (coop_service_find(c, svc->name))
 		return -EEXIST;
@@ -126,28 +127,28 @@ static int check_runtime(const struct coop *c, const struct coop_config *cfg, ch
 
 		for (l = 0; l < v->n_listens; l++) {
 			const struct coop_listen_cfg *lc = &v->listens[l];
+			const struct coop_service *svc = coop_service_find(c, lc->service);
+			bool udp = lc->proto == IPPROTO_UDP;
 
-			if (lc->proto != IPPROTO_TCP) {
+			if (svc && (udp ? !svc->on_datagram : !svc->on_read)) {
 				snprintf(err, errlen,
-					 "%s: [vs %s] listen: udp:%u: UDP listeners are not available in this build",
-					 cfg->path, v->name, lc->port);
-				return -ENOTSUP;
+					 "%s: [vs %s] listen: %s:%u %s: the service does not speak %s",
+					 cfg->path, v->name, udp ? "udp" : "tcp", lc->port, lc->service,
+					 udp ? "UDP (no datagram handler)" : "TCP");
+				return -EINVAL;
 			}
-			if (!coop_service_find(c, lc->service)) {
+			if (!svc) {
+				char names[256] = "none";
+				size_t k, off = 0;
+
+				for (k = 0; k < c->n_services && off < sizeof(names); k++)
+					off += snprintf(names + off, sizeof(names) - off, "%s%s",
+							k ? ", " : "", c->services[k]->name);
 				snprintf(err, errlen,
-					 "%s: [vs %s] listen: unknown service '%s' (registered: %s%s%s)",
-					 cfg->path, v->name, lc->service,
-					 c->n_services ? c->services[0]->name : "none",
-					 c->n_services > 1 ? ", " : "",
-					 c->n_services > 1 ? c->services[1]->name : "");
+					 "%s: [vs %s] listen: unknown service '%s' (registered: %s)",
+					 cfg->path, v->name, lc->service, names);
 				return -ENOENT;
 			}
-		}
-		if (v->isolation == COOP_ISO_PBR) {
-			snprintf(err, errlen,
-				 "%s: [vs %s] isolation: 'pbr' is not available in this build",
-				 cfg->path, v->name);
-			return -ENOTSUP;
 		}
 	}
 	return 0;
@@ -267,6 +268,8 @@ static void *worker_main(void *arg)
 	self = w;
 	for (i = 0; i < w->coop->n_vs; i++)
 		coop_vs_listeners_start(w->coop->vs[i], w);
+	if (w->coop->udp)
+		coop_udp_worker_start(w->coop->udp, w);
 	ev_run(w->loop, 0);
 	self = NULL;
 	return NULL;
@@ -281,6 +284,8 @@ static void worker_stop(struct coop_worker *w, void *arg)
 	w->stopping = true;
 	for (i = 0; i < w->coop->n_vs; i++)
 		coop_vs_listeners_stop(w->coop->vs[i], w);
+	if (w->coop->udp)
+		coop_udp_worker_stop(w->coop->udp, w);
 	coop_conn_close_all(w);
 	ev_break(w->loop, EVBREAK_ALL);
 }
@@ -454,8 +459,16 @@ static void raise_nofile(void)
 
 static void vses_down(struct coop *c, size_t n)
 {
+	char err[512];
+
+	/* One batch: a pbr namespace loses all its VSes in one reconciliation
+	 * instead of one per VS. Opening it reads nothing new here. */
+	if (coop_vs_batch_begin(c, err, sizeof(err)) < 0)
+		coop_warn("%s", err);
 	while (n--)
 		coop_vs_down(c->vs[n]);
+	if (coop_vs_batch_commit(c, err, sizeof(err)) < 0)
+		coop_warn("%s", err);
 }
 
 int coop_start(struct coop *c, char *err, size_t errlen)
@@ -477,11 +490,30 @@ int coop_start(struct coop *c, char *err, size_t errlen)
 	ret = coop_admin_open(c, err, errlen);
 	if (ret < 0)
 		return ret;
+	ret = coop_udp_new(c->n_workers, &c->udp);
+	if (ret < 0) {
+		snprintf(err, errlen, "out of memory");
+		coop_admin_close(c);
+		return ret;
+	}
+	/* Backends with shared state (pbr) record the ups and program the
+	 * kernel once at the commit; begin only reads, so its refusals (a
+	 * table a foreign rule uses) leave everything untouched. */
+	ret = coop_vs_batch_begin(c, err, errlen);
+	if (ret < 0) {
+		coop_udp_free(c->udp);
+		c->udp = NULL;
+		coop_admin_close(c);
+		return ret;
+	}
 	for (i = 0; i < c->n_vs; i++) {
 		ret = coop_vs_up(c->vs[i], err, errlen);
 		if (ret < 0)
 			goto err_down;
 	}
+	ret = coop_vs_batch_commit(c, err, errlen);
+	if (ret < 0)
+		goto err_down;
 	ret = workers_start(c, err, errlen);
 	if (ret < 0)
 		goto err_workers;
@@ -497,6 +529,8 @@ err_workers:
 	workers_free(c);
 err_down:
 	vses_down(c, i);
+	coop_udp_free(c->udp);
+	c->udp = NULL;
 	coop_admin_close(c);
 	return ret;
 }
@@ -512,6 +546,8 @@ int coop_run(struct coop *c)
 	workers_stop(c);
 	coop_admin_close(c);
 	vses_down(c, c->n_vs);
+	coop_udp_free(c->udp);
+	c->udp = NULL;
 	workers_free(c);
 	c->started = false;
 	coop_info("stopped; all kernel state coop created is removed");
@@ -532,6 +568,8 @@ void coop_free(struct coop *c)
 		workers_stop(c);
 		coop_admin_close(c);
 		vses_down(c, c->n_vs);
+		coop_udp_free(c->udp);
+		c->udp = NULL;
 		workers_free(c);
 	}
 	coop_admin_free(c);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/coop.h"
+#include "vs/coop_rpc.h"
 
 static void usage(FILE *f)
 {
@@ -59,8 +60,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "coopd: cannot initialise the runtime\n");
 		return 1;
 	}
+	/* portmap: the per-VS ONC RPC portmapper; each VS's registry holds
+	 * the portmapper itself and the VS's `rpc =` entries (docs/udp.md). */
 	if (coop_service_register(c, &coop_service_echo) < 0 ||
-	    coop_service_register(c, &coop_service_whoami) < 0) {
+	    coop_service_register(c, &coop_service_whoami) < 0 ||
+	    coop_service_register(c, &coop_service_portmap) < 0) {
 		fprintf(stderr, "coopd: cannot register the example services\n");
 		goto err_free;
 	}

@@ -778,7 +778,7 @@ static void finish_records(struct coop_resolver_query *q)
 		return;
 	}
 	/* A half answer (AAAA timed out, A came) is delivered, not cached. */
-	if (!(q->flags & COOP_RESOLVER_F_NOCACHE))
+	if (complete && !(q->flags & COOP_RESOLVER_F_NOCACHE))
 		res_cache_put(q->r->cache, q->ch->set->gen, q->kind, q->key, 0, res, res->pub.ttl,
 			      res_now_ms());
 	finish(q, 0, res, 0);

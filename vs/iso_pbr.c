@@ -58,8 +58,14 @@ static void rt_free(struct pbr_rt *rt)
 
 static void params_of(const struct coop_config *cfg, struct coop_pbr_params *p)
 {
-	(void)cfg;
-	coop_pbr_params_default(p);
+	const struct coop_global_cfg *g = &cfg->global;
+
+	p->mark_lo = g->pbr_mark_lo;
+	p->mark_hi = g->pbr_mark_hi;
+	p->table_lo = g->pbr_table_lo;
+	p->table_hi = g->pbr_table_hi;
+	p->protocol = g->pbr_protocol;
+	p->priority = g->pbr_priority;
 }
 
 static struct coop_pbr_space *space_find(const struct pbr_rt *rt, const char *name)
@@ -405,4 +411,6 @@ const struct coop_iso_ops coop_iso_pbr = {
 	.up = pbr_up,
 	.down = pbr_down,
 	.socket = pbr_socket,
+	.batch_begin = coop_iso_pbr_batch_begin,
+	.batch_commit = coop_iso_pbr_batch_commit,
 };

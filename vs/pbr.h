@@ -18,24 +18,9 @@
 
 struct coop;
 struct coop_vs;
-struct coop_iso_ops;
 
-/* The backend's operations (vs/iso_pbr.c), chosen by isolation = pbr. */
-extern const struct coop_iso_ops coop_iso_pbr;
-
-/* Defaults of the [global] pbr_* keys. Aligned blocks, so one masked rule
- * tells coop's marks from everybody else's. */
-#define COOP_PBR_MARK_LO 0x10000u
-#define COOP_PBR_MARK_HI 0x1ffffu
-#define COOP_PBR_TABLE_LO 0x10000u
-#define COOP_PBR_TABLE_HI 0x1ffffu
-/* Rule/route/address protocol tag: not one of the kernel's (0..4) nor one
- * listed in iproute2's rt_protos. */
-#define COOP_PBR_PROTOCOL 246u
-/* First rule preference coop uses; the tree grows upwards from it and must
- * end below the main table's rule (32766). */
-#define COOP_PBR_PRIORITY 20000u
-#define COOP_PBR_PRIORITY_MAX 32765u
+/* Defaults and limits of the [global] pbr_* keys: COOP_PBR_* in
+ * core/config.h, where the loader needs them too. */
 
 /* The [global] pbr_* settings, shared by every pbr VS of a runtime. */
 struct coop_pbr_params {

@@ -4,11 +4,14 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/coop_admin.h"
+#include "core/runtime.h"
 #include "vs/rpc.h"
+#include "vs/vs.h"
 
 /* --- XDR ----------------------------------------------------------------------- */
 
@@ -705,4 +708,94 @@ void coop_rpc_reg_json(struct coop_rpc_reg *reg, struct coop_json *out)
 #undef PUT
 	coop_json_object_end(out);
 	coop_json_object_end(out);
+}
+
+/* --- a VS's registry ---------------------------------------------------------------------- */
+
+struct coop_rpc_reg *coop_vs_rpc_reg(const struct coop_vs *vs)
+{
+	return vs->rpc;
+}
+
+int coop_rpc_vs_init(struct coop_vs *vs, char *err, size_t errlen)
+{
+	const struct coop_vs_cfg *cfg = vs->cfg;
+	struct coop_rpc_reg *reg = coop_rpc_reg_new();
+	size_t i;
+	int ret;
+
+	if (!reg)
+		goto err_nomem;
+	/* The portmapper maps itself on each of its listeners, as rpcbind
+	 * does; the service is recognised by identity, not by name. */
+	for (i = 0; i < cfg->n_listens; i++) {
+		const struct coop_listen_cfg *lc = &cfg->listens[i];
+		struct coop_rpc_mapping m = { COOP_PMAP_PROG, COOP_PMAP_VERS, (uint32_t)lc->proto,
+					      lc->port };
+
+		if (coop_service_find(vs->coop, lc->service) != &coop_service_portmap)
+			continue;
+		ret = coop_rpc_reg_set(reg, &m, COOP_RPC_OWNER_CONFIG);
+		if (ret == -ENOMEM)
+			goto err_free;
+	}
+	for (i = 0; i < cfg->n_rpcs; i++) {
+		const struct coop_rpc_cfg *rc = &cfg->rpcs[i];
+		struct coop_rpc_mapping m = { rc->prog, rc->vers, rc->prot, rc->port };
+
+		ret = coop_rpc_reg_set(reg, &m, COOP_RPC_OWNER_CONFIG);
+		if (ret == -ENOMEM)
+			goto err_free;
+		/* The loader checked values and duplicates; only the
+		 * portmapper's own mapping can still collide. */
+		if (ret < 0) {
+			snprintf(err, errlen,
+				 "vs '%s': rpc %u:%u:%s:%u: %s (the portmapper maps itself there)",
+				 cfg->name, rc->prog, rc->vers, rc->prot == IPPROTO_TCP ? "tcp" : "udp",
+				 rc->port, strerror(-ret));
+			coop_rpc_reg_free(reg);
+			return ret;
+		}
+	}
+	vs->rpc = reg;
+	return 0;
+
+err_free:
+	coop_rpc_reg_free(reg);
+err_nomem:
+	snprintf(err, errlen, "vs '%s': out of memory", cfg->name);
+	return -ENOMEM;
+}
+
+void coop_rpc_vs_fini(struct coop_vs *vs)
+{
+	coop_rpc_reg_free(vs->rpc);
+	vs->rpc = NULL;
+}
+
+int coop_vs_rpc_set(struct coop_vs *vs, uint32_t prog, uint32_t vers, int proto, uint16_t port)
+{
+	struct coop_rpc_mapping m = { prog, vers, (uint32_t)proto, port };
+
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return -EINVAL;
+	return coop_rpc_reg_set(vs->rpc, &m, COOP_RPC_OWNER_APP);
+}
+
+int coop_vs_rpc_unset(struct coop_vs *vs, uint32_t prog, uint32_t vers)
+{
+	return coop_rpc_reg_unset(vs->rpc, prog, vers,
+				  1u << COOP_RPC_OWNER_APP | 1u << COOP_RPC_OWNER_NET);
+}
+
+uint16_t coop_vs_rpc_getport(const struct coop_vs *vs, uint32_t prog, uint32_t vers, int proto)
+{
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return 0;
+	return coop_rpc_reg_port(vs->rpc, prog, vers, (uint32_t)proto);
+}
+
+size_t coop_vs_rpc_dump(const struct coop_vs *vs, struct coop_rpc_mapping *out, size_t max)
+{
+	return coop_rpc_reg_dump(vs->rpc, out, max);
 }

@@ -48,6 +48,17 @@ int coop_udp_vs_add(struct coop_udp *u, struct coop_vs *vs, char *err, size_t er
  * closes its sockets. Workers must be stopped. Control thread. */
 void coop_udp_vs_del(struct coop_udp *u, struct coop_vs *vs);
 
+/* A VS's namespace vanished (vs.c coop_vs_lose): from now on its datagrams
+ * are dropped (counted as no_vs). Control thread, before the workers are
+ * told. */
+void coop_udp_vs_lose(struct coop_udp *u, struct coop_vs *vs);
+/* On worker w, letting go of a lost VS: stop watching the sockets of each
+ * of its groups whose members are all lost. Worker thread w only. */
+void coop_udp_vs_release_worker(struct coop_udp *u, struct coop_vs *vs, struct coop_worker *w);
+/* Every worker let go of the lost VS: close each of its groups whose
+ * members are all released. Its counters stay readable. Control thread. */
+void coop_udp_vs_released(struct coop_udp *u, struct coop_vs *vs);
+
 /* Start / stop watching worker w's sockets of every group, on w's loop.
  * Worker thread w only. The buffers were made with the first group, so
  * starting cannot fail; replies queued in a batch leave when it ends. */

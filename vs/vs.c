@@ -10,6 +10,8 @@
 
 #include "core/log.h"
 #include "core/runtime.h"
+#include "vs/rpc.h"
+#include "vs/udp.h"
 #include "vs/vs.h"
 
 #define LISTEN_BACKLOG 1024
@@ -20,15 +22,48 @@ static const struct coop_iso_ops *iso_for(enum coop_isolation iso)
 	case COOP_ISO_NETNS:
 		return &coop_iso_netns;
 	case COOP_ISO_PBR:
-		break;
+		return &coop_iso_pbr;
 	}
 	return NULL;
+}
+
+/* Every backend, for the batch hooks. */
+static const struct coop_iso_ops *const backends[] = { &coop_iso_netns, &coop_iso_pbr };
+
+int coop_vs_batch_begin(struct coop *c, char *err, size_t errlen)
+{
+	size_t i;
+	int ret;
+
+	for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+		if (backends[i]->batch_begin &&
+		    (ret = backends[i]->batch_begin(c, err, errlen)) < 0)
+			return ret;
+	return 0;
+}
+
+int coop_vs_batch_commit(struct coop *c, char *err, size_t errlen)
+{
+	size_t i;
+	int ret = 0, r;
+
+	/* Every backend commits even after one failed: each has VSes
+	 * waiting for their state. The first failure is reported. */
+	for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
+		if (!backends[i]->batch_commit)
+			continue;
+		r = backends[i]->batch_commit(c, ret ? NULL : err, ret ? 0 : errlen);
+		if (r < 0 && !ret)
+			ret = r;
+	}
+	return ret;
 }
 
 int coop_vs_new(struct coop *c, const struct coop_vs_cfg *cfg, struct coop_vs **out,
 		char *err, size_t errlen)
 {
 	struct coop_vs *vs;
+	int ret;
 
 	vs = calloc(1, sizeof(*vs));
 	if (!vs)
@@ -37,8 +72,7 @@ int coop_vs_new(struct coop *c, const struct coop_vs_cfg *cfg, struct coop_vs **
 	vs->cfg = cfg;
 	vs->iso = iso_for(cfg->isolation);
 	if (!vs->iso) {
-		snprintf(err, errlen, "vs '%s': isolation 'pbr' is not available in this build",
-			 cfg->name);
+		snprintf(err, errlen, "vs '%s': unknown isolation backend", cfg->name);
 		free(vs);
 		return -ENOTSUP;
 	}
@@ -47,6 +81,12 @@ int coop_vs_new(struct coop *c, const struct coop_vs_cfg *cfg, struct coop_vs **
 	if (!vs->wstats)
 		goto err_free_vs;
 	memset(vs->wstats, 0, sizeof(*vs->wstats) * c->n_workers);
+	ret = coop_rpc_vs_init(vs, err, errlen);
+	if (ret < 0) {
+		free(vs->wstats);
+		free(vs);
+		return ret;
+	}
 	*out = vs;
 	return 0;
 
@@ -61,6 +101,7 @@ void coop_vs_free(struct coop_vs *vs)
 {
 	if (!vs)
 		return;
+	coop_rpc_vs_fini(vs);
 	free(vs->listeners);
 	free(vs->wstats);
 	free(vs);
@@ -179,6 +220,8 @@ static int open_listeners(struct coop_vs *vs, char *err, size_t errlen)
 		const struct coop_listen_cfg *lc = &cfg->listens[l];
 		const struct coop_service *svc = coop_service_find(vs->coop, lc->service);
 
+		if (lc->proto != IPPROTO_TCP)
+			continue; /* udp: entries share sockets, see vs/udp.c */
 		for (a = 0; a < n_addrs; a++) {
 			for (w = 0; w < vs->n_workers; w++) {
 				struct coop_listener *li = &vs->listeners[k];
@@ -218,6 +261,12 @@ int coop_vs_up(struct coop_vs *vs, char *err, size_t errlen)
 		vs->iso->down(vs);
 		return ret;
 	}
+	ret = coop_udp_vs_add(vs->coop->udp, vs, err, errlen);
+	if (ret < 0) {
+		close_listeners(vs);
+		vs->iso->down(vs);
+		return ret;
+	}
 	vs->state = COOP_VS_UP;
 	return 0;
 }
@@ -229,6 +278,7 @@ static void release_on_worker(struct coop_worker *w, void *arg)
 	struct coop_vs *vs = arg;
 
 	coop_vs_listeners_stop(vs, w);
+	coop_udp_vs_release_worker(vs->coop->udp, vs, w);
 	coop_conn_close_vs(w, vs);
 	if (atomic_fetch_sub(&vs->releasing, 1) == 1)
 		ev_async_send(vs->coop->loop, &vs->coop->released);
@@ -243,6 +293,7 @@ void coop_vs_lose(struct coop_vs *vs, const char *why)
 	coop_err("vs '%s': %s; it stops serving", vs->cfg->name, why);
 	snprintf(vs->lost_why, sizeof(vs->lost_why), "%s", why);
 	vs->state = COOP_VS_LOSING;
+	coop_udp_vs_lose(vs->coop->udp, vs);
 	atomic_store(&vs->releasing, vs->n_workers);
 	for (i = 0; i < vs->n_workers; i++)
 		while (coop_worker_call(&vs->coop->workers[i], release_on_worker, vs) < 0)
@@ -254,6 +305,7 @@ void coop_vs_released(struct coop_vs *vs)
 {
 	if (vs->state != COOP_VS_LOSING || atomic_load(&vs->releasing))
 		return;
+	coop_udp_vs_released(vs->coop->udp, vs);
 	close_listeners(vs);
 	vs->iso->down(vs);
 	vs->state = COOP_VS_LOST;
@@ -269,6 +321,7 @@ void coop_vs_down(struct coop_vs *vs)
 	}
 	if (vs->state != COOP_VS_UP)
 		return;
+	coop_udp_vs_del(vs->coop->udp, vs);
 	close_listeners(vs);
 	vs->iso->down(vs);
 	vs->state = COOP_VS_DOWN;

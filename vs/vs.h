@@ -16,6 +16,7 @@
 
 struct coop_vs;
 struct coop_worker;
+struct coop_rpc_reg;
 
 /* An isolation backend. Every operation is given the VS; backend state
  * hangs off vs->iso_priv. */
@@ -29,9 +30,28 @@ struct coop_iso_ops {
 	void (*down)(struct coop_vs *vs);
 	/* A socket in the VS's scope: fd or -errno. Any thread. */
 	int (*socket)(struct coop_vs *vs, int domain, int type, int protocol);
+	/* Optional (NULL = none). Open a batch around many up()/down()
+	 * calls: until batch_commit, the backend may only record them, so
+	 * that state shared by many VSes (pbr: one rule tree per namespace)
+	 * is computed and sent once. May read the kernel, changes nothing;
+	 * -errno with err filled stops coop_start before any VS is up. A
+	 * second begin while a batch is open does nothing. Control thread. */
+	int (*batch_begin)(struct coop *c, char *err, size_t errlen);
+	/* Optional. Apply what up()/down() recorded since batch_begin. On
+	 * failure the VSes that were coming up are left without kernel state
+	 * (down() still has to be called for them) and -errno comes back with
+	 * err filled (err may be NULL). Control thread. */
+	int (*batch_commit)(struct coop *c, char *err, size_t errlen);
 };
 
 extern const struct coop_iso_ops coop_iso_netns;
+extern const struct coop_iso_ops coop_iso_pbr;
+
+/* Open / commit a batch on every backend that has one (see the hooks
+ * above); coop_start and shutdown bring VSes up and down inside one.
+ * Control thread. */
+int coop_vs_batch_begin(struct coop *c, char *err, size_t errlen);
+int coop_vs_batch_commit(struct coop *c, char *err, size_t errlen);
 
 /* Lifecycle, control thread only. */
 /* Allocate a VS for cfg (no kernel state). 0 or -errno with err filled. */
@@ -98,6 +118,8 @@ struct coop_vs {
 	unsigned n_workers;
 	_Atomic unsigned releasing;       /* workers still letting go (LOSING) */
 	char lost_why[128];               /* why it was lost (LOST), for admin */
+	struct coop_rpc_reg *rpc;         /* its portmapper registry (vs/rpc.c);
+					   * mutex inside, any thread */
 };
 
 /* Bump a single-writer counter (relaxed; only the owning worker writes). */

@@ -1,5 +1,7 @@
-/* echo.c - the "echo" example service: every byte received is sent back. */
+/* echo.c - the "echo" example service: every byte received is sent back,
+ * and every datagram is answered with its own payload. */
 #include "core/coop.h"
+#include "vs/coop_udp.h"
 
 static void echo_read(struct coop_conn *conn, const void *data, size_t len)
 {
@@ -7,7 +9,13 @@ static void echo_read(struct coop_conn *conn, const void *data, size_t len)
 		coop_conn_close(conn);
 }
 
+static void echo_datagram(struct coop_dgram *dg, const void *data, size_t len)
+{
+	coop_dgram_reply(dg, data, len);
+}
+
 const struct coop_service coop_service_echo = {
 	.name = "echo",
 	.on_read = echo_read,
+	.on_datagram = echo_datagram,
 };

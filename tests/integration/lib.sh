@@ -100,3 +100,40 @@ tcp() {
 	local ns=$1 host=$2 port=$3 input=${4:-/dev/null}
 	nsx "$ns" timeout 10 socat -t 5 - "TCP:$host:$port,connect-timeout=3" <"$input"
 }
+
+# udp NS HOST PORT MESSAGE : send one datagram from namespace NS (socat)
+# and print the reply, if one comes within a second. The sender of the
+# reply is left for udp_from.
+udp() {
+	local ns=$1 host=$2 port=$3 msg=$4
+	printf '%s' "$msg" | nsx "$ns" timeout 5 socat -d -d -t 1 - "UDP-SENDTO:$host:$port" \
+		2>"$T/udp.log"
+}
+
+# udp_from : "ADDR:PORT" the last udp reply came from, as socat prints it
+# (IPv6 in full: [2001:0db8:...]:7), or nothing when none came.
+udp_from() {
+	sed -n 's/.* received packet with [0-9]* bytes from AF=[0-9]* \(.*\)$/\1/p' "$T/udp.log" |
+		head -1
+}
+
+# sockname HOST PORT : HOST ("198.18.1.1" or "[2001:db8::1]") and PORT the
+# way socat prints a peer, to compare with udp_from.
+sockname() {
+	local h=${1#[} p=$2 out="" i
+	h=${h%]}
+	if [[ $h != *:* ]]; then
+		echo "$h:$p"
+		return
+	fi
+	local head=${h%%::*} tail= n
+	[[ $h == *::* ]] && tail=${h#*::}
+	local -a a=() b=()
+	[ -n "$head" ] && IFS=: read -ra a <<<"$head"
+	[ -n "$tail" ] && IFS=: read -ra b <<<"$tail"
+	n=$((8 - ${#a[@]} - ${#b[@]}))
+	for i in "${a[@]}"; do out+=$(printf '%04x:' "0x$i"); done
+	for ((i = 0; i < n; i++)); do out+="0000:"; done
+	for i in "${b[@]}"; do out+=$(printf '%04x:' "0x$i"); done
+	echo "[${out%:}]:$p"
+}

@@ -1,0 +1,133 @@
+/* portmap.c - the "portmap" service: ONC RPC program 100000 version 2
+ * (RFC 1833) answered from each VS's own registry, over UDP datagrams and
+ * over TCP with record marking. The protocol itself is in vs/rpc.c. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/coop.h"
+#include "vs/coop_udp.h"
+#include "vs/rpc.h"
+
+/* One TCP client: its record reassembly and what it may do. */
+struct pmap_conn {
+	struct coop_conn *conn;   /* the connection */
+	struct coop_rpc_reg *reg; /* its VS's registry */
+	struct coop_rpc_rec rec;  /* record being reassembled */
+	bool local;               /* the client is on the VS's own host */
+	bool closed;              /* coop_conn_close was called: read no more */
+};
+
+static bool v4_loopback(const struct in_addr *a)
+{
+	return (ntohl(a->s_addr) >> 24) == 127;
+}
+
+/* SET and UNSET are for programs on the VS's own host, as with rpcbind:
+ * a client on loopback, or one whose source is the very address it called
+ * (a process in the VS's namespace calling the VS's address). */
+static bool peer_local(const struct sockaddr *peer, const struct sockaddr *local)
+{
+	if (peer->sa_family == AF_INET) {
+		const struct sockaddr_in *p = (const struct sockaddr_in *)peer;
+		const struct sockaddr_in *l = (const struct sockaddr_in *)local;
+
+		return v4_loopback(&p->sin_addr) ||
+		       (local->sa_family == AF_INET && p->sin_addr.s_addr == l->sin_addr.s_addr);
+	}
+	if (peer->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *p = (const struct sockaddr_in6 *)peer;
+		const struct sockaddr_in6 *l = (const struct sockaddr_in6 *)local;
+
+		if (IN6_IS_ADDR_LOOPBACK(&p->sin6_addr))
+			return true;
+		if (IN6_IS_ADDR_V4MAPPED(&p->sin6_addr) &&
+		    v4_loopback((const struct in_addr *)&p->sin6_addr.s6_addr[12]))
+			return true;
+		return local->sa_family == AF_INET6 &&
+		       IN6_ARE_ADDR_EQUAL(&p->sin6_addr, &l->sin6_addr);
+	}
+	return false;
+}
+
+static void pmap_datagram(struct coop_dgram *dg, const void *data, size_t len)
+{
+	struct coop_rpc_reg *reg = coop_vs_rpc_reg(coop_dgram_vs(dg));
+	uint8_t out[COOP_PMAP_REPLY_MAX];
+	bool local;
+	size_t n;
+
+	local = peer_local(coop_dgram_peer(dg, NULL), coop_dgram_local(dg, NULL));
+	n = coop_pmap_handle(reg, data, len, local, out, sizeof(out));
+	if (!n) {
+		coop_dgram_drop(dg);
+		return;
+	}
+	coop_dgram_reply(dg, out, n);
+}
+
+static int pmap_accept(struct coop_conn *conn)
+{
+	struct pmap_conn *pc = calloc(1, sizeof(*pc));
+
+	if (!pc)
+		return -ENOMEM;
+	pc->conn = conn;
+	pc->reg = coop_vs_rpc_reg(coop_conn_vs(conn));
+	pc->local = peer_local(coop_conn_peer(conn, NULL), coop_conn_local(conn, NULL));
+	coop_rpc_rec_init(&pc->rec, COOP_PMAP_RECORD_MAX);
+	coop_conn_set_data(conn, pc);
+	return 0;
+}
+
+static int pmap_record(void *arg, const uint8_t *rec, size_t len)
+{
+	struct pmap_conn *pc = arg;
+	uint8_t out[4 + COOP_PMAP_REPLY_MAX];
+	size_t n;
+
+	n = coop_pmap_handle(pc->reg, rec, len, pc->local, out + 4, sizeof(out) - 4);
+	/* A dropped record is counted; the framing is intact, so the
+	 * stream goes on with the next one. */
+	if (!n)
+		return 0;
+	coop_rpc_rec_mark(out, n);
+	return coop_conn_write(pc->conn, out, n + 4);
+}
+
+static void pmap_read(struct coop_conn *conn, const void *data, size_t len)
+{
+	struct pmap_conn *pc = coop_conn_data(conn);
+	int ret;
+
+	if (!pc || pc->closed)
+		return;
+	ret = coop_rpc_rec_feed(&pc->rec, data, len, pmap_record, pc);
+	if (ret < 0) {
+		if (ret == -EMSGSIZE)
+			coop_rpc_reg_note_record_drop(pc->reg);
+		pc->closed = true;
+		coop_conn_close(conn);
+	}
+}
+
+static void pmap_close(struct coop_conn *conn)
+{
+	struct pmap_conn *pc = coop_conn_data(conn);
+
+	if (!pc)
+		return;
+	coop_rpc_rec_free(&pc->rec);
+	free(pc);
+	coop_conn_set_data(conn, NULL);
+}
+
+const struct coop_service coop_service_portmap = {
+	.name = "portmap",
+	.on_accept = pmap_accept,
+	.on_read = pmap_read,
+	.on_close = pmap_close,
+	.on_datagram = pmap_datagram,
+};

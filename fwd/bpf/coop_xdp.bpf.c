@@ -1,0 +1,294 @@
+/* coop_xdp.bpf.c - XDP forwarder: VIP flows through the flow cache and Maglev table to their owner node; local delivery, GUE/IPIP encapsulation, decapsulation, fragments, MTU replies. */
+#include "fwd/bpf/xdp_encap.h"
+#include "fwd/bpf/xdp_maps.h"
+
+/*
+ * Per packet (docs/xdp.md has the full story):
+ *   parse -> tunnel to us?   decapsulate, pass (a steered fragment is
+ *                            decided here, as its fragment owner)
+ *         -> VIP?            no: pass untouched
+ *         -> fragment?       steer by 3-tuple to the fragment owner, which
+ *                            decides per datagram (fragment table)
+ *         -> flow cache, else Maglev table -> owner
+ *         -> owner = self:   pass; else encapsulate and transmit.
+ * Every packet ends in exactly one verdict counter.
+ */
+
+XDP_INLINE void count(__u32 id, __u64 bytes)
+{
+	struct coop_xdp_counter *c = bpf_map_lookup_elem(&coop_xdp_stats, &id);
+
+	if (c) {
+		c->packets++;
+		c->bytes += bytes;
+	}
+}
+
+/* XDP action of a verdict counter (see the order in COOP_XDP_COUNTERS). */
+XDP_INLINE int action(__u32 id)
+{
+	if (id <= COOP_XDP_CNT_PASS_DECAP)
+		return XDP_PASS;
+	if (id == COOP_XDP_CNT_REDIRECT_ENCAP)
+		return XDP_REDIRECT;
+	if (id <= COOP_XDP_CNT_TX_ICMP6_TOO_BIG)
+		return XDP_TX;
+	return XDP_DROP;
+}
+
+/* Owner of hash in service's current table, or COOP_FWD_NO_BACKEND. */
+XDP_INLINE __u32 table_owner(__u32 service, __u32 hash)
+{
+	__u32 key = 0, *hdr, *id, n;
+	void *table = bpf_map_lookup_elem(&coop_xdp_tables, &service);
+
+	if (!table)
+		return COOP_FWD_NO_BACKEND;
+	hdr = bpf_map_lookup_elem(table, &key);
+	if (!hdr)
+		return COOP_FWD_NO_BACKEND;
+	n = COOP_XDP_TABLE_COUNT(*hdr);
+	if (*hdr & COOP_XDP_TABLE_ECMP)
+		key = COOP_XDP_TABLE_HDR + coop_fwd_ecmp_index(hash, n);
+	else
+		key = COOP_XDP_TABLE_HDR + coop_fwd_maglev_slot(hash, n);
+	if (!n)
+		return COOP_FWD_NO_BACKEND;
+	id = bpf_map_lookup_elem(table, &key);
+	return id ? *id : COOP_FWD_NO_BACKEND;
+}
+
+/* The flow cache in front of the table (coop_fwd_flow_verdict decides
+ * whether a cached owner stands). Returns the owner or NO_BACKEND. */
+XDP_INLINE __u32 flow_owner(const struct coop_xdp_config *cfg, const struct xdp_pkt *p,
+			    __u32 service, __u32 hash, __u64 bytes)
+{
+	struct coop_fwd_flow *f = bpf_map_lookup_elem(&coop_xdp_flows, &p->t);
+	int tcp = p->t.proto == COOP_FWD_PROTO_TCP;
+	struct coop_fwd_ratelimit *rl;
+	struct coop_fwd_flow nf = {};
+	__u32 owner, zero = 0;
+	__u64 now = 0;
+
+	if (f) {
+		struct coop_xdp_node *n;
+		__u32 state, backend = f->backend;
+		int v;
+
+		n = bpf_map_lookup_elem(&coop_xdp_nodes, &backend);
+		state = n && n->family ? n->state : COOP_FWD_STATE_ABSENT;
+		/* TCP entries never expire, so they need no clock */
+		if (!tcp)
+			now = bpf_ktime_get_ns();
+		v = coop_fwd_flow_verdict(f, p->t.proto, p->syn, state, now, cfg->udp_idle_ns);
+		if (v == COOP_FWD_FLOW_USE) {
+			count(COOP_XDP_CNT_FLOW_HIT, bytes);
+			if (!tcp)
+				f->atime_ns = now;
+			return backend;
+		}
+		count(v == COOP_FWD_FLOW_GONE	  ? COOP_XDP_CNT_FLOW_GONE :
+		      v == COOP_FWD_FLOW_DRAINED ? COOP_XDP_CNT_FLOW_DRAINED :
+						   COOP_XDP_CNT_FLOW_EXPIRED,
+		      bytes);
+		owner = table_owner(service, hash);
+		if (owner != COOP_FWD_NO_BACKEND) {
+			/* replace in place: the flow keeps its LRU slot */
+			f->backend = owner;
+			f->atime_ns = tcp ? 0 : now;
+		}
+		return owner;
+	}
+	count(COOP_XDP_CNT_FLOW_MISS, bytes);
+	owner = table_owner(service, hash);
+	if (owner == COOP_FWD_NO_BACKEND)
+		return owner;
+	now = bpf_ktime_get_ns();
+	rl = bpf_map_lookup_elem(&coop_xdp_rlimit, &zero);
+	if (cfg->insert_cost_ns && rl &&
+	    !coop_fwd_ratelimit_take(rl, now, cfg->insert_cost_ns, cfg->insert_burst_ns)) {
+		count(COOP_XDP_CNT_FLOW_CAPPED, bytes);
+		return owner;
+	}
+	nf.backend = owner;
+	nf.atime_ns = tcp ? 0 : now;
+	if (!bpf_map_update_elem(&coop_xdp_flows, &p->t, &nf, BPF_ANY))
+		count(COOP_XDP_CNT_FLOW_INSERT, bytes);
+	return owner;
+}
+
+/* Deliver to owner: pass when it is us, else encapsulate to its node. */
+XDP_INLINE int send_to(struct xdp_md *ctx, const struct coop_xdp_config *cfg,
+		       const struct xdp_pkt *p, __u32 owner, __u32 hash, int steer)
+{
+	struct coop_xdp_node *n;
+
+	if (owner == COOP_FWD_NO_BACKEND)
+		return COOP_XDP_CNT_PASS_NO_BACKEND;
+	if (owner == cfg->self_id)
+		return COOP_XDP_CNT_PASS_LOCAL;
+	n = bpf_map_lookup_elem(&coop_xdp_nodes, &owner);
+	if (!n || (n->family != COOP_FWD_FAMILY_V4 && n->family != COOP_FWD_FAMILY_V6))
+		return COOP_XDP_CNT_DROP_NO_NODE;
+	if (!(n->flags & COOP_XDP_NODE_RESOLVED))
+		return COOP_XDP_CNT_DROP_NO_NEIGH;
+	return xdp_encap(ctx, cfg, p, n, hash, steer);
+}
+
+/* VIP entry of p: exact (address, port, protocol), then the all-ports
+ * entry when configured. port0 asks for the port-0 entry only (fragments). */
+XDP_INLINE struct coop_xdp_vip *vip_find(const struct coop_xdp_config *cfg,
+					 const struct xdp_pkt *p, int port0)
+{
+	struct coop_xdp_vip_key k;
+	struct coop_xdp_vip *v;
+
+	k.addr[0] = p->t.dst[0];
+	k.addr[1] = p->t.dst[1];
+	k.addr[2] = p->t.dst[2];
+	k.addr[3] = p->t.dst[3];
+	k.port = port0 ? 0 : p->t.dport;
+	k.proto = p->t.proto;
+	k.family = p->t.family;
+	v = bpf_map_lookup_elem(&coop_xdp_vips, &k);
+	if (v || port0 || !(cfg->flags & COOP_XDP_CFG_ANY_PORT))
+		return v;
+	k.port = 0;
+	v = bpf_map_lookup_elem(&coop_xdp_vips, &k);
+	return v && (v->flags & COOP_XDP_VIP_ALL_PORTS) ? v : 0;
+}
+
+/*
+ * At the fragment owner: one decision per datagram. The first fragment
+ * takes the flow's decision (flow cache, so it lands with the flow's
+ * unfragmented packets) and records it; later ones follow the record.
+ */
+XDP_INLINE int frag_decide(struct xdp_md *ctx, const struct coop_xdp_config *cfg,
+			   const struct xdp_pkt *p, __u32 fhash, __u64 bytes)
+{
+	struct coop_fwd_frag_key k;
+	struct coop_fwd_frag_val *rec, nv = {};
+	__u64 now = bpf_ktime_get_ns();
+	__u32 owner;
+
+	coop_fwd_frag_key_make(&k, &p->t, p->frag_id);
+	if (p->frag == XDP_FRAG_FIRST) {
+		struct coop_xdp_vip *v = vip_find(cfg, p, 0);
+
+		/* a port that is not a VIP port: the datagram is ours */
+		owner = v ? flow_owner(cfg, p, v->service, coop_fwd_hash(&p->t), bytes)
+			  : cfg->self_id;
+		if (owner == COOP_FWD_NO_BACKEND)
+			owner = cfg->self_id;
+		nv.backend = owner;
+		nv.ctime_ns = now;
+		bpf_map_update_elem(&coop_xdp_frags, &k, &nv, BPF_ANY);
+		count(COOP_XDP_CNT_FRAG_FIRST, bytes);
+		return send_to(ctx, cfg, p, owner, fhash, 0);
+	}
+	rec = bpf_map_lookup_elem(&coop_xdp_frags, &k);
+	if (!rec || (cfg->frag_timeout_ns && now - rec->ctime_ns > cfg->frag_timeout_ns)) {
+		count(COOP_XDP_CNT_FRAG_MISS, bytes);
+		return COOP_XDP_CNT_PASS_FRAG_ORPHAN;
+	}
+	count(COOP_XDP_CNT_FRAG_HIT, bytes);
+	return send_to(ctx, cfg, p, rec->backend, fhash, 0);
+}
+
+/* A packet to a VIP address (or not: then it passes). */
+XDP_INLINE int vip_packet(struct xdp_md *ctx, const struct coop_xdp_config *cfg,
+			  const struct xdp_pkt *p, __u64 bytes)
+{
+	struct coop_xdp_vip *v;
+	__u32 hash, owner;
+
+	if (!coop_fwd_proto_has_ports(p->t.proto))
+		return COOP_XDP_CNT_PASS_NOT_VIP;
+	if (p->frag != XDP_FRAG_NONE) {
+		/* fragments meet at the owner of their 3-tuple */
+		v = vip_find(cfg, p, 1);
+		if (!v)
+			return COOP_XDP_CNT_PASS_NOT_VIP;
+		hash = coop_fwd_frag_hash(&p->t);
+		owner = table_owner(v->service, hash);
+		if (owner == COOP_FWD_NO_BACKEND)
+			return COOP_XDP_CNT_PASS_NO_BACKEND;
+		if (owner != cfg->self_id)
+			return send_to(ctx, cfg, p, owner, hash, 1);
+		return frag_decide(ctx, cfg, p, hash, bytes);
+	}
+	v = vip_find(cfg, p, 0);
+	if (!v)
+		return COOP_XDP_CNT_PASS_NOT_VIP;
+	hash = coop_fwd_hash(&p->t);
+	owner = flow_owner(cfg, p, v->service, hash, bytes);
+	return send_to(ctx, cfg, p, owner, hash, 0);
+}
+
+/* Is p a tunnel packet ending here? 1 GUE, 2 IPIP, 0 no. */
+XDP_INLINE int tunnel_to_us(const struct coop_xdp_config *cfg, const struct xdp_pkt *p)
+{
+	__u8 proto = p->t.proto;
+
+	if (p->frag != XDP_FRAG_NONE)
+		return 0;
+	if (p->t.family == COOP_FWD_FAMILY_V4) {
+		if (!cfg->src4 || p->t.dst[0] != cfg->src4)
+			return 0;
+	} else if (!(cfg->src6[0] | cfg->src6[1] | cfg->src6[2] | cfg->src6[3]) ||
+		   p->t.dst[0] != cfg->src6[0] || p->t.dst[1] != cfg->src6[1] ||
+		   p->t.dst[2] != cfg->src6[2] || p->t.dst[3] != cfg->src6[3]) {
+		return 0;
+	}
+	if (proto == IPPROTO_UDP && p->t.dport == cfg->gue_port)
+		return 1;
+	if (proto == XDP_IPPROTO_IPIP || proto == XDP_IPPROTO_IPV6)
+		return 2;
+	return 0;
+}
+
+SEC("xdp")
+int coop_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	__u64 bytes = end - data;
+	struct coop_xdp_config *cfg;
+	struct xdp_pkt p = {};
+	__u32 zero = 0;
+	int id, kind, steer;
+
+	cfg = bpf_map_lookup_elem(&coop_xdp_config, &zero);
+	if (!cfg || !(cfg->flags & COOP_XDP_CFG_ENABLED)) {
+		id = COOP_XDP_CNT_PASS_DISABLED;
+		goto out;
+	}
+	id = xdp_parse(data, end, &p);
+	if (id)
+		goto out;
+	kind = tunnel_to_us(cfg, &p);
+	if (!kind) {
+		id = vip_packet(ctx, cfg, &p, bytes);
+		goto out;
+	}
+	id = xdp_decap(ctx, &p, kind == 1, &steer);
+	if (id)
+		goto out;
+	id = COOP_XDP_CNT_PASS_DECAP;
+	if (steer) {
+		/* a fragment sent to us as its fragment owner: decide it */
+		struct xdp_pkt in = {};
+
+		data = (void *)(long)ctx->data;
+		end = (void *)(long)ctx->data_end;
+		if (xdp_parse(data, end, &in) || in.frag == XDP_FRAG_NONE ||
+		    !coop_fwd_proto_has_ports(in.t.proto) || !vip_find(cfg, &in, 1))
+			goto out;
+		id = frag_decide(ctx, cfg, &in, coop_fwd_frag_hash(&in.t), bytes);
+	}
+out:
+	count(id, bytes);
+	return action(id);
+}
+
+char LICENSE[] SEC("license") = "GPL";
