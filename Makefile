@@ -31,7 +31,7 @@ PKGS    := libev libnl-3.0 libnl-route-3.0 libcares
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -I. \
 	   -I/usr/include/libnl3 -I/usr/include/iniparser -MMD -MP
-LDLIBS  := -lev -lnl-route-3 -lnl-3 -lcares -liniparser -lpthread
+LDLIBS  := -lev -lnl-route-3 -lnl-3 -lcares -liniparser -lbpf -lpthread
 
 ifeq ($(V),1)
 Q :=
@@ -99,6 +99,10 @@ $(B)/fwd/bpf/%.bpf.o: fwd/bpf/%.bpf.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CLANG) -O2 -g -target bpf -MMD -MP -I. -I/usr/include/$(shell $(CC) -print-multiarch) -c -o $@ $<
 
+# The forwarder's data path is embedded in libcoop (fwd/xdp_obj.c .incbin's it).
+$(B)/fwd/xdp_obj.o: $(B)/fwd/bpf/coop_xdp.bpf.o
+$(B)/fwd/xdp_obj.o: CFLAGS += -DCOOP_XDP_OBJ='"$(B)/fwd/bpf/coop_xdp.bpf.o"'
+
 deps:
 	$(Q)bash tools/install-deps.sh
 
@@ -110,7 +114,7 @@ integration: all
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS)
-	$(Q)$(MAKE) --no-print-directory unit integration
+	$(Q)$(MAKE) --no-print-directory -k unit integration
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory all

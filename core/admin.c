@@ -17,6 +17,8 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/runtime.h"
+#include "resolver/resolver_vs.h"
+#include "vs/pbr.h"
 #include "vs/rpc.h"
 #include "vs/udp.h"
 #include "vs/vs.h"
@@ -58,7 +60,17 @@ struct admin_client {
 	size_t out_len;                /* bytes in out */
 	size_t out_off;                /* bytes of out already sent */
 	size_t out_cap;                /* allocated bytes of out */
+	struct coop_admin_defer *pending; /* a command answering later: the
+					   * following lines wait for it */
+	bool deferred;                 /* the line being run deferred its reply */
 	struct admin_client *prev, *next; /* adm->clients list */
+};
+
+/* A reply given after its handler returned (coop_admin_defer). */
+struct coop_admin_defer {
+	struct admin_client *cl;   /* the client waiting for it */
+	void (*cancel)(void *arg); /* told if the client goes first */
+	void *arg;                 /* its argument */
 };
 
 /* The admin state of a runtime (c->admin). Control thread. */
@@ -68,6 +80,8 @@ struct coop_admin {
 	size_t n_cmds;                 /* entries in use */
 	size_t cap_cmds;               /* entries allocated */
 	void *running_data;            /* data of the handler being run */
+	struct admin_client *running_client; /* client whose line is being run
+					      * (NULL in coop_admin_exec) */
 	int fd;                        /* listening socket, -1 when closed */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* its file */
 	dev_t dev;                     /* identity of the file we bound, so */
@@ -273,6 +287,61 @@ int coop_admin_register(struct coop *c, const struct coop_admin_cmd *cmd)
 void *coop_admin_data(const struct coop *c)
 {
 	return c->admin ? c->admin->running_data : NULL;
+}
+
+static int client_queue(struct admin_client *cl, const char *s, size_t n);
+static void reply_error(struct coop_json *reply, const char *msg);
+
+struct coop_admin_defer *coop_admin_defer(struct coop *c, void (*cancel)(void *arg), void *arg)
+{
+	struct admin_client *cl = c->admin ? c->admin->running_client : NULL;
+	struct coop_admin_defer *d;
+
+	if (!cl || cl->pending || !cancel)
+		return NULL;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->cl = cl;
+	d->cancel = cancel;
+	d->arg = arg;
+	cl->pending = d;
+	cl->deferred = true;
+	return d;
+}
+
+void coop_admin_defer_done(struct coop_admin_defer *d, int ret, const struct coop_json *out,
+			   const char *err)
+{
+	struct admin_client *cl = d->cl;
+	struct coop_json j;
+	const char *text;
+	size_t n;
+
+	/* Not adm->reply: a handler running now may be writing it. */
+	coop_json_init(&j);
+	if (ret >= 0 && out && out->len && coop_json_check(out) < 0) {
+		ret = -EINVAL;
+		err = "the command's reply is not one JSON value";
+	}
+	if (ret < 0) {
+		reply_error(&j, err && *err ? err : strerror(-ret));
+		text = coop_json_text(&j, &n);
+	} else if (out && out->len) {
+		text = coop_json_text(out, &n);
+	} else {
+		text = "{}";
+		n = 2;
+	}
+	if (client_queue(cl, text, n) < 0)
+		cl->eof = true; /* out of memory: give up on this client once flushed */
+	coop_json_fini(&j);
+	cl->pending = NULL;
+	free(d);
+	/* Go on with the client from the loop (its next lines, the flush):
+	 * we may be inside another client's handler, and adm->reply is shared. */
+	if (cl->adm->running_client != cl)
+		ev_io_start(cl->adm->c->loop, &cl->wio);
 }
 
 int coop_admin_set_timeouts(struct coop *c, double stall, double idle)
@@ -570,8 +639,10 @@ static void put_vs_detail(struct coop_json *out, const struct coop_vs *vs)
 		put_addr(out, &cfg->gw6, -1);
 	coop_json_array_end(out);
 	if (cfg->isolation == COOP_ISO_PBR) {
-		coop_json_kv_u64(out, "mark", cfg->mark);
-		coop_json_kv_u64(out, "table", cfg->table);
+		/* What the VS got (assigned when the file gave none). */
+		coop_json_kv_u64(out, "mark", coop_iso_pbr_mark(vs) ? coop_iso_pbr_mark(vs) : cfg->mark);
+		coop_json_kv_u64(out, "table",
+				 coop_iso_pbr_table(vs) ? coop_iso_pbr_table(vs) : cfg->table);
 	}
 	put_listeners(out, cfg);
 	coop_json_kv_u64(out, "sockets", vs->n_listeners);
@@ -580,6 +651,7 @@ static void put_vs_detail(struct coop_json *out, const struct coop_vs *vs)
 	coop_udp_vs_json(vs->coop->udp, vs, out);
 	if (vs->rpc)
 		coop_rpc_reg_json(vs->rpc, out);
+	coop_vs_resolver_json(out, vs, NULL);
 	coop_json_key(out, "workers");
 	coop_json_array_begin(out);
 	for (w = 0; vs->wstats && w < vs->n_workers; w++) {
@@ -636,6 +708,7 @@ static int cmd_show_vs(struct coop *c, int argc, char **argv, struct coop_json *
 static int cmd_show_stats(struct coop *c, int argc, char **argv, struct coop_json *out,
 			  char *err, size_t errlen)
 {
+	struct coop_resolver_stats dns = { 0 };
 	struct coop_vs_stats sum = { 0 }, st;
 	size_t i;
 
@@ -659,11 +732,13 @@ static int cmd_show_stats(struct coop *c, int argc, char **argv, struct coop_jso
 		coop_json_kv_string(out, "name", c->vs[i]->cfg->name);
 		put_counters(out, "counters", &st);
 		coop_udp_vs_json(c->udp, c->vs[i], out);
+		coop_vs_resolver_json(out, c->vs[i], &dns);
 		coop_json_object_end(out);
 	}
 	coop_json_array_end(out);
 	put_counters(out, "counters", &sum);
 	coop_udp_json(c->udp, out);
+	coop_resolver_json_totals(out, &dns);
 	coop_json_object_end(out);
 	return 0;
 }
@@ -678,6 +753,14 @@ static void client_free(struct admin_client *cl)
 	ev_io_stop(loop, &cl->rio);
 	ev_io_stop(loop, &cl->wio);
 	ev_timer_stop(loop, &cl->timer);
+	if (cl->pending) {
+		/* The command answering later learns its client is gone. */
+		struct coop_admin_defer *d = cl->pending;
+
+		cl->pending = NULL;
+		d->cancel(d->arg);
+		free(d);
+	}
 	close(cl->fd);
 	if (cl->prev)
 		cl->prev->next = cl->next;
@@ -703,6 +786,8 @@ static void client_rearm(struct admin_client *cl)
 	double left = cl->last + t - ev_now(loop);
 
 	ev_timer_stop(loop, &cl->timer);
+	if (cl->pending)
+		return; /* the deferred command bounds its own time */
 	ev_timer_set(&cl->timer, left > 0 ? left : 0, 0.);
 	ev_timer_start(loop, &cl->timer);
 }
@@ -751,10 +836,16 @@ static int client_line(struct admin_client *cl, char *line, size_t len)
 	size_t n;
 
 	line[len] = '\0';
-	if (memchr(line, '\0', len))
+	cl->deferred = false;
+	if (memchr(line, '\0', len)) {
 		reply_error(&adm->reply, "command contains a NUL byte");
-	else
+	} else {
+		adm->running_client = cl;
 		coop_admin_exec(adm->c, line, &adm->reply);
+		adm->running_client = NULL;
+	}
+	if (cl->deferred)
+		return 0; /* coop_admin_defer_done queues the reply */
 	text = coop_json_text(&adm->reply, &n);
 	return client_queue(cl, text, n);
 }
@@ -778,7 +869,7 @@ static int client_process(struct admin_client *cl)
 	size_t len;
 	int ret;
 
-	while (cl->out_len - cl->out_off <= OUT_HIGH) {
+	while (!cl->pending && cl->out_len - cl->out_off <= OUT_HIGH) {
 		nl = memchr(cl->in, '\n', cl->in_len);
 		if (nl) {
 			len = (size_t)(nl - cl->in);
@@ -850,7 +941,7 @@ static void client_run(struct admin_client *cl)
 			client_free(cl);
 			return;
 		}
-		if (cl->out_len > cl->out_off || !client_has_work(cl))
+		if (cl->pending || cl->out_len > cl->out_off || !client_has_work(cl))
 			break;
 	}
 	if (cl->out_len > cl->out_off) {
@@ -858,11 +949,15 @@ static void client_run(struct admin_client *cl)
 		ev_io_start(loop, &cl->wio);
 	} else {
 		ev_io_stop(loop, &cl->wio);
-		if (cl->eof) {
+		if (cl->pending) {
+			/* Later commands wait in the socket until the reply comes. */
+			ev_io_stop(loop, &cl->rio);
+		} else if (cl->eof) {
 			client_free(cl);
 			return;
+		} else {
+			ev_io_start(loop, &cl->rio);
 		}
-		ev_io_start(loop, &cl->rio);
 	}
 	client_rearm(cl);
 }

@@ -14,6 +14,8 @@
 
 #include "core/config.h"
 #include "core/netns.h"
+#include "fwd/xdp_ctl.h"
+#include "resolver/resolver_vs.h"
 
 #define ADMIN_SOCKET_DEFAULT "/run/coop/admin.sock"
 #define ADMIN_MODE_DEFAULT 0600
@@ -33,6 +35,7 @@
 enum sec_kind {
 	SEC_GLOBAL, /* [global] */
 	SEC_VS,     /* [vs NAME] */
+	SEC_FWD,    /* [forwarder] (fwd/xdp_config.c parses its values) */
 };
 
 struct key_def;
@@ -818,8 +821,9 @@ static const struct key_def vs_keys[] = {
 	  parse_interface },
 	{ { "vs", "addresses", "ADDR/LEN[, ADDR/LEN...]; pbr also ADDR/LEN@IFNAME",
 	    "none (required for pbr)",
-	    "The VS's IPv4 and IPv6 addresses with their prefix lengths, in order; the "
-	    "first of each family is the source of outbound connections. Listeners bind "
+	    "The VS's IPv4 and IPv6 addresses with their prefix lengths, in order. An "
+	    "outbound connection leaves from the address whose subnet holds the "
+	    "destination, else from the first of its family. Listeners bind "
 	    "each address (a netns VS without addresses binds the wildcards). pbr VSes "
 	    "sharing a namespace must not overlap." },
 	  parse_addresses },
@@ -844,20 +848,109 @@ static const struct key_def vs_keys[] = {
 	    "RFC 1833), next to its own; see docs/udp.md. Applications register theirs "
 	    "with coop_vs_rpc_set()." },
 	  parse_rpc },
+	/* The VS's resolver (docs/resolver.md); parsers in resolver/vs_resolver.c. */
+	{ { "vs", "dns", "ADDR[:PORT][, ...]; IPv6 as ADDR or [ADDR]:PORT; at most 8",
+	    "none: the VS has no resolver",
+	    "The VS's DNS servers, tried in order, asked from inside the VS (its namespace "
+	    "or its mark). Without dns the VS has no resolver; it never falls back to the "
+	    "host's resolv.conf or hosts file, nor to another VS's servers." },
+	  coop_resolver_cfg_parse_dns },
+	{ { "vs", "search", "DOMAIN[, ...]: at most 6", "none",
+	    "Search list for names with fewer than ndots dots, as resolv.conf(5) describes. "
+	    "Needs dns." },
+	  coop_resolver_cfg_parse_search },
+	{ { "vs", "ndots", "0..15", "1",
+	    "A name with at least this many dots is tried as given before the search list. "
+	    "Needs dns." },
+	  coop_resolver_cfg_parse_ndots },
+	{ { "vs", "dns_timeout", "milliseconds, 10..30000", "2000",
+	    "Wait for one attempt. A lookup without an answer fails after dns_timeout x "
+	    "dns_attempts x (number of servers). Needs dns." },
+	  coop_resolver_cfg_parse_timeout },
+	{ { "vs", "dns_attempts", "1..5", "2", "Attempts per server. Needs dns." },
+	  coop_resolver_cfg_parse_attempts },
+	{ { "vs", "dns_cache", "entries, 0..1000000", "1024",
+	    "Answers the VS keeps, each until its TTL ends (negative ones for their SOA's "
+	    "minimum), least recently used first out; 0 turns the cache off. Needs dns." },
+	  coop_resolver_cfg_parse_cache },
+	{ { "vs", "hosts_file", "absolute path", "none",
+	    "The VS's own hosts file (ADDRESS NAME [ALIAS...] lines), consulted before the "
+	    "DNS for addresses and reverse lookups. The host's /etc/hosts is never read. "
+	    "Needs dns." },
+	  coop_resolver_cfg_parse_hosts },
+};
+
+/* The XDP forwarder (docs/xdp.md); parsers in fwd/xdp_config.c. */
+static const struct key_def fwd_keys[] = {
+	{ { "forwarder", "interface", "link name, 1..15 bytes", "none (required)",
+	    "The link VIP traffic arrives on (the uplink towards the ECMP router). The XDP "
+	    "program is attached to it; tunnels to other nodes leave by it, or by the link "
+	    "the route to a node names." },
+	  coop_fwd_cfg_parse_interface },
+	{ { "forwarder", "vips",
+	    "ADDR:PORT/PROTO[, ...]; IPv6 as [ADDR]:PORT/PROTO; PORT 1..65535 or *; PROTO tcp or udp",
+	    "none (required)",
+	    "The virtual addresses the cluster serves, with port and protocol (* takes every "
+	    "port). Every node lists the same VIPs and has them as local addresses (on lo or "
+	    "a VS) so that the flows it owns are accepted." },
+	  coop_fwd_cfg_parse_vips },
+	{ { "forwarder", "nodes",
+	    "NAME ADDR [WEIGHT][, ...]; NAME 1..31 of a-z 0-9 _ . -; WEIGHT 0..10000",
+	    "none (required)",
+	    "Every node of the cluster, this one included: its name (the Maglev key: the same "
+	    "list on every node gives the same table everywhere), its cluster address (where "
+	    "tunnels to it go) and a weight (default 1; 0 drains the node). Cluster "
+	    "addresses are all IPv4 or all IPv6." },
+	  coop_fwd_cfg_parse_nodes },
+	{ { "forwarder", "self", "a NAME from nodes", "none (required)",
+	    "Which of the nodes this one is: flows it owns pass to the local stack, its "
+	    "cluster address is the source of its tunnels and where tunnels to it end." },
+	  coop_fwd_cfg_parse_self },
+	{ { "forwarder", "table_size", "a prime, 101..16777213, at least 100 x the nodes",
+	    "65537",
+	    "Entries of the Maglev lookup table; more entries spread flows more evenly and "
+	    "move fewer of them when the node set changes." },
+	  coop_fwd_cfg_parse_table_size },
+	{ { "forwarder", "flow_cache_size", "1024..67108864", "65536",
+	    "Flows the data path remembers (an LRU map): a cached flow keeps its node through "
+	    "changes of the node set, as long as that node stays in the set." },
+	  coop_fwd_cfg_parse_flow_cache_size },
+	{ { "forwarder", "encap", "gue or ipip", "gue",
+	    "How packets travel to the node that owns their flow: gue (IP in GUE in UDP, the "
+	    "flow hash in the outer source port so receivers spread flows over their queues) "
+	    "or ipip. Every node accepts both." },
+	  coop_fwd_cfg_parse_encap },
+	{ { "forwarder", "gue_port", "1..65535", "6080",
+	    "UDP destination port of GUE tunnels; the same on every node." },
+	  coop_fwd_cfg_parse_gue_port },
+	{ { "forwarder", "mtu", "auto, or 1336..65535", "auto (the interface's MTU)",
+	    "Largest encapsulated packet (IP bytes) the links between nodes carry. A client "
+	    "packet that would not fit once encapsulated is answered with ICMP fragmentation "
+	    "needed / packet too big; see docs/xdp.md for the MTU and MSS plan." },
+	  coop_fwd_cfg_parse_mtu },
+	{ { "forwarder", "xdp_mode", "auto, native or generic", "auto",
+	    "auto: native XDP, or generic (skb) mode when the driver has none, said in the "
+	    "log; native or generic insist on one." },
+	  coop_fwd_cfg_parse_xdp_mode },
 };
 
 #define N_GLOBAL_KEYS (sizeof(global_keys) / sizeof(global_keys[0]))
 #define N_VS_KEYS (sizeof(vs_keys) / sizeof(vs_keys[0]))
+#define N_FWD_KEYS (sizeof(fwd_keys) / sizeof(fwd_keys[0]))
 #define MAX_KEYS 16 /* the larger table, for per-section bookkeeping */
 
-_Static_assert(N_GLOBAL_KEYS <= MAX_KEYS && N_VS_KEYS <= MAX_KEYS, "raise MAX_KEYS");
+_Static_assert(N_GLOBAL_KEYS <= MAX_KEYS && N_VS_KEYS <= MAX_KEYS && N_FWD_KEYS <= MAX_KEYS,
+	       "raise MAX_KEYS");
 
 const struct coop_config_keydoc *coop_config_keydoc_at(size_t i)
 {
 	if (i < N_GLOBAL_KEYS)
 		return &global_keys[i].doc;
 	i -= N_GLOBAL_KEYS;
-	return i < N_VS_KEYS ? &vs_keys[i].doc : NULL;
+	if (i < N_VS_KEYS)
+		return &vs_keys[i].doc;
+	i -= N_VS_KEYS;
+	return i < N_FWD_KEYS ? &fwd_keys[i].doc : NULL;
 }
 
 /* --- pre-scan ------------------------------------------------------------------ */
@@ -1073,9 +1166,14 @@ static int check_sections(struct loader *ld)
 			snprintf(s->disp, sizeof(s->disp), "global");
 			continue;
 		}
+		if (!strcmp(s->name, "forwarder")) {
+			s->kind = SEC_FWD;
+			snprintf(s->disp, sizeof(s->disp), "forwarder");
+			continue;
+		}
 		if (strncmp(s->name, "vs", 2) || (s->name[2] && !isspace((unsigned char)s->name[2])))
 			return fail(ld, -EINVAL, s->name, NULL,
-				    "line %u: unknown section (sections are [global] and [vs NAME])",
+				    "line %u: unknown section (sections are [global], [vs NAME] and [forwarder])",
 				    s->line);
 		s->kind = SEC_VS;
 		s->vsname = s->name + 2;
@@ -1113,10 +1211,12 @@ static int check_keys(struct loader *ld)
 
 	for (i = 0; i < ld->n_secs; i++) {
 		const struct raw_sec *s = &ld->secs[i];
-		const struct key_def *tab = s->kind == SEC_GLOBAL ? global_keys : vs_keys;
+		const struct key_def *tab = s->kind == SEC_GLOBAL ? global_keys :
+					    s->kind == SEC_VS	  ? vs_keys :
+								    fwd_keys;
 		unsigned seen[MAX_KEYS] = { 0 };
 
-		nt = s->kind == SEC_GLOBAL ? N_GLOBAL_KEYS : N_VS_KEYS;
+		nt = s->kind == SEC_GLOBAL ? N_GLOBAL_KEYS : s->kind == SEC_VS ? N_VS_KEYS : N_FWD_KEYS;
 		for (k = s->key0; k < s->key0 + s->n_keys; k++) {
 			struct raw_key *rk = &ld->keys[k];
 			char valid[256] = "";
@@ -1274,7 +1374,8 @@ static int check_gateway(struct loader *ld, const struct coop_vs_cfg *vs,
 static int check_vs(struct loader *ld, struct coop_vs_cfg *vs)
 {
 	bool netns = vs->isolation == COOP_ISO_NETNS;
-	char a[INET6_ADDRSTRLEN];
+	char a[INET6_ADDRSTRLEN], why[WHY_MAX];
+	const char *key;
 	size_t i;
 	int ret;
 
@@ -1303,6 +1404,10 @@ static int check_vs(struct loader *ld, struct coop_vs_cfg *vs)
 		return ret;
 	if (vs->has_gw6 && (ret = check_gateway(ld, vs, &vs->gw6)) < 0)
 		return ret;
+	/* The hosts file is read unless the file is checked for another machine. */
+	if (coop_resolver_conf_check(&vs->dns, !(ld->flags & COOP_CONFIG_NO_LINKS), &key, why,
+				     sizeof(why)) < 0)
+		return fail_vs(ld, vs, key, "%s", why);
 	return 0;
 }
 
@@ -1638,6 +1743,18 @@ static unsigned default_workers(void)
 	return n > WORKERS_MAX ? WORKERS_MAX : (unsigned)n;
 }
 
+/* The [forwarder] section as a whole (fwd/xdp_config.c knows the rules). */
+static int check_fwd(struct loader *ld)
+{
+	char why[WHY_MAX];
+	const char *key;
+	int ret;
+
+	ret = coop_fwd_cfg_check(&ld->cfg->fwd, !(ld->flags & COOP_CONFIG_NO_LINKS), &key, why,
+				 sizeof(why));
+	return ret < 0 ? fail(ld, ret, "forwarder", key, "%s", why) : 0;
+}
+
 static int build(struct loader *ld)
 {
 	struct coop_config *cfg;
@@ -1673,9 +1790,16 @@ static int build(struct loader *ld)
 				return ret;
 			continue;
 		}
+		if (s->kind == SEC_FWD) {
+			coop_fwd_cfg_init(&cfg->fwd);
+			if ((ret = parse_section(ld, s, &cfg->fwd)) < 0 || (ret = check_fwd(ld)) < 0)
+				return ret;
+			continue;
+		}
 		vs = &cfg->vs[cfg->n_vs++];
 		snprintf(vs->name, sizeof(vs->name), "%s", s->vsname);
 		vs->isolation = COOP_ISO_NETNS;
+		coop_resolver_conf_init(&vs->dns);
 		if ((ret = parse_section(ld, s, vs)) < 0 || (ret = check_vs(ld, vs)) < 0)
 			return ret;
 	}
@@ -1748,5 +1872,6 @@ void coop_config_free(struct coop_config *cfg)
 		free(cfg->vs[i].rpcs);
 	}
 	free(cfg->vs);
+	coop_fwd_cfg_release(&cfg->fwd);
 	free(cfg);
 }

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "resolver/coop_resolver.h"
+
 #define COOP_NAME_MAX 64    /* VS and namespace names, with the NUL */
 #define COOP_SERVICE_MAX 32 /* service names, with the NUL */
 
@@ -69,6 +71,9 @@ struct coop_vs_cfg {
 	uint32_t table; /* pbr: table = (0 = assign) */
 	struct coop_rpc_cfg *rpcs; /* rpc =, in file order */
 	size_t n_rpcs;
+	struct coop_resolver_conf dns; /* dns =, search =, ndots =, dns_timeout =,
+					* dns_attempts =, dns_cache =, hosts_file =
+					* (parsed by resolver/vs_resolver.c) */
 };
 
 /* Defaults of the [global] pbr_* keys (see docs/pbr.md): aligned blocks, so

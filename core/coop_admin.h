@@ -115,6 +115,30 @@ int coop_admin_register(struct coop *c, const struct coop_admin_cmd *cmd);
  * a handler. Control thread. */
 void *coop_admin_data(const struct coop *c);
 
+/* --- replies given later ------------------------------------------------------ */
+
+/* A reply that a handler gives after it returned (a DNS lookup, say). */
+struct coop_admin_defer;
+
+/*
+ * Inside a handler: the reply to this command comes later, through
+ * coop_admin_defer_done(); the handler then returns 0 and writes nothing.
+ * The client's next commands wait for it (replies stay in order) and its
+ * timeouts are suspended meanwhile, so the command must bound its own time.
+ * If the client goes away (or the admin socket closes) first, cancel(arg)
+ * is called and the handle is gone: do not call coop_admin_defer_done
+ * after that. Returns NULL when the reply cannot wait (no client: the
+ * command came through coop_admin_exec; out of memory): answer at once or
+ * fail. Control thread.
+ */
+struct coop_admin_defer *coop_admin_defer(struct coop *c, void (*cancel)(void *arg), void *arg);
+
+/* Give a deferred reply: ret 0 with the JSON value in out (NULL = {}), or
+ * ret -errno with the message in err. Allowed before the handler returned
+ * too. The handle is gone afterwards. Control thread. */
+void coop_admin_defer_done(struct coop_admin_defer *d, int ret, const struct coop_json *out,
+			   const char *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/netns.h"
 #include "core/runtime.h"
+#include "fwd/xdp_ctl.h"
 #include "vs/udp.h"
 #include "vs/vs.h"
 
@@ -517,6 +518,10 @@ int coop_start(struct coop *c, char *err, size_t errlen)
 	ret = workers_start(c, err, errlen);
 	if (ret < 0)
 		goto err_workers;
+	/* after the VSes: flows this node owns pass up to their listeners */
+	ret = coop_fwd_xdp_start(c, err, errlen);
+	if (ret < 0)
+		goto err_workers;
 	ev_signal_start(c->loop, &c->sigint);
 	ev_signal_start(c->loop, &c->sigterm);
 	ns_watch_start(c);
@@ -542,6 +547,7 @@ int coop_run(struct coop *c)
 	ev_run(c->loop, 0);
 	ev_signal_stop(c->loop, &c->sigint);
 	ev_signal_stop(c->loop, &c->sigterm);
+	coop_fwd_xdp_stop(c);
 	ns_watch_stop(c);
 	workers_stop(c);
 	coop_admin_close(c);
@@ -564,6 +570,7 @@ void coop_free(struct coop *c)
 	if (!c)
 		return;
 	if (c->started) {
+		coop_fwd_xdp_stop(c);
 		ns_watch_stop(c);
 		workers_stop(c);
 		coop_admin_close(c);

@@ -13,6 +13,7 @@
 struct coop_vs;
 struct coop_admin;
 struct coop_udp;
+struct coop_fwd_xdp;
 struct coop_worker;
 
 /* A function to run on a worker's thread (see coop_worker_call). */
@@ -53,6 +54,7 @@ struct coop {
 	ev_signal sigint, sigterm;        /* shutdown signals */
 	struct coop_admin *admin;         /* admin socket (NULL if none) */
 	struct coop_udp *udp;             /* UDP demux (vs/udp.c), from coop_start */
+	struct coop_fwd_xdp *fwd;         /* XDP forwarder (fwd/xdp_ctl.c), NULL if none */
 	int ns_watch_fd;                  /* inotify on /run/netns, -1 if none */
 	ev_io ns_watch;                   /* its watcher on the control loop */
 	ev_async released;                /* a worker let go of a lost VS */

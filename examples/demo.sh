@@ -36,12 +36,16 @@ cat <<MSG
 coop demo: two virtual servers, each in its own network namespace
   nas1  198.18.1.1, 2001:db8:1::1  (namespace coop-demo-nas1)
   nas2  198.18.2.1, 2001:db8:2::1  (namespace coop-demo-nas2)
-  each serves tcp:7 echo and tcp:8 whoami; the client namespace is $client.
+  each serves echo and whoami on tcp:7/8 and udp:7/8, and its own ONC RPC
+  portmapper on udp:111 and tcp:111; the client namespace is $client.
 
 Try, in another terminal (as root):
   nsenter --net=/run/netns/$client socat - TCP:198.18.1.1:8          # -> nas1
   nsenter --net=/run/netns/$client socat - TCP:198.18.2.1:8          # -> nas2
   nsenter --net=/run/netns/$client socat - TCP:[2001:db8:1::1]:7     # echo over IPv6
+  echo hi | nsenter --net=/run/netns/$client socat - UDP:198.18.2.1:8 # -> nas2 over UDP
+  nsenter --net=/run/netns/$client rpcinfo -p 198.18.1.1             # nas1's RPC map
+  nsenter --net=/run/netns/$client rpcinfo -p 198.18.2.1             # nas2's
   $coopctl -s /run/coop/demo.sock show vs
   $coopctl -s /run/coop/demo.sock --json show stats
   ip netns list

@@ -16,32 +16,6 @@
 #define TIMEOUT_MIN_MS 10
 #define DNS_PORT 53
 
-static const struct coop_resolver_keydoc keydocs[] = {
-	{ "dns", "ADDR[:PORT], ... (IPv6 as [ADDR]:PORT)", "none: the VS has no resolver",
-	  "The VS's DNS servers, tried in order, reached from inside the VS (its namespace or "
-	  "mark). Without it the VS has no resolver; it never uses the host's resolv.conf or "
-	  "another VS's servers." },
-	{ "search", "DOMAIN, ...", "none",
-	  "Search list for names with fewer than ndots dots, as in resolv.conf(5) (at most 6)." },
-	{ "ndots", "0..15", "1",
-	  "A name with at least this many dots is first tried as given, before the search list." },
-	{ "dns_timeout", "MILLISECONDS (10..30000)", "2000",
-	  "Time to wait for an answer to one attempt. A lookup fails with a timeout after "
-	  "dns_timeout x dns_attempts x (number of servers) at most." },
-	{ "dns_attempts", "1..5", "2", "Attempts per server before a lookup times out." },
-	{ "dns_cache", "ENTRIES (0..1000000)", "1024",
-	  "Answers kept per VS, each until its TTL ends (negative answers for their SOA "
-	  "minimum); 0 disables the cache." },
-	{ "hosts_file", "ABSOLUTE PATH", "none",
-	  "The VS's own hosts file (\"ADDRESS NAME [ALIAS...]\" lines), consulted before the "
-	  "DNS. The host's /etc/hosts is never read." },
-};
-
-const struct coop_resolver_keydoc *coop_resolver_keydoc_at(size_t i)
-{
-	return i < sizeof(keydocs) / sizeof(keydocs[0]) ? &keydocs[i] : NULL;
-}
-
 void coop_resolver_conf_init(struct coop_resolver_conf *conf)
 {
 	memset(conf, 0, sizeof(*conf));
@@ -168,20 +142,20 @@ static int set_dns(struct coop_resolver_conf *conf, char *v, char *err, size_t e
 
 	while ((item = next_item(&cur))) {
 		if (n == COOP_RESOLVER_SERVERS_MAX) {
-			snprintf(err, errlen, "dns: at most %d servers", COOP_RESOLVER_SERVERS_MAX);
+			snprintf(err, errlen, "at most %d servers", COOP_RESOLVER_SERVERS_MAX);
 			return -EINVAL;
 		}
 		snprintf(copy, sizeof(copy), "%s", item);
 		if (parse_server(item, &sv[n]) < 0) {
 			snprintf(err, errlen,
-				 "dns: '%.64s' is not ADDR, ADDR:PORT or [IPV6]:PORT (port 1..65535)",
+				 "'%.64s' is not ADDR, ADDR:PORT or [IPV6]:PORT (port 1..65535)",
 				 copy);
 			return -EINVAL;
 		}
 		n++;
 	}
 	if (!n) {
-		snprintf(err, errlen, "dns: no server given");
+		snprintf(err, errlen, "no server given");
 		return -EINVAL;
 	}
 	memcpy(conf->servers, sv, sizeof(sv[0]) * n);
@@ -199,11 +173,11 @@ static int set_search(struct coop_resolver_conf *conf, char *v, char *err, size_
 		size_t len = strlen(item);
 
 		if (n == COOP_RESOLVER_SEARCH_MAX) {
-			snprintf(err, errlen, "search: at most %d domains", COOP_RESOLVER_SEARCH_MAX);
+			snprintf(err, errlen, "at most %d domains", COOP_RESOLVER_SEARCH_MAX);
 			return -EINVAL;
 		}
 		if (!res_name_valid(item)) {
-			snprintf(err, errlen, "search: '%.64s' is not a valid domain name", item);
+			snprintf(err, errlen, "'%.64s' is not a valid domain name", item);
 			return -EINVAL;
 		}
 		if (item[len - 1] == '.')
@@ -222,7 +196,7 @@ int coop_resolver_conf_set(struct coop_resolver_conf *conf, const char *key, con
 	int bit, ret = 0;
 
 	if (strlen(value) >= sizeof(buf)) {
-		snprintf(err, errlen, "%s: value too long", key);
+		snprintf(err, errlen, "value too long");
 		return -EINVAL;
 	}
 	snprintf(buf, sizeof(buf), "%s", value);
@@ -235,35 +209,35 @@ int coop_resolver_conf_set(struct coop_resolver_conf *conf, const char *key, con
 	} else if (!strcmp(key, "ndots")) {
 		bit = COOP_RESOLVER_KEY_NDOTS;
 		if (parse_uint(buf, 0, COOP_RESOLVER_NDOTS_MAX, &conf->ndots) < 0) {
-			snprintf(err, errlen, "ndots: '%.32s' is not a number 0..%d", value,
+			snprintf(err, errlen, "'%.32s' is not a number 0..%d", value,
 				 COOP_RESOLVER_NDOTS_MAX);
 			ret = -EINVAL;
 		}
 	} else if (!strcmp(key, "dns_timeout")) {
 		bit = COOP_RESOLVER_KEY_TIMEOUT;
 		if (parse_uint(buf, TIMEOUT_MIN_MS, COOP_RESOLVER_TIMEOUT_MAX, &conf->timeout_ms) < 0) {
-			snprintf(err, errlen, "dns_timeout: '%.32s' is not a number of milliseconds %d..%d",
+			snprintf(err, errlen, "'%.32s' is not a number of milliseconds %d..%d",
 				 value, TIMEOUT_MIN_MS, COOP_RESOLVER_TIMEOUT_MAX);
 			ret = -EINVAL;
 		}
 	} else if (!strcmp(key, "dns_attempts")) {
 		bit = COOP_RESOLVER_KEY_ATTEMPTS;
 		if (parse_uint(buf, 1, COOP_RESOLVER_ATTEMPTS_MAX, &conf->attempts) < 0) {
-			snprintf(err, errlen, "dns_attempts: '%.32s' is not a number 1..%d", value,
+			snprintf(err, errlen, "'%.32s' is not a number 1..%d", value,
 				 COOP_RESOLVER_ATTEMPTS_MAX);
 			ret = -EINVAL;
 		}
 	} else if (!strcmp(key, "dns_cache")) {
 		bit = COOP_RESOLVER_KEY_CACHE;
 		if (parse_uint(buf, 0, COOP_RESOLVER_CACHE_MAX, &conf->cache_size) < 0) {
-			snprintf(err, errlen, "dns_cache: '%.32s' is not a number of entries 0..%d",
+			snprintf(err, errlen, "'%.32s' is not a number of entries 0..%d",
 				 value, COOP_RESOLVER_CACHE_MAX);
 			ret = -EINVAL;
 		}
 	} else if (!strcmp(key, "hosts_file")) {
 		bit = COOP_RESOLVER_KEY_HOSTS;
 		if (buf[0] != '/' || strlen(buf) >= sizeof(conf->hosts_file)) {
-			snprintf(err, errlen, "hosts_file: '%.64s' is not an absolute path", value);
+			snprintf(err, errlen, "'%.64s' is not an absolute path", value);
 			ret = -EINVAL;
 		} else {
 			snprintf(conf->hosts_file, sizeof(conf->hosts_file), "%s", buf);
@@ -276,7 +250,8 @@ int coop_resolver_conf_set(struct coop_resolver_conf *conf, const char *key, con
 	return ret;
 }
 
-int coop_resolver_conf_check(const struct coop_resolver_conf *conf, char *err, size_t errlen)
+int coop_resolver_conf_check(const struct coop_resolver_conf *conf, bool read_files,
+			     const char **key, char *err, size_t errlen)
 {
 	static const char *const names[] = { "dns", "search", "ndots", "dns_timeout",
 					     "dns_attempts", "dns_cache", "hosts_file" };
@@ -284,22 +259,25 @@ int coop_resolver_conf_check(const struct coop_resolver_conf *conf, char *err, s
 	unsigned bit;
 	int ret;
 
+	*key = NULL;
 	if (!conf->n_servers) {
 		for (bit = COOP_RESOLVER_KEY_SEARCH; bit <= COOP_RESOLVER_KEY_HOSTS; bit++) {
 			if (conf->given & (1u << bit)) {
+				*key = names[bit];
 				snprintf(err, errlen,
-					 "%s: needs dns = (a VS without DNS servers has no resolver)",
-					 names[bit]);
+					 "needs dns = (a VS without DNS servers has no resolver)");
 				return -EINVAL;
 			}
 		}
 		return 0;
 	}
-	if (conf->hosts_file[0]) {
+	if (read_files && conf->hosts_file[0]) {
+		*key = "hosts_file";
 		ret = res_hosts_load(conf->hosts_file, &h, err, errlen);
 		if (ret < 0)
 			return ret;
 		res_hosts_free(h);
+		*key = NULL;
 	}
 	return 0;
 }

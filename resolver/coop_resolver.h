@@ -84,26 +84,19 @@ enum {
 void coop_resolver_conf_init(struct coop_resolver_conf *conf);
 
 /* Apply one [vs NAME] key: dns, search, ndots, dns_timeout, dns_attempts,
- * dns_cache, hosts_file. Returns 0; -ENOENT when key is not a resolver key
- * (err untouched, so a loader can try its other tables); -EINVAL with
- * "KEY: problem" in err for a bad value. Any thread. */
+ * dns_cache, hosts_file (docs/config.md describes them). Returns 0;
+ * -ENOENT when key is not a resolver key (err untouched, so a loader can try
+ * its other tables); -EINVAL with the problem in err (the caller names the
+ * key and where it was). Any thread. */
 int coop_resolver_conf_set(struct coop_resolver_conf *conf, const char *key, const char *value,
 			   char *err, size_t errlen);
 
 /* Validate the settings as a whole: keys that need dns = (search, ndots,
- * hosts_file, ...), and the hosts file is readable and well formed.
- * Returns 0 or -errno with "KEY: problem" in err. Any thread. */
-int coop_resolver_conf_check(const struct coop_resolver_conf *conf, char *err, size_t errlen);
-
-/* The resolver's keys, for `help` and docs/config.md: the i-th key, or
- * NULL past the last. Static data. */
-struct coop_resolver_keydoc {
-	const char *key;    /* name in a [vs NAME] section */
-	const char *syntax; /* accepted values */
-	const char *dflt;   /* default when absent */
-	const char *help;   /* what it does */
-};
-const struct coop_resolver_keydoc *coop_resolver_keydoc_at(size_t i);
+ * hosts_file, ...) and, when read_files, that the hosts file can be read
+ * and parsed. Returns 0, or -errno with the key at fault in *key and the
+ * problem in err. Any thread. */
+int coop_resolver_conf_check(const struct coop_resolver_conf *conf, bool read_files,
+			     const char **key, char *err, size_t errlen);
 
 /* Write the server list as "198.18.1.2:53,[2001:db8::1]:5353" into buf.
  * Returns buf. */
@@ -130,6 +123,17 @@ int coop_resolver_new(const char *name, const struct coop_resolver_conf *conf,
  * Call when no thread uses it any more: for a VS, after the workers have
  * stopped and before their loops are destroyed (coop_vs_down does so). */
 void coop_resolver_free(struct coop_resolver *r);
+
+/* Refuse new lookups from now on (-ESHUTDOWN): the VS is going away.
+ * Lookups in progress go on until their channel is released. Any thread. */
+void coop_resolver_shutdown(struct coop_resolver *r);
+
+/* Destroy the channels of loop now: lookups still running there end with
+ * -ESHUTDOWN (their callbacks run, on this thread), then the sockets,
+ * watchers and timers go. On the thread running loop, outside any resolver
+ * callback, after coop_resolver_shutdown (so no callback starts another
+ * lookup): how a thread lets go of a VS that is going away. */
+void coop_resolver_release_loop(struct coop_resolver *r, struct ev_loop *loop);
 
 /* Replace the settings. Lookups started after this returns use the new
  * servers, search list and hosts file (each thread's channel is rebuilt on
@@ -280,6 +284,7 @@ void coop_resolver_result_release(const struct coop_resolver_result *res);
  *   -EAGAIN       server failure (SERVFAIL)
  *   -ECONNREFUSED the server refused, or the connection was refused
  *   -EBADMSG      malformed or unusable answer
+ *   -ESHUTDOWN    the VS went away first (coop_resolver_release_loop)
  *   -ENOMEM, -EIO local failures
  * coop_resolver_strerror() has a message for each. info: COOP_RESOLVER_I_*.
  * After the callback returns the query handle is gone.
@@ -301,7 +306,8 @@ typedef void (*coop_resolver_cb)(int status, const struct coop_resolver_result *
  * Otherwise *out (when out is not NULL) is set to a handle for
  * coop_resolver_cancel, valid until cb runs. Returns 0, or -errno without
  * calling cb: -EINVAL (bad name, family or flags), -ENOTSUP (the resolver
- * has no servers: the VS has no resolver), -EPERM (loop NULL outside a
+ * has no servers: the VS has no resolver), -ESHUTDOWN (the VS is going
+ * away), -EPERM (loop NULL outside a
  * worker), -ENOSPC (more loops than slots), -ENOMEM, or an error creating
  * the channel (socket in the VS's scope).
  */

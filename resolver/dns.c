@@ -740,6 +740,8 @@ const char *coop_resolver_strerror(int status)
 		return "invalid name or type";
 	case -ECANCELED:
 		return "cancelled";
+	case -ESHUTDOWN:
+		return "the virtual server is going away";
 	case -ENOMEM:
 		return "out of memory";
 	default:

@@ -59,7 +59,9 @@ struct res_channel {
 	struct res_sock *socks;          /* watched sockets */
 	struct coop_resolver_query *queries; /* lookups using it (doubly linked) */
 	unsigned users;                  /* lookups alive (queries list length) */
-	bool retired;                    /* replaced by a newer generation */
+	bool retired;                    /* replaced by a newer generation, or idle
+					  * after TCP */
+	bool tcp;                        /* c-ares opened a TCP connection */
 	bool destroying;                 /* inside ares_destroy */
 	struct res_channel *next;        /* slot's retired list */
 };
@@ -87,6 +89,7 @@ struct coop_resolver {
 	struct res_cache *cache;      /* answers, shared by the threads */
 	struct res_slot *slots;       /* one per thread that resolves */
 	unsigned n_slots;
+	_Atomic bool closed;          /* coop_resolver_shutdown: no new lookups */
 	struct res_counters c;        /* counters */
 };
 
@@ -229,13 +232,15 @@ static struct res_settings *settings_get(struct coop_resolver *r)
 static int settings_new(const char *rname, const struct coop_resolver_conf *conf, uint64_t gen,
 			struct res_settings **out, char *err, size_t errlen)
 {
+	const char *key;
 	char msg[512];
 	struct res_settings *s;
 	int ret;
 
-	ret = coop_resolver_conf_check(conf, msg, sizeof(msg));
+	/* The hosts file is read below, once. */
+	ret = coop_resolver_conf_check(conf, false, &key, msg, sizeof(msg));
 	if (ret < 0) {
-		snprintf(err, errlen, "vs '%s': %s", rname, msg);
+		snprintf(err, errlen, "vs '%s': %s: %s", rname, key, msg);
 		return ret;
 	}
 	s = calloc(1, sizeof(*s));
@@ -392,6 +397,8 @@ static ares_socket_t sf_socket(int domain, int type, int protocol, void *ud)
 		errno = -fd;
 		return ARES_SOCKET_BAD;
 	}
+	if (type == SOCK_STREAM)
+		ch->tcp = true;
 	return fd;
 }
 
@@ -680,6 +687,54 @@ static struct res_channel *channel_get(struct coop_resolver *r, struct res_slot 
 	return ch;
 }
 
+void coop_resolver_shutdown(struct coop_resolver *r)
+{
+	atomic_store_explicit(&r->closed, true, memory_order_release);
+}
+
+static void finish(struct coop_resolver_query *q, int status, struct res_result *res,
+		   unsigned info);
+
+/* Tell every live lookup of ch that it will not be answered. */
+static void channel_abort(struct res_channel *ch)
+{
+	struct coop_resolver_query *q, *next;
+
+	for (q = ch->queries; q; q = next) {
+		next = q->next;
+		if (!q->done)
+			finish(q, -ESHUTDOWN, NULL, 0);
+	}
+}
+
+void coop_resolver_release_loop(struct coop_resolver *r, struct ev_loop *loop)
+{
+	struct res_channel *ch;
+	unsigned i;
+
+	for (i = 0; i < r->n_slots; i++) {
+		struct res_slot *s = &r->slots[i];
+
+		if (atomic_load_explicit(&s->loop, memory_order_acquire) != loop)
+			continue;
+		/* Callers first (on their own thread, this one), then the
+		 * channels: a callback may still look at its lookup. */
+		for (ch = s->cur; ch; ch = NULL)
+			channel_abort(ch);
+		for (ch = s->retired; ch; ch = ch->next)
+			channel_abort(ch);
+		if (s->cur)
+			channel_destroy(s->cur);
+		s->cur = NULL;
+		while (s->retired) {
+			ch = s->retired;
+			s->retired = ch->next;
+			channel_destroy(ch);
+		}
+		return;
+	}
+}
+
 void coop_resolver_free(struct coop_resolver *r)
 {
 	unsigned i;
@@ -722,8 +777,18 @@ static void query_free(struct coop_resolver_query *q)
 	if (q->next)
 		q->next->prev = q->prev;
 	ch->users--;
-	if (ch->retired && !ch->users && !ch->destroying)
-		ev_timer_start(ch->loop, &ch->reap);
+	if (!ch->users && !ch->destroying) {
+		/* STAYOPEN keeps the UDP socket (no namespace switch per
+		 * lookup) but would keep a TCP connection too, holding one of
+		 * the server's few TCP slots per VS and thread: a channel that
+		 * needed TCP (a truncated answer, rare) goes once idle. */
+		if (ch->tcp && !ch->retired && ch->slot->cur == ch) {
+			ch->slot->cur = NULL;
+			channel_retire(ch);
+		} else if (ch->retired) {
+			ev_timer_start(ch->loop, &ch->reap);
+		}
+	}
 	free(q);
 }
 
@@ -1102,6 +1167,10 @@ static int start(struct coop_resolver *r, struct ev_loop *loop, const char *name
 		loop = w->loop;
 	}
 	bump(&r->c.queries);
+	if (atomic_load_explicit(&r->closed, memory_order_acquire)) {
+		bump(&r->c.failures);
+		return -ESHUTDOWN;
+	}
 	if (!res_name_valid(name)) {
 		bump(&r->c.failures);
 		return -EINVAL;

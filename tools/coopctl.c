@@ -460,6 +460,56 @@ static bool print_vs_detail(const struct coop_json_value *v)
 	return true;
 }
 
+/* `show stats`, UDP part: the demux's own figures, then one row per VS
+ * that has seen datagrams. */
+static bool udp_active(const struct coop_json_value *u)
+{
+	char *in = field(u, "dgrams_in"), *out = field(u, "dgrams_out");
+	bool active = (in && strcmp(in, "0")) || (out && strcmp(out, "0"));
+
+	free(in);
+	free(out);
+	return active;
+}
+
+static void print_stats_udp(const struct coop_json_value *v, const struct coop_json_value *list)
+{
+	static const char *const head[] = { "VS", "DGRAMS_IN", "DGRAMS_OUT", "BYTES_IN",
+					    "BYTES_OUT", "DROP_SERVICE", "DROP_SEND" };
+	static const bool num[] = { false, true, true, true, true, true, true };
+	const struct coop_json_value *udp = get(v, "udp");
+	struct table t = { .ncols = 7, .num = num };
+	size_t i, rows = 0;
+
+	if (!udp || udp->type != COOP_JSON_OBJECT)
+		return;
+	putchar('\n');
+	print_member(udp, 0, "");
+	for (i = 0; i < list->n_items; i++)
+		rows += udp_active(get(&list->items[i], "udp"));
+	if (!rows)
+		return;
+	putchar('\n');
+	table_header(&t, head);
+	for (i = 0; i < list->n_items; i++) {
+		const struct coop_json_value *u = get(&list->items[i], "udp");
+		const struct coop_json_value *d = get(u, "drops");
+		char *row[7];
+
+		if (!udp_active(u))
+			continue;
+		row[0] = field(&list->items[i], "name");
+		row[1] = field(u, "dgrams_in");
+		row[2] = field(u, "dgrams_out");
+		row[3] = field(u, "bytes_in");
+		row[4] = field(u, "bytes_out");
+		row[5] = field(d, "service");
+		row[6] = field(d, "send");
+		table_add(&t, row);
+	}
+	table_print(&t);
+}
+
 /* `show stats`: runtime figures, then one row per VS and the total. */
 static bool print_stats(const struct coop_json_value *v)
 {
@@ -487,6 +537,75 @@ static bool print_stats(const struct coop_json_value *v)
 	}
 	counters_row(&t, "total", total);
 	table_print(&t);
+	print_stats_udp(v, list);
+	return true;
+}
+
+/* `show fwd`: settings, one row per node, then the counters that moved. */
+static bool print_fwd(const struct coop_json_value *v)
+{
+	static const char *const settings[] = { "interface", "mode", "self", "encap", "gue_port",
+						"mtu", "flow_cache_size" };
+	static const char *const nhead[] = { "NODE", "ID", "ADDRESS", "WEIGHT", "STATE",
+					     "ENTRIES", "NEXT_HOP", "MAC" };
+	static const bool nnum[] = { false, true, false, true, false, true, false, false };
+	static const char *const chead[] = { "COUNTER", "PACKETS", "BYTES" };
+	static const bool cnum[] = { false, true, true };
+	const struct coop_json_value *nodes = get(v, "nodes"), *ctr = get(v, "counters");
+	struct table nt = { .ncols = 8, .num = nnum }, ct = { .ncols = 3, .num = cnum };
+	char *s, *t;
+	size_t i;
+
+	if (!nodes || nodes->type != COOP_JSON_ARRAY || !ctr || ctr->type != COOP_JSON_OBJECT)
+		return false;
+	for (i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+		s = field(v, settings[i]);
+		printf("%s: %s\n", settings[i], s ? s : "?");
+		free(s);
+	}
+	s = field(get(v, "table"), "size");
+	t = field(get(v, "table"), "publications");
+	printf("table: %s entries, %s published\n\n", s ? s : "?", t ? t : "?");
+	free(s);
+	free(t);
+	table_header(&nt, nhead);
+	for (i = 0; i < nodes->n_items; i++) {
+		const struct coop_json_value *n = &nodes->items[i];
+		const struct coop_json_value *self = get(n, "self");
+		char *row[8];
+
+		row[0] = field(n, "name");
+		row[1] = field(n, "id");
+		row[2] = field(n, "address");
+		row[3] = field(n, "weight");
+		row[4] = field(n, "state");
+		row[5] = field(n, "entries");
+		if (self && self->type == COOP_JSON_BOOL && self->b) {
+			row[6] = strdup("(self)");
+			row[7] = strdup("");
+		} else {
+			row[6] = get(n, "via") ? field(n, "via") : strdup("-");
+			row[7] = get(n, "mac") ? field(n, "mac") : field(n, "problem");
+		}
+		table_add(&nt, row);
+	}
+	table_print(&nt);
+	putchar('\n');
+	table_header(&ct, chead);
+	for (i = 0; i < ctr->n_items; i++) {
+		const struct coop_json_value *c = &ctr->items[i];
+		char *row[3];
+
+		row[1] = field(c, "packets");
+		if (row[1] && !strcmp(row[1], "0")) {
+			free(row[1]);
+			continue;
+		}
+		row[0] = strdup(c->key ? c->key : "?");
+		row[2] = field(c, "bytes");
+		table_add(&ct, row);
+	}
+	table_print(&ct);
 	return true;
 }
 
@@ -505,6 +624,8 @@ static void print_human(int argc, char **argv, const struct coop_json_value *v)
 			done = print_vs_detail(v);
 		else if (argc == 2 && !strcmp(argv[0], "show") && !strcmp(argv[1], "stats"))
 			done = print_stats(v);
+		else if (argc == 2 && !strcmp(argv[0], "show") && !strcmp(argv[1], "fwd"))
+			done = print_fwd(v);
 	}
 	if (!done)
 		print_generic(v);

@@ -75,11 +75,11 @@ struct coop_vs_udp_stats {
 
 /* Datagrams no VS could take, per runtime, summed over workers. */
 struct coop_udp_stats {
-	uint64_t drop_no_vs;     /* destination address owned by no VS on that port */
+	uint64_t drop_no_vs;	  /* destination address owned by no VS on that port */
 	uint64_t drop_no_pktinfo; /* arrived without a destination address (cmsg) */
-	uint64_t rx_errors;      /* receive calls that failed (other than EAGAIN) */
-	uint64_t groups;         /* shared (namespace, port) socket groups */
-	uint64_t sockets;        /* their sockets (one per worker and family) */
+	uint64_t rx_errors;	  /* receive calls that failed (other than EAGAIN) */
+	uint64_t groups;	  /* shared (namespace, port) socket groups */
+	uint64_t sockets;	  /* their sockets (one per worker and family) */
 };
 
 /* Sum a VS's counters over all workers (zeros without udp listeners).

@@ -342,6 +342,12 @@ static int pbr_up(struct coop_vs *vs, char *err, size_t errlen)
 		vs->iso_priv = NULL;
 		coop_pbr_space_leave(m);
 		coop_pbr_space_prune(sp);
+		rt = rt_find(c);
+		if (rt) {
+			spaces_trim(rt);
+			if (!rt->n_spaces)
+				rt_free(rt);
+		}
 		return ret;
 	}
 	return 0;

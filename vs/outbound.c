@@ -1,6 +1,8 @@
 /* outbound.c - TCP connections opened from inside a VS: a socket in the VS
  * scope, bound to the VS's own address, connected without blocking. */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -8,15 +10,43 @@
 #include "core/runtime.h"
 #include "vs/vs.h"
 
-/* First VS address of the given family, or NULL. */
-static const struct coop_addr *source_addr(const struct coop_vs *vs, int family)
+/* True when dst (the address of a sockaddr of p's family) lies in p. */
+static bool prefix_holds(const struct coop_prefix *p, const struct sockaddr *dst)
 {
+	const uint8_t *a = (const uint8_t *)&p->addr.v4, *b;
+	unsigned full = p->len / 8, rem = p->len % 8;
+
+	b = dst->sa_family == AF_INET ?
+		    (const uint8_t *)&((const struct sockaddr_in *)dst)->sin_addr :
+		    (const uint8_t *)&((const struct sockaddr_in6 *)dst)->sin6_addr;
+	if (memcmp(a, b, full))
+		return false;
+	return !rem || !((a[full] ^ b[full]) & (uint8_t)(0xff << (8 - rem)));
+}
+
+/* The VS address to connect from: the one whose subnet holds dst (the
+ * longest such prefix), else the first of dst's family, else NULL. A VS
+ * with addresses in several subnets (pbr: each with its connected route
+ * and source in the VS table) then talks to each subnet from its own
+ * address there, and to the rest of the world from its first one. */
+static const struct coop_addr *source_addr(const struct coop_vs *vs, const struct sockaddr *dst)
+{
+	const struct coop_prefix *first = NULL, *best = NULL;
 	size_t i;
 
-	for (i = 0; i < vs->cfg->n_addrs; i++)
-		if (vs->cfg->addrs[i].addr.family == family)
-			return &vs->cfg->addrs[i].addr;
-	return NULL;
+	for (i = 0; i < vs->cfg->n_addrs; i++) {
+		const struct coop_prefix *p = &vs->cfg->addrs[i];
+
+		if (p->addr.family != dst->sa_family)
+			continue;
+		if (!first)
+			first = p;
+		if (prefix_holds(p, dst) && (!best || p->len > best->len))
+			best = p;
+	}
+	if (best)
+		return &best->addr;
+	return first ? &first->addr : NULL;
 }
 
 int coop_vs_tcp_connect(struct coop_vs *vs, const struct sockaddr *dst, socklen_t dstlen,
@@ -38,7 +68,7 @@ int coop_vs_tcp_connect(struct coop_vs *vs, const struct sockaddr *dst, socklen_
 	fd = coop_vs_socket(vs, dst->sa_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return fd;
-	src = source_addr(vs, dst->sa_family);
+	src = source_addr(vs, dst);
 	if (src) {
 		memset(&ss, 0, sizeof(ss));
 		if (src->family == AF_INET) {

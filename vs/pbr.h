@@ -293,6 +293,9 @@ int coop_pbr_space_commit(struct coop_pbr_space *sp, char *err, size_t errlen);
  * compare coop with iproute2 on the very same objects. */
 int coop_pbr_space_script(const struct coop_pbr_space *sp, FILE *batch4, FILE *batch6);
 
+/* Number of kernel objects coop owns there (as read or last committed). */
+size_t coop_pbr_space_owned(const struct coop_pbr_space *sp);
+
 /* Counters of the last commit, for logs, tests and the benchmark. */
 struct coop_pbr_commit_stats {
 	size_t kept;    /* objects already in place (adopted) */
@@ -301,6 +304,36 @@ struct coop_pbr_commit_stats {
 	size_t rules;   /* coop rules in the namespace afterwards (both families) */
 };
 void coop_pbr_space_stats(const struct coop_pbr_space *sp, struct coop_pbr_commit_stats *out);
+
+/* coop's ingress marking in one namespace. Control thread. */
+struct coop_pbr_ingress {
+	struct coop_pbr_nl *nl;           /* NETLINK_NETFILTER socket, NULL = none */
+	struct coop_pbr_mark_elem *elems; /* map now in the kernel, sorted */
+	size_t n;
+	bool on;                          /* coop's table exists */
+	bool warned;                      /* said once that marking is unavailable */
+};
+
+/* Make coop's table hold elems (sorted here), or remove it (n == 0); does
+ * nothing when that is what the kernel has. A failure costs only the
+ * kernel's own replies their VS route: it is logged once, not returned. */
+void coop_pbr_ingress_sync(struct coop_pbr_ingress *ing, const char *nsname,
+			   struct coop_pbr_mark_elem *elems, size_t n);
+
+/* --- sysctls (vs/pbr_sysctl.c) --------------------------------------------- */
+
+#define COOP_PBR_N_SYSCTLS 5
+
+/* The sysctls coop set in one namespace. Control thread. */
+struct coop_pbr_sysctls {
+	char saved[COOP_PBR_N_SYSCTLS][16]; /* value before coop, "" = untouched */
+	bool set;                           /* coop's values are written */
+};
+
+/* Write coop's values (set) or put back the saved ones in namespace nsfd.
+ * The originals are also kept in /run/coop, so that a run after a crash
+ * restores what the administrator had. Failures are logged. */
+void coop_pbr_sysctls_apply(struct coop_pbr_sysctls *s, int nsfd, const char *nsname, bool set);
 
 /* --- runtime glue (vs/iso_pbr.c) ------------------------------------------ */
 

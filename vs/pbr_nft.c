@@ -1,14 +1,17 @@
 /* pbr_nft.c - ingress marking for the pbr backend: one nftables table of
  * coop's own whose prerouting chain sets the packet mark from a map keyed
- * by destination address, replaced as a whole in one transaction. */
+ * by destination address, replaced as a whole in one transaction when the
+ * VS addresses change. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "vs/pbr.h"
 
 #define CHAIN "prerouting"
@@ -258,4 +261,77 @@ int coop_pbr_nft_queue(struct coop_pbr_nl *nl, bool install, const struct coop_p
 	if (!ret)
 		ret = batch_mark(nl, NFNL_MSG_BATCH_END, tag++, cb, arg);
 	return ret;
+}
+
+/* --- keeping the table in line with the VSes --------------------------- */
+
+static int elem_order(const void *a, const void *b)
+{
+	const struct coop_pbr_mark_elem *x = a, *y = b;
+	int c = x->addr.family - y->addr.family;
+
+	if (!c)
+		c = memcmp(&x->addr.v4, &y->addr.v4, x->addr.family == AF_INET ? 4 : 16);
+	return c ? c : (x->mark > y->mark) - (x->mark < y->mark);
+}
+
+struct nft_result {
+	int err;        /* first refusal */
+	char ext[128];  /* its kernel text */
+};
+
+static void on_nft(void *arg, uint32_t tag, int err, const char *ext)
+{
+	struct nft_result *r = arg;
+
+	(void)tag;
+	if (err && !r->err) {
+		r->err = err;
+		snprintf(r->ext, sizeof(r->ext), "%s", ext);
+	}
+}
+
+/* Replace (or remove, n == 0) coop's nftables table when its content
+ * changes. Failure only costs the kernel's own replies their VS route, so
+ * it is a warning. */
+void coop_pbr_ingress_sync(struct coop_pbr_ingress *ing, const char *nsname,
+			   struct coop_pbr_mark_elem *elems, size_t n)
+{
+	struct nft_result r = { 0 };
+	struct coop_pbr_mark_elem *copy = NULL;
+	int ret;
+
+	if (n)
+		qsort(elems, n, sizeof(*elems), elem_order);
+	if (ing->on == (n > 0) && n == ing->n &&
+	    (!n || !memcmp(elems, ing->elems, n * sizeof(*elems))))
+		return;
+	if (!ing->nl) {
+		ret = -EPROTONOSUPPORT;
+	} else {
+		ret = coop_pbr_nft_queue(ing->nl, n > 0, elems, n, on_nft, &r);
+		if (!ret)
+			ret = coop_pbr_nl_flush(ing->nl, on_nft, &r);
+		if (!ret)
+			ret = r.err;
+	}
+	if (ret < 0) {
+		if (ing->nl)
+			coop_pbr_nl_flush(ing->nl, NULL, NULL);
+		if (n && !ing->warned)
+			coop_warn("pbr namespace %s: no ingress marks (nftables: %s%s%s%s): kernel replies (TCP RST, ICMP) to VS addresses leave by the main table",
+				  nsname, strerror(-ret),
+				  r.ext[0] ? " (" : "", r.ext, r.ext[0] ? ")" : "");
+		ing->warned = true;
+		return;
+	}
+	if (n) {
+		copy = malloc(n * sizeof(*copy));
+		if (copy)
+			memcpy(copy, elems, n * sizeof(*copy));
+	}
+	free(ing->elems);
+	ing->elems = copy;
+	ing->n = copy ? n : 0;
+	ing->on = n > 0;
 }

@@ -3,7 +3,6 @@
  * batches; with no VS left, remove every trace. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/fib_rules.h>
 #include <linux/if_addr.h>
 #include <linux/netlink.h>
@@ -52,6 +51,14 @@ struct busy {
 	uint32_t pref;  /* priority of a foreign rule using it, 0 = a route */
 };
 
+/* What foreign state uses a link, from the first read: removing the last
+ * IPv4 address of a link makes the kernel drop every route through it. */
+struct link_use {
+	int ifindex;      /* the link */
+	unsigned addrs4;  /* IPv4 addresses coop does not own */
+	unsigned routes4; /* IPv4 routes coop does not own through it */
+};
+
 /* A link a VS address sits on, resolved once per commit. */
 struct link {
 	char name[IF_NAMESIZE]; /* as configured */
@@ -59,28 +66,6 @@ struct link {
 	bool raised;            /* coop set it up (and sets it down at the end) */
 };
 
-/* A sysctl coop sets in the namespace, and why (docs/pbr.md says the same). */
-struct sysctl_def {
-	const char *path; /* under /proc/sys */
-	const char *want; /* value coop writes */
-};
-
-static const struct sysctl_def sysctls[] = {
-	/* Kernel replies (TCP RST, ICMP errors, echo replies) carry the
-	 * mark of the packet they answer, set by the ingress map. */
-	{ "net/ipv4/fwmark_reflect", "1" },
-	{ "net/ipv6/fwmark_reflect", "1" },
-	/* A listener without a mark (not opened through coop) still answers
-	 * through the VS table: accepted sockets take the SYN's mark. */
-	{ "net/ipv4/tcp_fwmark_accept", "1" },
-	/* Reverse-path checks use the packet mark, i.e. the VS table, where
-	 * the VS subnets live (they are not in the main table). */
-	{ "net/ipv4/conf/all/src_valid_mark", "1" },
-	/* Deleting one VS's address must not take the addresses of other
-	 * VSes in the same subnet with it (secondaries are promoted). */
-	{ "net/ipv4/conf/all/promote_secondaries", "1" },
-};
-#define N_SYSCTLS (sizeof(sysctls) / sizeof(sysctls[0]))
 
 struct coop_pbr_space {
 	char name[COOP_NAME_MAX];       /* namespace = ("" = coopd's own) */
@@ -88,23 +73,20 @@ struct coop_pbr_space {
 	struct coop_netns *ns;          /* reference, NULL for coopd's own */
 	int nsfd;                       /* namespace fd */
 	struct coop_pbr_nl *rt;         /* NETLINK_ROUTE socket inside */
-	struct coop_pbr_nl *nf;         /* NETLINK_NETFILTER socket inside, or NULL */
 	struct coop_nl *cnl;            /* core socket inside: link lookups */
 	struct vec have;                /* what coop owns there now */
 	struct busy *busy;              /* tables with foreign state, sorted */
 	size_t n_busy;
 	uint32_t *busy_tables;          /* the same tables, unique: for the allocator */
 	size_t n_busy_tables;
+	struct link_use *uses;          /* foreign IPv4 state per link */
+	size_t n_uses;
 	uint32_t *foreign_prefs;        /* priorities of foreign rules, sorted */
 	size_t n_foreign_prefs;
 	struct link *links;             /* links of the VS addresses */
 	size_t n_links;
-	struct coop_pbr_mark_elem *elems; /* ingress map now in the kernel */
-	size_t n_elems;
-	bool nft_on;                    /* coop's nftables table exists */
-	bool nft_warned;                /* said once that marking is unavailable */
-	char saved[N_SYSCTLS][16];      /* sysctl values before coop ("" = untouched) */
-	bool sysctls_set;               /* sysctls written */
+	struct coop_pbr_ingress ingress; /* coop's nftables table there */
+	struct coop_pbr_sysctls sysctls; /* the sysctls coop set there */
 	bool touched;                   /* a commit ran: the model is the truth */
 	struct coop_pbr_member *members; /* VSes of this namespace */
 	struct coop_pbr_commit_stats stats; /* last commit */
@@ -132,6 +114,12 @@ static const char *ip_str(const struct coop_addr *a, char *buf, size_t len)
 	if (!a->family || !inet_ntop(a->family, &a->v4, buf, (socklen_t)len))
 		snprintf(buf, len, "?");
 	return buf;
+}
+
+/* The namespace's name for messages. */
+static const char *shown(const struct coop_pbr_space *sp)
+{
+	return sp->name[0] ? sp->name : "(coopd's own)";
 }
 
 static struct obj *vec_push(struct vec *v)
@@ -303,6 +291,23 @@ static bool table_in_range(const struct coop_pbr_space *sp, uint32_t t)
 	return t >= sp->p.table_lo && t <= sp->p.table_hi;
 }
 
+static struct link_use *link_use(struct coop_pbr_space *sp, int ifindex)
+{
+	struct link_use *u;
+	size_t i;
+
+	for (i = 0; i < sp->n_uses; i++)
+		if (sp->uses[i].ifindex == ifindex)
+			return &sp->uses[i];
+	u = realloc(sp->uses, (sp->n_uses + 1) * sizeof(*u));
+	if (!u)
+		return NULL;
+	sp->uses = u;
+	u = &sp->uses[sp->n_uses++];
+	*u = (struct link_use){ .ifindex = ifindex };
+	return u;
+}
+
 static int on_route(const void *msg, size_t len, void *arg)
 {
 	struct reader *rd = arg;
@@ -321,6 +326,14 @@ static int on_route(const void *msg, size_t len, void *arg)
 		return 0;
 	}
 	busy_add(sp, r.table, 0, &rd->err);
+	if (r.family == AF_INET && r.oif > 0 && r.table != RT_TABLE_LOCAL &&
+	    r.protocol != RTPROT_KERNEL) {
+		struct link_use *u = link_use(sp, r.oif);
+
+		if (!u)
+			return -ENOMEM;
+		u->routes4++;
+	}
 	return rd->err;
 }
 
@@ -330,8 +343,15 @@ static int on_addr(const void *msg, size_t len, void *arg)
 	struct coop_pbr_addr a;
 	struct obj *o;
 
-	if (coop_pbr_nl_parse_addr(msg, len, &a) < 0 || a.protocol != rd->sp->p.protocol)
+	if (coop_pbr_nl_parse_addr(msg, len, &a) < 0)
 		return 0;
+	if (a.protocol != rd->sp->p.protocol) {
+		struct link_use *u = a.local.family == AF_INET ? link_use(rd->sp, a.ifindex) : NULL;
+
+		if (u)
+			u->addrs4++;
+		return a.local.family == AF_INET && !u ? -ENOMEM : 0;
+	}
 	o = vec_push(&rd->sp->have);
 	if (!o)
 		return -ENOMEM;
@@ -383,6 +403,9 @@ static void reset_read(struct coop_pbr_space *sp)
 	free(sp->foreign_prefs);
 	sp->foreign_prefs = NULL;
 	sp->n_foreign_prefs = 0;
+	free(sp->uses);
+	sp->uses = NULL;
+	sp->n_uses = 0;
 }
 
 static int read_once(struct coop_pbr_space *sp)
@@ -472,10 +495,10 @@ int coop_pbr_space_open(const char *name, const struct coop_pbr_params *p,
 	}
 	/* nftables may be missing from a kernel: then no ingress marks (and
 	 * a warning at the first commit), not a failure. */
-	if (coop_pbr_nl_open(sp->nsfd, NETLINK_NETFILTER, &sp->nf) == 0)
-		coop_pbr_nl_set_atomic(sp->nf, true);
+	if (coop_pbr_nl_open(sp->nsfd, NETLINK_NETFILTER, &sp->ingress.nl) == 0)
+		coop_pbr_nl_set_atomic(sp->ingress.nl, true);
 	else
-		sp->nf = NULL;
+		sp->ingress.nl = NULL;
 	ret = read_kernel(sp);
 	if (ret < 0) {
 		snprintf(err, errlen, "pbr namespace %s: reading rules, routes and addresses: %s",
@@ -504,14 +527,14 @@ void coop_pbr_space_close(struct coop_pbr_space *sp)
 		free(m);
 	}
 	coop_pbr_nl_close(sp->rt);
-	coop_pbr_nl_close(sp->nf);
+	coop_pbr_nl_close(sp->ingress.nl);
 	coop_nl_close(sp->cnl);
 	if (sp->ns)
 		coop_netns_put(sp->ns);
 	reset_read(sp);
 	free(sp->busy_tables);
 	free(sp->links);
-	free(sp->elems);
+	free(sp->ingress.elems);
 	free(sp);
 }
 
@@ -587,6 +610,11 @@ bool coop_pbr_space_dirty(const struct coop_pbr_space *sp)
 bool coop_pbr_space_empty(const struct coop_pbr_space *sp)
 {
 	return !sp->members;
+}
+
+size_t coop_pbr_space_owned(const struct coop_pbr_space *sp)
+{
+	return sp->have.n;
 }
 
 void coop_pbr_space_stats(const struct coop_pbr_space *sp, struct coop_pbr_commit_stats *out)
@@ -1137,6 +1165,38 @@ static int queue(struct apply *ap, const struct op *op, uint32_t tag)
 	}
 }
 
+/* The kernel drops every route through a link whose last IPv4 address
+ * goes (fib_disable_ip), foreign ones included. coop cannot prevent that
+ * when its address was the last one; it can say so. */
+static void warn_last_addrs(const struct coop_pbr_space *sp, const struct apply *ap,
+			    const struct vec *want)
+{
+	size_t i, j;
+
+	for (i = 0; i < ap->n_ops; i++) {
+		const struct obj *o = ap->ops[i].o;
+		const struct link_use *u = NULL;
+		bool stays = false;
+
+		if (ap->ops[i].add || o->kind != K_ADDR || o->a.local.family != AF_INET)
+			continue;
+		for (j = 0; j < sp->n_uses; j++)
+			if (sp->uses[j].ifindex == o->a.ifindex)
+				u = &sp->uses[j];
+		if (!u || u->addrs4 || !u->routes4)
+			continue;
+		for (j = 0; j < want->n && !stays; j++)
+			stays = want->v[j].kind == K_ADDR && want->v[j].a.ifindex == o->a.ifindex &&
+				want->v[j].a.local.family == AF_INET;
+		if (stays)
+			continue;
+		coop_warn("pbr namespace %s: removing the last IPv4 address of link %s; the kernel then drops every route through it, including %u that coop does not own",
+			  sp->name[0] ? sp->name : "(coopd's own)", link_name(sp, o->a.ifindex),
+			  u->routes4);
+		return;
+	}
+}
+
 /* Apply want against the model; the model becomes what the kernel
  * acknowledged. 0 or the first refusal (message in err). */
 static int apply(struct coop_pbr_space *sp, struct vec *want, char *err, size_t errlen)
@@ -1154,6 +1214,7 @@ static int apply(struct coop_pbr_space *sp, struct vec *want, char *err, size_t 
 		return -ENOMEM;
 	}
 	plan(&ap, &sp->have, want, &kept);
+	warn_last_addrs(sp, &ap, want);
 	for (i = 0; i < ap.n_ops && !ret; i++)
 		ret = queue(&ap, &ap.ops[i], (uint32_t)i);
 	if (!ret)
@@ -1215,8 +1276,25 @@ err_nomem:
 	return -ENOMEM;
 }
 
+/* A link's name for a script: from the commit's cache, or asked (a space
+ * only opened has resolved nothing). */
+static const char *ifname_of(const struct coop_pbr_space *sp, int ifindex, char *buf, size_t len)
+{
+	struct coop_nl_link link;
+	const char *n = link_name(sp, ifindex);
+
+	if (strcmp(n, "?"))
+		return n;
+	if (coop_nl_link_get(sp->cnl, ifindex, NULL, &link) == 0)
+		snprintf(buf, len, "%s", link.name);
+	else
+		snprintf(buf, len, "if%d", ifindex);
+	return buf;
+}
+
 static void script_obj(const struct coop_pbr_space *sp, const struct obj *o, FILE *f4, FILE *f6)
 {
+	char ifn[IF_NAMESIZE + 8];
 	char a[INET6_ADDRSTRLEN], g[INET6_ADDRSTRLEN];
 	const struct coop_pbr_rule *u = &o->u;
 	const struct coop_pbr_route *r = &o->r;
@@ -1226,7 +1304,8 @@ static void script_obj(const struct coop_pbr_space *sp, const struct obj *o, FIL
 	case K_ADDR:
 		/* iproute2 6.1 cannot tag an address with a protocol. */
 		fprintf(f4, "address add %s/%u dev %s noprefixroute%s\n",
-			ip_str(&o->a.local, a, sizeof(a)), o->a.len, link_name(sp, o->a.ifindex),
+			ip_str(&o->a.local, a, sizeof(a)), o->a.len,
+			ifname_of(sp, o->a.ifindex, ifn, sizeof(ifn)),
 			o->a.local.family == AF_INET6 ? " nodad" : "");
 		break;
 	case K_ROUTE:
@@ -1237,7 +1316,7 @@ static void script_obj(const struct coop_pbr_space *sp, const struct obj *o, FIL
 		if (r->gw.family)
 			fprintf(f4, " via %s", ip_str(&r->gw, g, sizeof(g)));
 		if (r->oif)
-			fprintf(f4, " dev %s", link_name(sp, r->oif));
+			fprintf(f4, " dev %s", ifname_of(sp, r->oif, ifn, sizeof(ifn)));
 		fprintf(f4, " table %u proto %u", r->table, proto);
 		if (r->family == AF_INET && r->scope == RT_SCOPE_LINK)
 			fprintf(f4, " scope link");
@@ -1286,134 +1365,6 @@ int coop_pbr_space_script(const struct coop_pbr_space *sp, FILE *batch4, FILE *b
 
 /* --- ingress marks, sysctls -------------------------------------------------- */
 
-static int elem_order(const void *a, const void *b)
-{
-	const struct coop_pbr_mark_elem *x = a, *y = b;
-	int c = addr_cmp(&x->addr, &y->addr);
-
-	return c ? c : u32_cmp(x->mark, y->mark);
-}
-
-struct nft_result {
-	int err;        /* first refusal */
-	char ext[128];  /* its kernel text */
-};
-
-static void on_nft(void *arg, uint32_t tag, int err, const char *ext)
-{
-	struct nft_result *r = arg;
-
-	(void)tag;
-	if (err && !r->err) {
-		r->err = err;
-		snprintf(r->ext, sizeof(r->ext), "%s", ext);
-	}
-}
-
-/* Replace (or remove, n == 0) coop's nftables table when its content
- * changes. Failure only costs the kernel's own replies their VS route, so
- * it is a warning. */
-static void nft_sync(struct coop_pbr_space *sp, struct coop_pbr_mark_elem *elems, size_t n)
-{
-	struct nft_result r = { 0 };
-	struct coop_pbr_mark_elem *copy = NULL;
-	int ret;
-
-	qsort(elems, n, sizeof(*elems), elem_order);
-	if (sp->nft_on == (n > 0) && n == sp->n_elems &&
-	    (!n || !memcmp(elems, sp->elems, n * sizeof(*elems))))
-		return;
-	if (!sp->nf) {
-		ret = -EPROTONOSUPPORT;
-	} else {
-		ret = coop_pbr_nft_queue(sp->nf, n > 0, elems, n, on_nft, &r);
-		if (!ret)
-			ret = coop_pbr_nl_flush(sp->nf, on_nft, &r);
-		if (!ret)
-			ret = r.err;
-	}
-	if (ret < 0) {
-		if (sp->nf)
-			coop_pbr_nl_flush(sp->nf, NULL, NULL);
-		if (n && !sp->nft_warned)
-			coop_warn("pbr namespace %s: no ingress marks (nftables: %s%s%s%s): kernel replies (TCP RST, ICMP) to VS addresses leave by the main table",
-				  sp->name[0] ? sp->name : "(coopd's own)", strerror(-ret),
-				  r.ext[0] ? " (" : "", r.ext, r.ext[0] ? ")" : "");
-		sp->nft_warned = true;
-		return;
-	}
-	if (n) {
-		copy = malloc(n * sizeof(*copy));
-		if (copy)
-			memcpy(copy, elems, n * sizeof(*copy));
-	}
-	free(sp->elems);
-	sp->elems = copy;
-	sp->n_elems = copy ? n : 0;
-	sp->nft_on = n > 0;
-}
-
-struct sysctl_job {
-	struct coop_pbr_space *sp; /* the namespace */
-	bool set;                  /* set coop's values, else restore */
-};
-
-/* Runs inside the namespace: /proc/sys/net follows the calling thread's
- * namespace when the file is opened. */
-static int sysctl_here(void *arg)
-{
-	struct sysctl_job *job = arg;
-	struct coop_pbr_space *sp = job->sp;
-	char path[96], buf[16];
-	size_t i;
-
-	for (i = 0; i < N_SYSCTLS; i++) {
-		const char *value;
-		ssize_t r;
-		int fd;
-
-		snprintf(path, sizeof(path), "/proc/sys/%s", sysctls[i].path);
-		if (job->set) {
-			fd = open(path, O_RDONLY | O_CLOEXEC);
-			if (fd < 0)
-				continue; /* IPv6 disabled: nothing to set */
-			r = read(fd, buf, sizeof(buf) - 1);
-			close(fd);
-			if (r <= 0)
-				continue;
-			buf[r] = '\0';
-			buf[strcspn(buf, "\n")] = '\0';
-			if (!strcmp(buf, sysctls[i].want))
-				continue; /* already so: nothing to restore later */
-			snprintf(sp->saved[i], sizeof(sp->saved[i]), "%s", buf);
-			value = sysctls[i].want;
-		} else {
-			if (!sp->saved[i][0])
-				continue;
-			value = sp->saved[i];
-		}
-		fd = open(path, O_WRONLY | O_CLOEXEC);
-		if (fd < 0 || write(fd, value, strlen(value)) < 0)
-			coop_warn("pbr namespace %s: cannot write %s = %s: %m",
-				  sp->name[0] ? sp->name : "(coopd's own)", sysctls[i].path, value);
-		if (fd >= 0)
-			close(fd);
-		if (!job->set)
-			sp->saved[i][0] = '\0';
-	}
-	return 0;
-}
-
-static void sysctls_apply(struct coop_pbr_space *sp, bool set)
-{
-	struct sysctl_job job = { .sp = sp, .set = set };
-
-	if (sp->sysctls_set == set)
-		return;
-	coop_netns_run(sp->nsfd, sysctl_here, &job);
-	sp->sysctls_set = set;
-}
-
 static void links_lower(struct coop_pbr_space *sp)
 {
 	size_t i;
@@ -1460,10 +1411,10 @@ static int sync_once(struct coop_pbr_space *sp, char *err, size_t errlen)
 	if (ret < 0)
 		return ret;
 	if (b.n_elems || b.want.n)
-		sysctls_apply(sp, true);
+		coop_pbr_sysctls_apply(&sp->sysctls, sp->nsfd, shown(sp), true);
 	ret = apply(sp, &b.want, err, errlen);
 	if (!ret)
-		nft_sync(sp, b.elems, b.n_elems);
+		coop_pbr_ingress_sync(&sp->ingress, shown(sp), b.elems, b.n_elems);
 	build_free(&b);
 	return ret;
 }
@@ -1514,8 +1465,8 @@ int coop_pbr_space_commit(struct coop_pbr_space *sp, char *err, size_t errlen)
 	if (!n) {
 		/* Nothing left here: no ingress table, no sysctls, links as
 		 * they were. */
-		nft_sync(sp, NULL, 0);
-		sysctls_apply(sp, false);
+		coop_pbr_ingress_sync(&sp->ingress, shown(sp), NULL, 0);
+		coop_pbr_sysctls_apply(&sp->sysctls, sp->nsfd, shown(sp), false);
 		links_lower(sp);
 	} else {
 		warn_foreign_prefs(sp);

@@ -22,7 +22,6 @@
 
 /* Where the rules go while the tree is laid out. */
 struct builder {
-	const struct coop_pbr_params *p; /* ranges and first preference */
 	int family;                      /* AF_INET or AF_INET6 */
 	struct coop_pbr_rule *out;       /* rules in walk order */
 	size_t n, cap;
@@ -173,7 +172,7 @@ int coop_pbr_tree_build(const struct coop_pbr_params *p, int family,
 			const struct coop_pbr_leaf *leaves, size_t n,
 			struct coop_pbr_rule **out, size_t *n_out, char *err, size_t errlen)
 {
-	struct builder b = { .p = p, .family = family, .next_pref = p->priority };
+	struct builder b = { .family = family, .next_pref = p->priority };
 	uint32_t bval[64], bmask[64], entry, unreach, anchor;
 	struct coop_pbr_leaf *sorted = NULL;
 	struct coop_pbr_rule *r;

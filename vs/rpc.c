@@ -355,16 +355,16 @@ int coop_rpc_rec_feed(struct coop_rpc_rec *r, const void *data, size_t len, coop
 
 /* One mapping and who made it. */
 struct reg_entry {
-	struct coop_rpc_mapping m;  /* the mapping */
-	enum coop_rpc_owner owner;  /* who may remove it */
+	struct coop_rpc_mapping m; /* the mapping */
+	enum coop_rpc_owner owner; /* who may remove it */
 };
 
 struct coop_rpc_reg {
-	pthread_mutex_t lock;       /* protects entries and n */
-	struct reg_entry *entries;  /* in registration order */
-	size_t n;                   /* used */
-	size_t cap;                 /* allocated */
-	struct coop_pmap_stats st;  /* counters (atomics, outside the lock) */
+	pthread_mutex_t lock;	   /* protects entries and n */
+	struct reg_entry *entries; /* in registration order */
+	size_t n;		   /* used */
+	size_t cap;		   /* allocated */
+	struct coop_pmap_stats st; /* counters (atomics, outside the lock) */
 };
 
 struct coop_rpc_reg *coop_rpc_reg_new(void)
@@ -730,8 +730,8 @@ int coop_rpc_vs_init(struct coop_vs *vs, char *err, size_t errlen)
 	 * does; the service is recognised by identity, not by name. */
 	for (i = 0; i < cfg->n_listens; i++) {
 		const struct coop_listen_cfg *lc = &cfg->listens[i];
-		struct coop_rpc_mapping m = { COOP_PMAP_PROG, COOP_PMAP_VERS, (uint32_t)lc->proto,
-					      lc->port };
+		struct coop_rpc_mapping m = {COOP_PMAP_PROG, COOP_PMAP_VERS, (uint32_t)lc->proto,
+					     lc->port};
 
 		if (coop_service_find(vs->coop, lc->service) != &coop_service_portmap)
 			continue;
@@ -741,7 +741,7 @@ int coop_rpc_vs_init(struct coop_vs *vs, char *err, size_t errlen)
 	}
 	for (i = 0; i < cfg->n_rpcs; i++) {
 		const struct coop_rpc_cfg *rc = &cfg->rpcs[i];
-		struct coop_rpc_mapping m = { rc->prog, rc->vers, rc->prot, rc->port };
+		struct coop_rpc_mapping m = {rc->prog, rc->vers, rc->prot, rc->port};
 
 		ret = coop_rpc_reg_set(reg, &m, COOP_RPC_OWNER_CONFIG);
 		if (ret == -ENOMEM)
@@ -751,8 +751,8 @@ int coop_rpc_vs_init(struct coop_vs *vs, char *err, size_t errlen)
 		if (ret < 0) {
 			snprintf(err, errlen,
 				 "vs '%s': rpc %u:%u:%s:%u: %s (the portmapper maps itself there)",
-				 cfg->name, rc->prog, rc->vers, rc->prot == IPPROTO_TCP ? "tcp" : "udp",
-				 rc->port, strerror(-ret));
+				 cfg->name, rc->prog, rc->vers,
+				 rc->prot == IPPROTO_TCP ? "tcp" : "udp", rc->port, strerror(-ret));
 			coop_rpc_reg_free(reg);
 			return ret;
 		}
@@ -775,7 +775,7 @@ void coop_rpc_vs_fini(struct coop_vs *vs)
 
 int coop_vs_rpc_set(struct coop_vs *vs, uint32_t prog, uint32_t vers, int proto, uint16_t port)
 {
-	struct coop_rpc_mapping m = { prog, vers, (uint32_t)proto, port };
+	struct coop_rpc_mapping m = {prog, vers, (uint32_t)proto, port};
 
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return -EINVAL;

@@ -20,10 +20,10 @@
 struct coop_json;
 struct coop_vs;
 
-#define COOP_RPC_VERSION 2       /* rpcvers of RFC 5531 */
+#define COOP_RPC_VERSION       2   /* rpcvers of RFC 5531 */
 #define COOP_RPC_AUTH_BODY_MAX 400 /* opaque_auth body<400> */
-#define COOP_PMAP_PROG 100000
-#define COOP_PMAP_VERS 2
+#define COOP_PMAP_PROG	       100000
+#define COOP_PMAP_VERS	       2
 /* A portmap call is a few dozen bytes plus two credentials: 4 KiB is far
  * beyond any honest one, and what a TCP record may grow to. */
 #define COOP_PMAP_RECORD_MAX 4096
@@ -66,9 +66,9 @@ enum {
  * zeros; check bad once after a group of reads. */
 struct coop_xdr_in {
 	const uint8_t *p; /* buffer */
-	size_t len;       /* its length */
-	size_t off;       /* next byte */
-	bool bad;         /* a read ran short or a value was invalid */
+	size_t len;	  /* its length */
+	size_t off;	  /* next byte */
+	bool bad;	  /* a read ran short or a value was invalid */
 };
 
 void coop_xdr_in_init(struct coop_xdr_in *x, const void *buf, size_t len);
@@ -100,11 +100,11 @@ void coop_xdr_put_opaque(struct coop_xdr_out *x, const void *data, size_t len);
 
 /* A call as parsed: the header fields, and where the arguments start. */
 struct coop_rpc_call {
-	uint32_t xid;         /* transaction id, echoed in the reply */
+	uint32_t xid;	      /* transaction id, echoed in the reply */
 	uint32_t rpcvers;     /* must be 2 */
-	uint32_t prog;        /* program */
-	uint32_t vers;        /* program version */
-	uint32_t proc;        /* procedure */
+	uint32_t prog;	      /* program */
+	uint32_t vers;	      /* program version */
+	uint32_t proc;	      /* procedure */
 	uint32_t cred_flavor; /* credential flavor (NONE, SYS, ...) */
 	uint32_t verf_flavor; /* verifier flavor */
 	const uint8_t *args;  /* procedure arguments (into the message) */
@@ -139,16 +139,16 @@ void coop_rpc_put_auth_error(struct coop_xdr_out *x, uint32_t xid, uint32_t auth
  * flag, 31-bit length), fragments joined up to a bound that counts the
  * headers too, so a stream of empty fragments cannot run forever. */
 struct coop_rpc_rec {
-	uint8_t *buf;       /* record being assembled */
-	size_t len;         /* bytes of it so far */
-	size_t cap;         /* allocated */
-	size_t max;         /* bound on a record, headers included */
-	size_t used;        /* bytes of the current record consumed, headers included */
+	uint8_t *buf;	    /* record being assembled */
+	size_t len;	    /* bytes of it so far */
+	size_t cap;	    /* allocated */
+	size_t max;	    /* bound on a record, headers included */
+	size_t used;	    /* bytes of the current record consumed, headers included */
 	uint32_t frag_left; /* payload still due in the current fragment */
-	bool in_frag;       /* a fragment header was read */
-	bool last;          /* the current fragment ends the record */
-	uint8_t hdr[4];     /* a fragment header split across reads */
-	unsigned nhdr;      /* bytes of it so far */
+	bool in_frag;	    /* a fragment header was read */
+	bool last;	    /* the current fragment ends the record */
+	uint8_t hdr[4];	    /* a fragment header split across reads */
+	unsigned nhdr;	    /* bytes of it so far */
 };
 
 /* A complete record; return 0 to go on, < 0 to stop feeding (returned). */
@@ -175,20 +175,20 @@ enum coop_rpc_owner {
 
 /* Portmap counters of one VS (any worker increments, relaxed). */
 struct coop_pmap_stats {
-	_Atomic uint64_t calls;          /* well-formed calls answered */
-	_Atomic uint64_t success;        /* ...with SUCCESS */
-	_Atomic uint64_t prog_unavail;   /* replies PROG_UNAVAIL */
-	_Atomic uint64_t prog_mismatch;  /* replies PROG_MISMATCH */
-	_Atomic uint64_t proc_unavail;   /* replies PROC_UNAVAIL */
-	_Atomic uint64_t garbage_args;   /* replies GARBAGE_ARGS */
-	_Atomic uint64_t system_err;     /* replies SYSTEM_ERR (reply did not fit) */
-	_Atomic uint64_t rpc_mismatch;   /* denied: RPC_MISMATCH */
-	_Atomic uint64_t auth_error;     /* denied: AUTH_ERROR */
-	_Atomic uint64_t drop_short;     /* dropped: no xid and type */
-	_Atomic uint64_t drop_nocall;    /* dropped: not a call */
-	_Atomic uint64_t drop_header;    /* dropped: truncated call header */
-	_Atomic uint64_t drop_record;    /* TCP records over the bound (connection closed) */
-	_Atomic uint64_t set_refused;    /* SET/UNSET from a non-loopback client */
+	_Atomic uint64_t calls;		/* well-formed calls answered */
+	_Atomic uint64_t success;	/* ...with SUCCESS */
+	_Atomic uint64_t prog_unavail;	/* replies PROG_UNAVAIL */
+	_Atomic uint64_t prog_mismatch; /* replies PROG_MISMATCH */
+	_Atomic uint64_t proc_unavail;	/* replies PROC_UNAVAIL */
+	_Atomic uint64_t garbage_args;	/* replies GARBAGE_ARGS */
+	_Atomic uint64_t system_err;	/* replies SYSTEM_ERR (reply did not fit) */
+	_Atomic uint64_t rpc_mismatch;	/* denied: RPC_MISMATCH */
+	_Atomic uint64_t auth_error;	/* denied: AUTH_ERROR */
+	_Atomic uint64_t drop_short;	/* dropped: no xid and type */
+	_Atomic uint64_t drop_nocall;	/* dropped: not a call */
+	_Atomic uint64_t drop_header;	/* dropped: truncated call header */
+	_Atomic uint64_t drop_record;	/* TCP records over the bound (connection closed) */
+	_Atomic uint64_t set_refused;	/* SET/UNSET from a non-loopback client */
 };
 
 /* A VS's registry: mappings and counters. */

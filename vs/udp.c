@@ -45,8 +45,8 @@ struct nskey {
 
 /* One VS's datagram counters on one worker (single writer: that worker). */
 struct udp_wstats {
-	_Atomic uint64_t in;           /* datagrams handed to the service */
-	_Atomic uint64_t out;          /* datagrams sent */
+	_Atomic uint64_t in;	       /* datagrams handed to the service */
+	_Atomic uint64_t out;	       /* datagrams sent */
 	_Atomic uint64_t bytes_in;     /* payload received */
 	_Atomic uint64_t bytes_out;    /* payload sent */
 	_Atomic uint64_t drop_service; /* refused by the service */
@@ -56,7 +56,7 @@ struct udp_wstats {
 
 /* Datagrams owned by nobody, one worker's view (single writer). */
 struct udp_gstats {
-	_Atomic uint64_t no_vs;      /* no VS owns the destination */
+	_Atomic uint64_t no_vs;	     /* no VS owns the destination */
 	_Atomic uint64_t no_pktinfo; /* no destination address came with it */
 	_Atomic uint64_t rx_errors;  /* recvmmsg failures */
 } __attribute__((aligned(64)));
@@ -65,48 +65,52 @@ struct udp_vs;
 struct udp_group;
 struct coop_udp;
 
-/* One `listen = udp:PORT SERVICE` entry of one VS. */
+/* One `listen = udp:PORT SERVICE` entry of one VS. Control thread;
+ * workers read it while they run. */
 struct udp_bind {
-	struct udp_vs *uvs;             /* VS it belongs to */
+	struct udp_vs *uvs;		/* VS it belongs to */
 	const struct coop_service *svc; /* service datagrams go to */
-	struct udp_group *g;            /* group of (namespace, port); NULL until joined */
-	uint16_t port;                  /* host order */
+	struct udp_group *g;		/* group of (namespace, port); NULL until joined */
+	uint16_t port;			/* host order */
 };
 
-/* The demux's view of one VS. */
+/* The demux's view of one VS. Control thread; workers read it and write
+ * only their own ws[] line. */
 struct udp_vs {
-	struct coop_vs *vs;      /* the VS */
-	uint32_t mark;           /* its sockets' SO_MARK, put on each reply (0 = none) */
-	struct nskey ns;         /* namespace its sockets live in */
-	struct udp_bind *binds;  /* its udp listen entries */
+	struct coop_vs *vs;	/* the VS */
+	uint32_t mark;		/* its sockets' SO_MARK, put on each reply (0 = none) */
+	struct nskey ns;	/* namespace its sockets live in */
+	struct udp_bind *binds; /* its udp listen entries */
 	size_t n_binds;
-	struct udp_wstats *ws;   /* one per worker */
-	atomic_bool lost;        /* its namespace vanished: serve nothing (set by
-				  * the control thread before workers are told) */
-	bool released;           /* every worker let go of it (control thread) */
-	struct udp_vs *next;     /* chain in coop_udp.vht */
+	struct udp_wstats *ws; /* one per worker */
+	atomic_bool lost;      /* its namespace vanished: serve nothing (set by
+				* the control thread before workers are told) */
+	bool released;	       /* every worker let go of it (control thread) */
+	struct udp_vs *next;   /* chain in coop_udp.vht */
 };
 
-/* One wildcard socket of a group, served by one worker. */
+/* One wildcard socket of a group. Opened and closed by the control thread,
+ * watched and read by its worker only. */
 struct udp_sock {
 	struct coop_udp *u;  /* demux */
 	struct udp_group *g; /* group */
-	int fd;              /* bound to the wildcard with SO_REUSEPORT */
-	int family;          /* AF_INET or AF_INET6 */
+	int fd;		     /* bound to the wildcard with SO_REUSEPORT */
+	int family;	     /* AF_INET or AF_INET6 */
 	unsigned worker;     /* owning worker */
-	ev_io io;            /* readable, on the worker's loop */
+	ev_io io;	     /* readable, on the worker's loop */
 };
 
-/* All VSes listening on one port in one namespace share this. */
+/* All VSes listening on one port in one namespace share this. Control
+ * thread; read-only for the workers while they run. */
 struct udp_group {
-	struct nskey ns;             /* the namespace */
-	uint16_t port;               /* host order */
-	struct udp_sock *socks[2];   /* per family, one per worker; NULL = none */
-	struct coop_udp_table tab;   /* destination address -> bind */
-	struct udp_bind *wild[2];    /* per family: the VS without addresses, if any */
-	struct udp_bind **members;   /* binds in the group */
+	struct nskey ns;	   /* the namespace */
+	uint16_t port;		   /* host order */
+	struct udp_sock *socks[2]; /* per family, one per worker; NULL = none */
+	struct coop_udp_table tab; /* destination address -> bind */
+	struct udp_bind *wild[2];  /* per family: the VS without addresses, if any */
+	struct udp_bind **members; /* binds in the group */
 	size_t n_members;
-	struct udp_group *next;      /* coop_udp.groups list */
+	struct udp_group *next; /* coop_udp.groups list */
 };
 
 /* Space for the control messages we send or expect: one pktinfo and one
@@ -119,52 +123,52 @@ union udp_ctl {
 /* One worker's scratch for receiving and replying. Owned by that worker
  * while it runs; allocated and freed by the control thread. */
 struct udp_worker {
-	unsigned id;                                 /* worker index */
-	struct mmsghdr rx[COOP_UDP_BATCH];           /* recvmmsg vector */
-	struct iovec rxiov[COOP_UDP_BATCH];          /* one slot each */
+	unsigned id;					/* worker index */
+	struct mmsghdr rx[COOP_UDP_BATCH];		/* recvmmsg vector */
+	struct iovec rxiov[COOP_UDP_BATCH];		/* one slot each */
 	struct sockaddr_storage rxname[COOP_UDP_BATCH]; /* senders */
-	union udp_ctl rxctl[COOP_UDP_BATCH];         /* their pktinfo */
-	uint8_t *rxbuf;                              /* COOP_UDP_BATCH slots of COOP_UDP_SLOT */
-	struct mmsghdr tx[TX_SLOTS];                 /* queued replies */
-	struct iovec txiov[TX_SLOTS];                /* their payload in txbuf */
-	struct sockaddr_storage txname[TX_SLOTS];    /* their destinations */
-	union udp_ctl txctl[TX_SLOTS];               /* their source and mark */
-	struct udp_bind *txb[TX_SLOTS];              /* their VS, for the counters */
-	unsigned ntx;                                /* queued */
-	size_t txused;                               /* bytes of txbuf used */
-	struct udp_sock *txsock;                     /* socket the queue goes out by */
-	uint8_t *txbuf;                              /* TX_ARENA bytes */
+	union udp_ctl rxctl[COOP_UDP_BATCH];		/* their pktinfo */
+	uint8_t *rxbuf;					/* COOP_UDP_BATCH slots of COOP_UDP_SLOT */
+	struct mmsghdr tx[TX_SLOTS];			/* queued replies */
+	struct iovec txiov[TX_SLOTS];			/* their payload in txbuf */
+	struct sockaddr_storage txname[TX_SLOTS];	/* their destinations */
+	union udp_ctl txctl[TX_SLOTS];			/* their source and mark */
+	struct udp_bind *txb[TX_SLOTS];			/* their VS, for the counters */
+	unsigned ntx;					/* queued */
+	size_t txused;					/* bytes of txbuf used */
+	struct udp_sock *txsock;			/* socket the queue goes out by */
+	uint8_t *txbuf;					/* TX_ARENA bytes */
 };
 
 /* The demux of one runtime (see udp.h for who may touch what when). */
 struct coop_udp {
-	unsigned n_workers;        /* workers of the runtime */
-	atomic_uint started;       /* workers watching their sockets now */
-	struct udp_group *groups;  /* every group */
-	size_t n_groups;           /* their number */
-	size_t n_socks;            /* their sockets */
-	struct udp_vs **vht;       /* VS -> udp_vs, chained; vht_mask + 1 buckets */
+	unsigned n_workers;	  /* workers of the runtime */
+	atomic_uint started;	  /* workers watching their sockets now */
+	struct udp_group *groups; /* every group */
+	size_t n_groups;	  /* their number */
+	size_t n_socks;		  /* their sockets */
+	struct udp_vs **vht;	  /* VS -> udp_vs, chained; vht_mask + 1 buckets */
 	size_t vht_mask;
-	size_t n_vs;               /* VSes with udp listeners */
-	struct udp_worker **w;     /* per worker scratch; NULL until a group exists */
-	struct udp_gstats *gs;     /* per worker counters */
+	size_t n_vs;	       /* VSes with udp listeners */
+	struct udp_worker **w; /* per worker scratch; NULL until a group exists */
+	struct udp_gstats *gs; /* per worker counters */
 };
 
 /* What a service's on_datagram gets: lives on the receiving worker's stack
  * for the duration of the callback. */
 struct coop_dgram {
-	struct udp_worker *uw;              /* receiving worker's scratch */
-	struct udp_sock *s;                 /* socket it came in by */
-	struct udp_bind *b;                 /* VS and service it went to */
+	struct udp_worker *uw;		     /* receiving worker's scratch */
+	struct udp_sock *s;		     /* socket it came in by */
+	struct udp_bind *b;		     /* VS and service it went to */
 	const struct sockaddr_storage *peer; /* sender */
 	socklen_t peerlen;
-	struct sockaddr_storage local;      /* destination address and port */
+	struct sockaddr_storage local; /* destination address and port */
 	socklen_t locallen;
-	int ifindex;                        /* arrival interface */
-	bool dropped;                       /* coop_dgram_drop was called */
+	int ifindex;  /* arrival interface */
+	bool dropped; /* coop_dgram_drop was called */
 };
 
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 static inline void stat_add(_Atomic uint64_t *c, uint64_t n)
 {
@@ -261,8 +265,7 @@ static void vs_unlink(struct coop_udp *u, struct udp_vs *uvs)
 
 /* Fill ctl with the source address (pktinfo) and, when mark is not 0, an
  * SO_MARK for this one packet. Returns the control length. */
-static size_t ctl_fill(union udp_ctl *ctl, int family, const void *src, int ifindex,
-		       uint32_t mark)
+static size_t ctl_fill(union udp_ctl *ctl, int family, const void *src, int ifindex, uint32_t mark)
 {
 	struct cmsghdr *cm = (struct cmsghdr *)ctl->buf;
 	size_t used;
@@ -312,7 +315,8 @@ static bool ctl_dst(struct msghdr *mh, int family, uint8_t addr[16], int *ifinde
 
 	for (cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
 		if (family == AF_INET && cm->cmsg_level == IPPROTO_IP &&
-		    cm->cmsg_type == IP_PKTINFO && cm->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+		    cm->cmsg_type == IP_PKTINFO &&
+		    cm->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
 			struct in_pktinfo pi;
 
 			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
@@ -400,8 +404,7 @@ int coop_dgram_replyv(struct coop_dgram *dg, const struct iovec *iov, int iovcnt
 	max = dg->s->family == AF_INET ? UDP4_MAX : UDP6_MAX;
 	if (len > max)
 		return -EMSGSIZE;
-	if (uw->ntx && (uw->txsock != dg->s || uw->ntx == TX_SLOTS ||
-			uw->txused + len > TX_ARENA))
+	if (uw->ntx && (uw->txsock != dg->s || uw->ntx == TX_SLOTS || uw->txused + len > TX_ARENA))
 		tx_flush(uw);
 	k = uw->ntx;
 	p = uw->txbuf + uw->txused;
@@ -419,11 +422,11 @@ int coop_dgram_replyv(struct coop_dgram *dg, const struct iovec *iov, int iovcnt
 	uw->tx[k].msg_hdr.msg_iovlen = 1;
 	uw->tx[k].msg_hdr.msg_control = uw->txctl[k].buf;
 	uw->tx[k].msg_hdr.msg_controllen =
-		ctl_fill(&uw->txctl[k], dg->s->family,
-			 dg->s->family == AF_INET ?
-				 (const void *)&((struct sockaddr_in *)&dg->local)->sin_addr :
-				 (const void *)&((struct sockaddr_in6 *)&dg->local)->sin6_addr,
-			 dg->ifindex, dg->b->uvs->mark);
+	    ctl_fill(&uw->txctl[k], dg->s->family,
+		     dg->s->family == AF_INET
+			 ? (const void *)&((struct sockaddr_in *)&dg->local)->sin_addr
+			 : (const void *)&((struct sockaddr_in6 *)&dg->local)->sin6_addr,
+		     dg->ifindex, dg->b->uvs->mark);
 	uw->txb[k] = dg->b;
 	uw->txsock = dg->s;
 	uw->txused += (len + 7) & ~(size_t)7;
@@ -433,7 +436,7 @@ int coop_dgram_replyv(struct coop_dgram *dg, const struct iovec *iov, int iovcnt
 
 int coop_dgram_reply(struct coop_dgram *dg, const void *buf, size_t len)
 {
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
 
 	return coop_dgram_replyv(dg, &iov, 1);
 }
@@ -672,10 +675,12 @@ static int socks_open(struct coop_udp *u, struct udp_group *g, int fi, struct co
 
 		fd = sock_open(vs, family, g->port);
 		if (fd < 0) {
-			snprintf(err, errlen, "vs '%s': listen udp:%u (%s wildcard): %s%s", vs->cfg->name,
-				 g->port, family == AF_INET ? "IPv4" : "IPv6", strerror(-fd),
-				 fd == -EADDRINUSE ?
-					 " (another process holds the port in this namespace)" : "");
+			snprintf(err, errlen, "vs '%s': listen udp:%u (%s wildcard): %s%s",
+				 vs->cfg->name, g->port, family == AF_INET ? "IPv4" : "IPv6",
+				 strerror(-fd),
+				 fd == -EADDRINUSE
+				     ? " (another process holds the port in this namespace)"
+				     : "");
 			socks_close(u, g, fi);
 			return fd;
 		}
@@ -688,8 +693,7 @@ static int socks_open(struct coop_udp *u, struct udp_group *g, int fi, struct co
 	return 0;
 }
 
-static struct udp_group *group_find(const struct coop_udp *u, const struct nskey *ns,
-				    uint16_t port)
+static struct udp_group *group_find(const struct coop_udp *u, const struct nskey *ns, uint16_t port)
 {
 	struct udp_group *g;
 
@@ -821,7 +825,7 @@ static int bind_join(struct coop_udp *u, struct udp_bind *b, char *err, size_t e
 	struct coop_vs *vs = b->uvs->vs;
 	const struct coop_vs_cfg *cfg = vs->cfg;
 	struct udp_group *g = group_find(u, &b->uvs->ns, b->port);
-	bool need[2] = { false, false }, opened[2] = { false, false };
+	bool need[2] = {false, false}, opened[2] = {false, false};
 	char abuf[INET6_ADDRSTRLEN];
 	struct udp_bind *owner;
 	uint8_t key[16];
@@ -869,7 +873,8 @@ static int bind_join(struct coop_udp *u, struct udp_bind *b, char *err, size_t e
 		for (fi = 0; fi < 2; fi++) {
 			if (g->wild[fi]) {
 				snprintf(err, errlen,
-					 "vs '%s': listen udp:%u: vs '%s' already takes every address of this namespace on that port",
+					 "vs '%s': listen udp:%u: vs '%s' already takes every "
+					 "address of this namespace on that port",
 					 cfg->name, b->port, g->wild[fi]->uvs->vs->cfg->name);
 				ret = -EADDRINUSE;
 				goto err_release;
@@ -888,7 +893,8 @@ static int bind_join(struct coop_udp *u, struct udp_bind *b, char *err, size_t e
 			continue; /* the same address listed twice */
 		if (ret == -EEXIST) {
 			snprintf(err, errlen,
-				 "vs '%s': listen udp:%u: address %s is already served by vs '%s' in the same namespace",
+				 "vs '%s': listen udp:%u: address %s is already served by vs '%s' "
+				 "in the same namespace",
 				 cfg->name, b->port, coop_addr_str(a, abuf, sizeof(abuf)),
 				 owner->uvs->vs->cfg->name);
 			ret = -EADDRINUSE;
@@ -1043,7 +1049,8 @@ int coop_udp_vs_add(struct coop_udp *u, struct coop_vs *vs, char *err, size_t er
 		if (!b->svc || !b->svc->on_datagram) {
 			snprintf(err, errlen, "vs '%s': listen udp:%u %s: %s", cfg->name, lc->port,
 				 lc->service,
-				 b->svc ? "the service has no datagram handler" : "unknown service");
+				 b->svc ? "the service has no datagram handler"
+					: "unknown service");
 			ret = -EINVAL;
 			goto err_leave;
 		}
@@ -1213,7 +1220,7 @@ int coop_udp_sendto(struct coop_udp *u, unsigned worker, struct coop_vs *vs, uin
 	struct udp_worker *uw;
 	struct udp_sock *s;
 	struct msghdr mh;
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
 	union udp_ctl ctl;
 	size_t i, max;
 	int family, fi;
@@ -1277,6 +1284,28 @@ int coop_udp_sendto(struct coop_udp *u, unsigned worker, struct coop_vs *vs, uin
 	stat_add(&uvs->ws[worker].out, 1);
 	stat_add(&uvs->ws[worker].bytes_out, len);
 	return 0;
+}
+
+int coop_vs_udp_sendto(struct coop_vs *vs, uint16_t port, const struct sockaddr *dst,
+		       socklen_t dstlen, const void *buf, size_t len)
+{
+	struct coop_worker *w = coop_worker_self();
+
+	/* The calling worker's socket: a worker's sockets and counters are
+	 * its own. */
+	if (!w || w->coop != vs->coop || !vs->coop->udp)
+		return -EINVAL;
+	return coop_udp_sendto(vs->coop->udp, w->id, vs, port, dst, dstlen, buf, len);
+}
+
+void coop_vs_udp_stats_get(const struct coop_vs *vs, struct coop_vs_udp_stats *out)
+{
+	coop_udp_vs_stats(vs->coop->udp, vs, out);
+}
+
+void coop_udp_stats_get(const struct coop *c, struct coop_udp_stats *out)
+{
+	coop_udp_stats(c->udp, out);
 }
 
 uint32_t coop_udp_vs_mark(const struct coop_udp *u, const struct coop_vs *vs)

@@ -24,7 +24,7 @@ struct coop_json;
 
 /* Datagrams taken per recvmmsg call, and calls per readiness event before
  * the worker gives its other watchers a turn. */
-#define COOP_UDP_BATCH 32
+#define COOP_UDP_BATCH		  32
 #define COOP_UDP_BATCHES_PER_WAKE 4
 /* Receive slot per datagram: the largest UDP payload fits whole. */
 #define COOP_UDP_SLOT 65536

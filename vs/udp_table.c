@@ -54,7 +54,7 @@ static void table_put(struct coop_udp_table *t, const struct coop_udp_entry *src
 static int table_grow(struct coop_udp_table *t)
 {
 	size_t size = t->slots ? (t->mask + 1) * 2 : 16, i;
-	struct coop_udp_table nt = { .mask = size - 1 };
+	struct coop_udp_table nt = {.mask = size - 1};
 
 	nt.slots = calloc(size, sizeof(*nt.slots));
 	if (!nt.slots)
@@ -70,7 +70,7 @@ static int table_grow(struct coop_udp_table *t)
 int coop_udp_table_insert(struct coop_udp_table *t, uint32_t family, const uint8_t addr[16],
 			  struct udp_bind *b, struct udp_bind **owner)
 {
-	struct coop_udp_entry e = { .b = b, .family = family };
+	struct coop_udp_entry e = {.b = b, .family = family};
 	struct udp_bind *cur = coop_udp_table_find(t, family, addr);
 	int ret;
 

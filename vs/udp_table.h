@@ -22,8 +22,8 @@ struct coop_udp_entry {
 
 struct coop_udp_table {
 	struct coop_udp_entry *slots; /* mask + 1 of them, or NULL when empty */
-	size_t mask;                  /* size - 1 (a power of two) */
-	size_t n;                     /* slots used */
+	size_t mask;		      /* size - 1 (a power of two) */
+	size_t n;		      /* slots used */
 };
 
 /* The owner of addr (16 bytes as stored, see coop_udp_entry), or NULL. */

@@ -10,6 +10,7 @@
 
 #include "core/log.h"
 #include "core/runtime.h"
+#include "resolver/resolver_vs.h"
 #include "vs/rpc.h"
 #include "vs/udp.h"
 #include "vs/vs.h"
@@ -256,14 +257,21 @@ int coop_vs_up(struct coop_vs *vs, char *err, size_t errlen)
 	ret = vs->iso->up(vs, err, errlen);
 	if (ret < 0)
 		return ret;
+	ret = coop_vs_resolver_up(vs, err, errlen);
+	if (ret < 0) {
+		vs->iso->down(vs);
+		return ret;
+	}
 	ret = open_listeners(vs, err, errlen);
 	if (ret < 0) {
+		coop_vs_resolver_down(vs);
 		vs->iso->down(vs);
 		return ret;
 	}
 	ret = coop_udp_vs_add(vs->coop->udp, vs, err, errlen);
 	if (ret < 0) {
 		close_listeners(vs);
+		coop_vs_resolver_down(vs);
 		vs->iso->down(vs);
 		return ret;
 	}
@@ -280,6 +288,8 @@ static void release_on_worker(struct coop_worker *w, void *arg)
 	coop_vs_listeners_stop(vs, w);
 	coop_udp_vs_release_worker(vs->coop->udp, vs, w);
 	coop_conn_close_vs(w, vs);
+	/* After the connections: their on_close may cancel lookups. */
+	coop_vs_resolver_release(vs, w->loop);
 	if (atomic_fetch_sub(&vs->releasing, 1) == 1)
 		ev_async_send(vs->coop->loop, &vs->coop->released);
 }
@@ -294,6 +304,7 @@ void coop_vs_lose(struct coop_vs *vs, const char *why)
 	snprintf(vs->lost_why, sizeof(vs->lost_why), "%s", why);
 	vs->state = COOP_VS_LOSING;
 	coop_udp_vs_lose(vs->coop->udp, vs);
+	coop_vs_resolver_shutdown(vs);
 	atomic_store(&vs->releasing, vs->n_workers);
 	for (i = 0; i < vs->n_workers; i++)
 		while (coop_worker_call(&vs->coop->workers[i], release_on_worker, vs) < 0)
@@ -307,6 +318,7 @@ void coop_vs_released(struct coop_vs *vs)
 		return;
 	coop_udp_vs_released(vs->coop->udp, vs);
 	close_listeners(vs);
+	coop_vs_resolver_down(vs);
 	vs->iso->down(vs);
 	vs->state = COOP_VS_LOST;
 	coop_info("vs '%s': released", vs->cfg->name);
@@ -323,6 +335,7 @@ void coop_vs_down(struct coop_vs *vs)
 		return;
 	coop_udp_vs_del(vs->coop->udp, vs);
 	close_listeners(vs);
+	coop_vs_resolver_down(vs);
 	vs->iso->down(vs);
 	vs->state = COOP_VS_DOWN;
 }

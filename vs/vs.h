@@ -120,6 +120,9 @@ struct coop_vs {
 	char lost_why[128];               /* why it was lost (LOST), for admin */
 	struct coop_rpc_reg *rpc;         /* its portmapper registry (vs/rpc.c);
 					   * mutex inside, any thread */
+	struct coop_resolver *resolver;   /* its resolver (resolver/vs_resolver.c),
+					   * from up to down; any thread, each
+					   * with its own channel */
 };
 
 /* Bump a single-writer counter (relaxed; only the owning worker writes). */

@@ -4,7 +4,8 @@
  * latency of a cache hit and of a lookup that goes to the server.
  *
  * usage: resolver_bench rate NSPREFIX N SERVER LOOKUPS CONC ROUNDS
- *          per round prints "pervs RATE" then "shared RATE" (lookups/s);
+ *          per round prints "pervs RATE CPU" then "shared RATE CPU"
+ *          (lookups/s, client CPU microseconds per lookup);
  *          namespaces NSPREFIX-0 .. NSPREFIX-(N-1) must reach SERVER;
  *          CONC lookups in flight per VS (N x CONC for the shared one)
  *        resolver_bench latency NS SERVER ITER ROUNDS
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +45,16 @@ static double now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* CPU seconds (user + system) this process used so far. */
+static double cpu(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+	       ru.ru_stime.tv_usec / 1e6;
 }
 
 static int ns_socket(void *ctx, int domain, int type, int protocol)
@@ -84,16 +96,19 @@ static void lookup_cb(int status, const struct coop_resolver_result *res, unsign
 		ev_break(l->loop, EVBREAK_ALL);
 }
 
-/* Run target lookups over streams; lookups per second. */
-static double run(struct ev_loop *loop, struct stream *st, size_t n, unsigned long target)
+/* Run target lookups over streams: lookups per second, and the client's
+ * CPU microseconds per lookup in *cpu_us. */
+static double run(struct ev_loop *loop, struct stream *st, size_t n, unsigned long target,
+		  double *cpu_us)
 {
 	struct load l = { .loop = loop, .target = target };
-	double t0;
+	double t0, c0;
 	size_t i;
 
 	for (i = 0; i < n; i++)
 		st[i].load = &l;
 	t0 = now();
+	c0 = cpu();
 	for (i = 0; i < n && l.started < target; i++)
 		start_one(&st[i]);
 	ev_run(loop, 0);
@@ -101,6 +116,7 @@ static double run(struct ev_loop *loop, struct stream *st, size_t n, unsigned lo
 		fprintf(stderr, "resolver_bench: %lu of %lu lookups failed\n", l.failed, l.done);
 		exit(1);
 	}
+	*cpu_us = (cpu() - c0) * 1e6 / target;
 	return target / (now() - t0);
 }
 
@@ -144,6 +160,7 @@ static int cmd_rate(char **argv)
 	struct ev_loop *loop = ev_default_loop(0);
 	struct coop_resolver **per, *shared;
 	struct stream *sp, *ss;
+	double rate, us;
 	int *fds;
 	unsigned i, c;
 
@@ -166,11 +183,13 @@ static int cmd_rate(char **argv)
 		}
 	}
 	/* Warm-up: every channel opens its socket. */
-	run(loop, sp, (size_t)n * conc, (unsigned long)n * conc * 2);
-	run(loop, ss, (size_t)n * conc, (unsigned long)n * conc * 2);
+	run(loop, sp, (size_t)n * conc, (unsigned long)n * conc * 2, &us);
+	run(loop, ss, (size_t)n * conc, (unsigned long)n * conc * 2, &us);
 	for (k = 0; k < rounds; k++) {
-		printf("pervs %.0f\n", run(loop, sp, (size_t)n * conc, lookups));
-		printf("shared %.0f\n", run(loop, ss, (size_t)n * conc, lookups));
+		rate = run(loop, sp, (size_t)n * conc, lookups, &us);
+		printf("pervs %.0f %.2f\n", rate, us);
+		rate = run(loop, ss, (size_t)n * conc, lookups, &us);
+		printf("shared %.0f %.2f\n", rate, us);
 		fflush(stdout);
 	}
 	for (i = 0; i < n; i++) {
@@ -214,9 +233,15 @@ static int cmd_latency(char **argv)
 	struct coop_resolver *r = make("latency", argv[1], 1024, &fd);
 	double t0;
 
-	/* Fill the cache once. */
+	/* Fill the cache once; the answer must be cacheable (TTL > 0). */
 	coop_resolver_resolve(r, loop, "hit.bench.test", AF_INET, 0, break_cb, loop, NULL);
 	ev_run(loop, 0);
+	hits = 0;
+	coop_resolver_resolve(r, loop, "hit.bench.test", AF_INET, 0, count_cb, &hits, NULL);
+	if (hits != 1) {
+		fprintf(stderr, "resolver_bench: the server's answer was not cached (TTL 0?)\n");
+		return 1;
+	}
 	for (k = 0; k < rounds; k++) {
 		hits = 0;
 		t0 = now();

@@ -13,11 +13,11 @@
 
 /* One TCP client: its record reassembly and what it may do. */
 struct pmap_conn {
-	struct coop_conn *conn;   /* the connection */
+	struct coop_conn *conn;	  /* the connection */
 	struct coop_rpc_reg *reg; /* its VS's registry */
 	struct coop_rpc_rec rec;  /* record being reassembled */
-	bool local;               /* the client is on the VS's own host */
-	bool closed;              /* coop_conn_close was called: read no more */
+	bool local;		  /* the client is on the VS's own host */
+	bool closed;		  /* coop_conn_close was called: read no more */
 };
 
 static bool v4_loopback(const struct in_addr *a)
@@ -125,9 +125,9 @@ static void pmap_close(struct coop_conn *conn)
 }
 
 const struct coop_service coop_service_portmap = {
-	.name = "portmap",
-	.on_accept = pmap_accept,
-	.on_read = pmap_read,
-	.on_close = pmap_close,
-	.on_datagram = pmap_datagram,
+    .name = "portmap",
+    .on_accept = pmap_accept,
+    .on_read = pmap_read,
+    .on_close = pmap_close,
+    .on_datagram = pmap_datagram,
 };

@@ -79,7 +79,7 @@ XDP_INLINE __u32 flow_owner(const struct coop_xdp_config *cfg, const struct xdp_
 		state = n && n->family ? n->state : COOP_FWD_STATE_ABSENT;
 		/* TCP entries never expire, so they need no clock */
 		if (!tcp)
-			now = bpf_ktime_get_ns();
+			now = bpf_ktime_get_coarse_ns();
 		v = coop_fwd_flow_verdict(f, p->t.proto, p->syn, state, now, cfg->udp_idle_ns);
 		if (v == COOP_FWD_FLOW_USE) {
 			count(COOP_XDP_CNT_FLOW_HIT, bytes);
@@ -103,7 +103,7 @@ XDP_INLINE __u32 flow_owner(const struct coop_xdp_config *cfg, const struct xdp_
 	owner = table_owner(service, hash);
 	if (owner == COOP_FWD_NO_BACKEND)
 		return owner;
-	now = bpf_ktime_get_ns();
+	now = bpf_ktime_get_coarse_ns();
 	rl = bpf_map_lookup_elem(&coop_xdp_rlimit, &zero);
 	if (cfg->insert_cost_ns && rl &&
 	    !coop_fwd_ratelimit_take(rl, now, cfg->insert_cost_ns, cfg->insert_burst_ns)) {
@@ -117,12 +117,21 @@ XDP_INLINE __u32 flow_owner(const struct coop_xdp_config *cfg, const struct xdp_
 	return owner;
 }
 
-/* Deliver to owner: pass when it is us, else encapsulate to its node. */
-XDP_INLINE int send_to(struct xdp_md *ctx, const struct coop_xdp_config *cfg,
-		       const struct xdp_pkt *p, __u32 owner, __u32 hash, int steer)
+/*
+ * Deliver to owner: pass when it is us, else encapsulate to its node.
+ * A global function: the verifier checks it once, not once per caller
+ * (four callers, each with the whole encapsulation and ICMP code).
+ */
+__attribute__((noinline)) int coop_xdp_send(struct xdp_md *ctx, const struct xdp_pkt *p,
+					    __u32 owner, __u32 hash, __u32 steer)
 {
+	struct coop_xdp_config *cfg;
 	struct coop_xdp_node *n;
+	__u32 zero = 0;
 
+	cfg = bpf_map_lookup_elem(&coop_xdp_config, &zero);
+	if (!p || !cfg)
+		return COOP_XDP_CNT_PASS_DISABLED;
 	if (owner == COOP_FWD_NO_BACKEND)
 		return COOP_XDP_CNT_PASS_NO_BACKEND;
 	if (owner == cfg->self_id)
@@ -168,7 +177,7 @@ XDP_INLINE int frag_decide(struct xdp_md *ctx, const struct coop_xdp_config *cfg
 {
 	struct coop_fwd_frag_key k;
 	struct coop_fwd_frag_val *rec, nv = {};
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_coarse_ns();
 	__u32 owner;
 
 	coop_fwd_frag_key_make(&k, &p->t, p->frag_id);
@@ -184,7 +193,7 @@ XDP_INLINE int frag_decide(struct xdp_md *ctx, const struct coop_xdp_config *cfg
 		nv.ctime_ns = now;
 		bpf_map_update_elem(&coop_xdp_frags, &k, &nv, BPF_ANY);
 		count(COOP_XDP_CNT_FRAG_FIRST, bytes);
-		return send_to(ctx, cfg, p, owner, fhash, 0);
+		return coop_xdp_send(ctx, p, owner, fhash, 0);
 	}
 	rec = bpf_map_lookup_elem(&coop_xdp_frags, &k);
 	if (!rec || (cfg->frag_timeout_ns && now - rec->ctime_ns > cfg->frag_timeout_ns)) {
@@ -192,7 +201,7 @@ XDP_INLINE int frag_decide(struct xdp_md *ctx, const struct coop_xdp_config *cfg
 		return COOP_XDP_CNT_PASS_FRAG_ORPHAN;
 	}
 	count(COOP_XDP_CNT_FRAG_HIT, bytes);
-	return send_to(ctx, cfg, p, rec->backend, fhash, 0);
+	return coop_xdp_send(ctx, p, rec->backend, fhash, 0);
 }
 
 /* A packet to a VIP address (or not: then it passes). */
@@ -214,7 +223,7 @@ XDP_INLINE int vip_packet(struct xdp_md *ctx, const struct coop_xdp_config *cfg,
 		if (owner == COOP_FWD_NO_BACKEND)
 			return COOP_XDP_CNT_PASS_NO_BACKEND;
 		if (owner != cfg->self_id)
-			return send_to(ctx, cfg, p, owner, hash, 1);
+			return coop_xdp_send(ctx, p, owner, hash, 1);
 		return frag_decide(ctx, cfg, p, hash, bytes);
 	}
 	v = vip_find(cfg, p, 0);
@@ -222,7 +231,7 @@ XDP_INLINE int vip_packet(struct xdp_md *ctx, const struct coop_xdp_config *cfg,
 		return COOP_XDP_CNT_PASS_NOT_VIP;
 	hash = coop_fwd_hash(&p->t);
 	owner = flow_owner(cfg, p, v->service, hash, bytes);
-	return send_to(ctx, cfg, p, owner, hash, 0);
+	return coop_xdp_send(ctx, p, owner, hash, 0);
 }
 
 /* Is p a tunnel packet ending here? 1 GUE, 2 IPIP, 0 no. */

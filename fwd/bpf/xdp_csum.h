@@ -39,66 +39,63 @@ XDP_INLINE __u16 xdp_csum_ip4(const struct iphdr *ip)
 	return ~xdp_csum_fold(xdp_csum_words((const __u32 *)ip, 5));
 }
 
-/* Step of xdp_csum_bytes: n bytes through the helper when the bit is set. */
-#define XDP_CSUM_STEP_HELPER(n)                                         \
-	do {                                                            \
-		if (len & (n)) {                                        \
-			if ((void *)p + (n) > end)                      \
-				return -1;                              \
-			s += (__u32)bpf_csum_diff(NULL, 0, (void *)p, (n), 0); \
-			p += (n);                                       \
-		}                                                       \
+/*
+ * Steps of xdp_csum_bytes: n bytes (a power of two) when that bit of len is
+ * set, through the helper (at most 512 bytes per call) or inline (small:
+ * cheaper than a call). The next position is computed before the branch
+ * (the empty asm pins it there) and p itself is dead after it, so the two
+ * sides rejoin in identical states (the bounds check gave p a range only
+ * on one side): the verifier walks each step once, not every combination.
+ */
+#define XDP_CSUM_STEP(n, body)                                  \
+	do {                                                    \
+		__u8 *next_ = p + (len & (n));                  \
+		asm volatile("" : "+r"(next_));                 \
+		if (len & (n)) {                                \
+			if ((void *)p + (n) > end)              \
+				return -1;                      \
+			body;                                   \
+		}                                               \
+		p = next_;                                      \
 	} while (0)
 
-/* Step of xdp_csum_bytes: n bytes inline (cheaper than a call when small). */
-#define XDP_CSUM_STEP_INLINE(n)                              \
-	do {                                                 \
-		if (len & (n)) {                             \
-			if ((void *)p + (n) > end)           \
-				return -1;                   \
-			s += xdp_csum_words((const __u32 *)p, (n) / 4); \
-			p += (n);                            \
-		}                                            \
+#define XDP_CSUM_HELPER(n, calls)                                                       \
+	do {                                                                            \
+		int k_;                                                                 \
+		for (k_ = 0; k_ < (calls); k_++)                                        \
+			s += (__u32)bpf_csum_diff(NULL, 0, (void *)p + k_ * ((n) / (calls)), \
+						  (n) / (calls), 0);                    \
 	} while (0)
 
-/* Largest run summed (the linear part of an XDP frame is below a page). */
-#define XDP_CSUM_CHUNKS 8
+#define XDP_CSUM_STEP_HELPER(n, calls) XDP_CSUM_STEP(n, XDP_CSUM_HELPER(n, calls))
+#define XDP_CSUM_STEP_INLINE(n) XDP_CSUM_STEP(n, s += xdp_csum_words((const __u32 *)p, (n) / 4))
+
+/* Longest run summed: the linear part of an XDP frame is below a page. */
+#define XDP_CSUM_MAX 4095u
 
 /*
  * One's-complement sum (unfolded) of len bytes at p, p..end being the
- * packet. The length is split into 512-byte chunks and then its binary
- * digits, so every access has a constant size the verifier can check.
+ * packet: one step per binary digit of len, so every access has a
+ * constant size the verifier can check and the code has no loop.
  * Returns 0 and adds to *acc, or -1 when the range leaves the packet.
  */
 XDP_INLINE int xdp_csum_bytes(__u8 *p, void *end, __u32 len, __u64 *acc)
 {
 	__u64 s = 0;
-	int i;
 
-	for (i = 0; i < XDP_CSUM_CHUNKS; i++) {
-		if (len < 512)
-			break;
-		if ((void *)p + 512 > end)
-			return -1;
-		s += (__u32)bpf_csum_diff(NULL, 0, (void *)p, 512, 0);
-		p += 512;
-		len -= 512;
-	}
-	if (len >= 512)
+	if (len > XDP_CSUM_MAX)
 		return -1;
-	XDP_CSUM_STEP_HELPER(256);
-	XDP_CSUM_STEP_HELPER(128);
-	XDP_CSUM_STEP_HELPER(64);
+	XDP_CSUM_STEP_HELPER(2048, 4);
+	XDP_CSUM_STEP_HELPER(1024, 2);
+	XDP_CSUM_STEP_HELPER(512, 1);
+	XDP_CSUM_STEP_HELPER(256, 1);
+	XDP_CSUM_STEP_HELPER(128, 1);
+	XDP_CSUM_STEP_HELPER(64, 1);
 	XDP_CSUM_STEP_INLINE(32);
 	XDP_CSUM_STEP_INLINE(16);
 	XDP_CSUM_STEP_INLINE(8);
 	XDP_CSUM_STEP_INLINE(4);
-	if (len & 2) {
-		if ((void *)p + 2 > end)
-			return -1;
-		s += *(__u16 *)p;
-		p += 2;
-	}
+	XDP_CSUM_STEP(2, s += *(__u16 *)p);
 	if (len & 1) {
 		/* the odd byte is the high-order byte of a zero-padded word */
 		__u8 last[2] = { 0, 0 };

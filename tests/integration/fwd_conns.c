@@ -6,12 +6,17 @@
  * part of libcoop.
  *
  *   fwd_conns                  commands on stdin, one reply block each on
- *                              stdout, ending with a line "end":
+ *                              stdout, ending with a line "end" (ADDR is
+ *                              IPv4 or IPv6, without brackets):
  *     open ADDR PORT N         open N connections at once; "conn ID SPORT ok"
  *                              or "conn ID SPORT fail REASON" per connection
  *     ping MS                  send a line on every open connection and wait
  *                              up to MS ms for its echo; "ping ID SPORT ok" or
  *                              "ping ID SPORT broken REASON" (then closed)
+ *     bulk N BYTES MS          send BYTES on each of the first N open
+ *                              connections and read them back within MS ms:
+ *                              full-size segments, for the MTU path; "bulk ID
+ *                              SPORT ok" or "... broken REASON" (then closed)
  *     whoami ADDR PORT N       N short connections, one at a time; "who SPORT
  *                              NAME" with the line the server sent
  *     quit
@@ -51,7 +56,9 @@ struct conn {
 	unsigned sport; /* local port, host order */
 	char buf[32];   /* echo received so far */
 	size_t have;    /* bytes in buf */
-	int done;       /* ping: 1 answered, -1 broken */
+	int done;       /* ping, bulk: 1 answered, -1 broken */
+	size_t sent;    /* bulk: bytes sent */
+	size_t got;     /* bulk: bytes echoed back */
 };
 
 static struct conn *conns;
@@ -66,41 +73,66 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A destination, IPv4 or IPv6. */
+struct dst {
+	struct sockaddr_storage sa; /* address and port */
+	socklen_t len;              /* sizeof the family's sockaddr */
+	int family;                 /* AF_INET or AF_INET6 */
+};
+
 static unsigned local_port(int fd)
 {
-	struct sockaddr_in sa;
+	struct sockaddr_storage sa;
 	socklen_t len = sizeof(sa);
 
 	if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
 		return 0;
-	return ntohs(sa.sin_port);
+	return ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port :
+						((struct sockaddr_in *)&sa)->sin_port);
 }
 
-static int dst_parse(const char *addr, const char *port, struct sockaddr_in *sa)
+static int dst_parse(const char *addr, const char *port, struct dst *d)
 {
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((unsigned short)atoi(port));
-	return inet_pton(AF_INET, addr, &sa->sin_addr) == 1 ? 0 : -1;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&d->sa;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&d->sa;
+
+	memset(d, 0, sizeof(*d));
+	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((unsigned short)atoi(port));
+		d->len = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((unsigned short)atoi(port));
+		d->len = sizeof(*s6);
+	} else {
+		return -1;
+	}
+	d->family = d->sa.ss_family;
+	return 0;
 }
 
 /* open: all connects in flight at once, then wait for each to finish. */
-static void cmd_open(const struct sockaddr_in *dst, unsigned n)
+static void cmd_open(const struct dst *dst, unsigned n)
 {
 	struct pollfd *pfd = calloc(n, sizeof(*pfd));
 	long long deadline = now_ms() + 10000;
 	size_t base, i, pending = 0;
 
-	if (!pfd || n_conns + n > cap_conns) {
+	if (n_conns + n > cap_conns) {
 		size_t cap = (n_conns + n) * 2;
 		struct conn *c = realloc(conns, cap * sizeof(*c));
 
-		if (!pfd || !c) {
+		if (!c) {
 			fprintf(stderr, "fwd_conns: out of memory\n");
 			exit(1);
 		}
 		conns = c;
 		cap_conns = cap;
+	}
+	if (!pfd) {
+		fprintf(stderr, "fwd_conns: out of memory\n");
+		exit(1);
 	}
 	base = n_conns;
 	for (i = 0; i < n; i++) {
@@ -108,8 +140,8 @@ static void cmd_open(const struct sockaddr_in *dst, unsigned n)
 
 		memset(c, 0, sizeof(*c));
 		c->id = next_id++;
-		c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (c->fd >= 0 && connect(c->fd, (const struct sockaddr *)dst, sizeof(*dst)) < 0 &&
+		c->fd = socket(dst->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (c->fd >= 0 && connect(c->fd, (const struct sockaddr *)&dst->sa, dst->len) < 0 &&
 		    errno != EINPROGRESS) {
 			close(c->fd);
 			c->fd = -1;
@@ -236,13 +268,101 @@ static void cmd_ping(int timeout)
 	free(pfd);
 }
 
+/* The byte at offset i of connection c's bulk payload. */
+static unsigned char bulk_byte(const struct conn *c, size_t i)
+{
+	return (unsigned char)('a' + (c->id + i * 7) % 26);
+}
+
+/* bulk: BYTES each way on the first n connections, all at once. */
+static void cmd_bulk(unsigned n, size_t bytes, int timeout)
+{
+	struct pollfd *pfd = calloc(n_conns + 1, sizeof(*pfd));
+	long long deadline = now_ms() + timeout;
+	unsigned char chunk[4096], in[4096];
+	size_t i, pending = 0, used = 0;
+
+	if (!pfd) {
+		fprintf(stderr, "fwd_conns: out of memory\n");
+		exit(1);
+	}
+	for (i = 0; i < n_conns; i++) {
+		struct conn *c = &conns[i];
+
+		pfd[i].fd = -1;
+		if (c->fd < 0 || used == n)
+			continue;
+		used++;
+		c->sent = c->got = 0;
+		c->done = 0;
+		pfd[i].fd = c->fd;
+		pfd[i].events = POLLIN | POLLOUT;
+		pending++;
+	}
+	while (pending && now_ms() < deadline) {
+		if (poll(pfd, n_conns, (int)(deadline - now_ms())) <= 0)
+			continue;
+		for (i = 0; i < n_conns; i++) {
+			struct conn *c = &conns[i];
+			ssize_t r;
+			size_t k, len;
+
+			if (pfd[i].fd < 0 || !pfd[i].revents)
+				continue;
+			if ((pfd[i].revents & POLLOUT) && c->sent < bytes) {
+				len = bytes - c->sent < sizeof(chunk) ? bytes - c->sent : sizeof(chunk);
+				for (k = 0; k < len; k++)
+					chunk[k] = bulk_byte(c, c->sent + k);
+				r = send(c->fd, chunk, len, MSG_NOSIGNAL);
+				if (r > 0)
+					c->sent += (size_t)r;
+				else if (r < 0 && errno != EAGAIN)
+					c->done = -1;
+				if (c->sent == bytes)
+					pfd[i].events = POLLIN;
+			}
+			if (!c->done && (pfd[i].revents & (POLLIN | POLLERR | POLLHUP))) {
+				r = recv(c->fd, in, sizeof(in), 0);
+				if (r <= 0 && !(r < 0 && errno == EAGAIN))
+					c->done = -1;
+				for (k = 0; r > 0 && k < (size_t)r && !c->done; k++)
+					if (in[k] != bulk_byte(c, c->got + k))
+						c->done = -1;
+				if (r > 0)
+					c->got += (size_t)r;
+				if (!c->done && c->got == bytes)
+					c->done = 1;
+			}
+			if (c->done) {
+				printf("bulk %u %u %s\n", c->id, c->sport, c->done > 0 ? "ok" : "broken");
+				pfd[i].fd = -1;
+				pending--;
+			}
+		}
+	}
+	for (i = 0; i < n_conns; i++) {
+		struct conn *c = &conns[i];
+
+		if (pfd[i].fd >= 0) {
+			printf("bulk %u %u broken timeout after %zu of %zu bytes back\n", c->id,
+			       c->sport, c->got, bytes);
+			c->done = -1;
+		}
+		if (c->fd >= 0 && c->done < 0) {
+			close(c->fd);
+			c->fd = -1;
+		}
+	}
+	free(pfd);
+}
+
 /* whoami: the served node's name, one short connection at a time. */
-static void cmd_whoami(const struct sockaddr_in *dst, unsigned n)
+static void cmd_whoami(const struct dst *dst, unsigned n)
 {
 	unsigned i;
 
 	for (i = 0; i < n; i++) {
-		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int fd = socket(dst->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		struct timeval tv = { 3, 0 };
 		char name[128] = "";
 		size_t have = 0;
@@ -252,7 +372,7 @@ static void cmd_whoami(const struct sockaddr_in *dst, unsigned n)
 			continue;
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		if (connect(fd, (const struct sockaddr *)dst, sizeof(*dst)) < 0) {
+		if (connect(fd, (const struct sockaddr *)&dst->sa, dst->len) < 0) {
 			printf("who %u - %s\n", local_port(fd), strerror(errno));
 			close(fd);
 			continue;
@@ -271,7 +391,8 @@ static int serve(void)
 {
 	char line[256], a[64], p[16];
 	struct rlimit rl = { 65536, 65536 };
-	struct sockaddr_in dst;
+	struct dst dst;
+	size_t bytes;
 	unsigned n;
 	int ms;
 
@@ -281,6 +402,8 @@ static int serve(void)
 			cmd_open(&dst, n);
 		else if (sscanf(line, "ping %d", &ms) == 1)
 			cmd_ping(ms);
+		else if (sscanf(line, "bulk %u %zu %d", &n, &bytes, &ms) == 3)
+			cmd_bulk(n, bytes, ms);
 		else if (sscanf(line, "whoami %63s %15s %u", a, p, &n) == 3 && !dst_parse(a, p, &dst))
 			cmd_whoami(&dst, n);
 		else if (!strncmp(line, "quit", 4))

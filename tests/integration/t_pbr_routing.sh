@@ -252,9 +252,11 @@ int main(int argc, char **argv)
 }
 C
 [ -f "$top/$B/libcoop.a" ] || fail "build first: make B=$B"
+# The libraries libcoop needs, as the Makefile links its own programs.
+ldlibs=$(sed -n 's/^LDLIBS *:= *//p' "$top/Makefile")
+# shellcheck disable=SC2086
 cc -std=gnu11 -D_GNU_SOURCE -Wall -Werror -I"$top" -o "$T/pbrapp" "$T/pbrapp.c" \
-	"$top/$B/libcoop.a" -lev -lnl-route-3 -lnl-3 -lcares -liniparser -lpthread ||
-	fail "test application does not build"
+	"$top/$B/libcoop.a" $ldlibs || fail "test application does not build"
 COOPD="$T/pbrapp"
 
 # --- topology -----------------------------------------------------------------
@@ -293,11 +295,14 @@ nsx "$C" ip -6 route add 2001:db8:12::/64 via 2001:db8:21::1
 for r in "$RA" "$RB"; do
 	nsx "$r" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 done
-# A foreign rule and route in the shared namespace: coop must never touch
-# them. The shared namespace has no default route of its own: anything a
-# VS sent by the main table would fail.
+# The host's own address on the shared link, and a foreign rule and route:
+# coop must never touch them. (With no address of its own on the link, the
+# kernel would drop the route when coop removes the link's last IPv4
+# address; coop warns about that case.) The shared namespace has no default
+# route: anything a VS sent by the main table would fail.
+nsx "$S" ip addr add 198.18.10.250/24 dev "${P}xa" noprefixroute
 nsx "$S" ip rule add pref 20100 fwmark 0x77 lookup 777
-nsx "$S" ip route add 198.18.99.0/24 dev "${P}xa" table 777
+nsx "$S" ip route add 198.18.99.0/24 via 198.18.10.1 dev "${P}xa" onlink table 777
 
 config() { # config FILE with_one
 	cat >"$1" <<INI
@@ -332,10 +337,12 @@ config "$T/pbr.ini" yes
 capture() {
 	local name=$1 pa pb
 	shift
-	nsx "$RA" "$T/pbrapp" sniff ra0 >"$T/$name.ra" 2>&1 &
+	# nsenter itself, not the nsx function: $! must be the sniffer (nsenter
+	# execs it) for kill and the cleanup to reach it.
+	nsenter --net="/run/netns/$RA" "$T/pbrapp" sniff ra0 >"$T/$name.ra" 2>&1 &
 	pa=$!
 	PIDS+=("$pa")
-	nsx "$RB" "$T/pbrapp" sniff rb0 >"$T/$name.rb" 2>&1 &
+	nsenter --net="/run/netns/$RB" "$T/pbrapp" sniff rb0 >"$T/$name.rb" 2>&1 &
 	pb=$!
 	PIDS+=("$pb")
 	sleep 0.3
@@ -377,28 +384,42 @@ ok "VS one over IPv6: answered through RB from 2001:db8:12::5"
 
 # Outbound: from inside each VS to a server in C that reports the source it
 # saw. The server listens on both of C's addresses.
-nsx "$C" socat TCP-LISTEN:7000,fork,reuseaddr SYSTEM:'echo $SOCAT_PEERADDR' &
+nsenter --net="/run/netns/$C" socat TCP-LISTEN:7000,fork,reuseaddr SYSTEM:'echo $SOCAT_PEERADDR' &
 PIDS+=($!)
-nsx "$C" socat TCP6-LISTEN:7000,fork,reuseaddr SYSTEM:'echo $SOCAT_PEERADDR' &
+nsenter --net="/run/netns/$C" socat TCP6-LISTEN:7000,ipv6only=1,fork,reuseaddr SYSTEM:'echo $SOCAT_PEERADDR' &
 PIDS+=($!)
 sleep 0.3
-echo "198.18.21.2 7000" >"$T/dial1"
-capture out2 tcp "$C" 198.18.10.5 9000 "$T/dial1"
+# dial NS VS_ADDR TARGET PORT : ask the VS's dial service to connect to
+# TARGET:PORT; keep the request side open until the answer is relayed (a
+# half-close would end the relay before the upstream speaks).
+dial() {
+	(echo "$3 $4"; sleep 2) | nsx "$1" timeout 10 socat -t 3 - "TCP:$2:9000,connect-timeout=3"
+}
+capture out2 dial "$C" 198.18.10.5 198.18.21.2 7000
 [ "$(cat "$T/out2.out")" = 198.18.10.5 ] || fail "outbound from two: server saw '$(cat "$T/out2.out")'"
 seen out2 ra '^in 198\.18\.10\.5 198\.18\.21\.2 tcp S$' || fail "outbound SYN of two not seen at RA"
 seen out2 rb '^in 198\.18\.10\.5 ' && fail "outbound of two went through RB"
 ok "outbound from two (coop_vs_tcp_connect) leaves through RA from 198.18.10.5"
 
-echo "198.18.20.2 7000" >"$T/dial2"
-capture out1 tcp "$C" 198.18.12.5 9000 "$T/dial2"
+# Into its second subnet, the two-subnet VS connects from its address
+# there, straight out of that link (the connected route of its table).
+nsenter --net="/run/netns/$RB" socat TCP-LISTEN:7000,bind=198.18.11.1,fork,reuseaddr \
+	SYSTEM:'echo $SOCAT_PEERADDR' &
+PIDS+=($!)
+sleep 0.2
+capture out2b dial "$C" 198.18.10.5 198.18.11.1 7000
+[ "$(cat "$T/out2b.out")" = 198.18.11.5 ] || fail "two into 198.18.11.0/24: server saw '$(cat "$T/out2b.out")'"
+seen out2b rb '^in 198\.18\.11\.5 198\.18\.11\.1 tcp S$' || fail "two's SYN into its second subnet not on xb"
+ok "two-subnet VS connects into 198.18.11.0/24 from 198.18.11.5, straight out of its link there"
+
+capture out1 dial "$C" 198.18.12.5 198.18.20.2 7000
 [ "$(cat "$T/out1.out")" = 198.18.12.5 ] || fail "outbound from one: server saw '$(cat "$T/out1.out")'"
 seen out1 rb '^in 198\.18\.12\.5 198\.18\.20\.2 tcp S$' || fail "outbound SYN of one not seen at RB"
 seen out1 ra '^in 198\.18\.12\.5 ' && fail "outbound of one went through RA"
 ok "outbound from one leaves through RB from 198.18.12.5"
 
-echo "2001:db8:21::2 7000" >"$T/dial6"
-capture out6 tcp "$C" 198.18.12.5 9000 "$T/dial6"
-grep -q '2001:db8:12::5' "$T/out6.out" || fail "IPv6 outbound from one: server saw '$(cat "$T/out6.out")'"
+capture out6 dial "$C" 198.18.12.5 2001:db8:21::2 7000
+grep -Eq '2001:db8:12::5|2001:0db8:0012:0000:0000:0000:0000:0005' "$T/out6.out" || fail "IPv6 outbound from one: server saw '$(cat "$T/out6.out")'"
 seen out6 rb '^in 2001:db8:12::5 2001:db8:21::2 tcp S$' || fail "IPv6 outbound SYN not seen at RB"
 ok "IPv6 outbound from one leaves through RB from 2001:db8:12::5"
 
@@ -419,7 +440,17 @@ rst rst6 "[2001:db8:12::5]"
 seen rst6 rb '^in 2001:db8:12::5 2001:db8:21::2 tcp A?R' || fail "IPv6 RST not seen at RB"
 ok "RSTs for closed ports leave through each VS's gateway with its own source (v4, v6, both subnets)"
 
-"$COOPCTL" -s "$T/admin.sock" show vs two | grep -q pbr || true
+# The admin socket reports what each VS got, and the kernel agrees.
+json=$("$COOPCTL" -s "$T/admin.sock" --json show vs one) || fail "coopctl show vs one"
+mark=$(echo "$json" | grep -o '"mark": *[0-9]*' | grep -o '[0-9]*$')
+table=$(echo "$json" | grep -o '"table": *[0-9]*' | grep -o '[0-9]*$')
+echo "$json" | grep -q '"isolation": *"pbr"' || fail "isolation not reported: $json"
+[ "${mark:-0}" -gt 0 ] && [ "${table:-0}" -gt 0 ] || fail "mark/table not reported: $json"
+nsx "$S" ip rule show | grep -q "fwmark $(printf '%#x' "$mark") lookup $table proto 246" ||
+	fail "no rule for mark $mark -> table $table"
+nsx "$S" ip -6 rule show | grep -q "fwmark $(printf '%#x' "$mark") lookup $table proto 246" ||
+	fail "no IPv6 rule for one"
+ok "coopctl show vs one: isolation pbr, mark $(printf '%#x' "$mark"), table $table, as in the kernel's rules"
 
 # --- crash safety -----------------------------------------------------------------
 # state: everything coop-tagged in S, one line per object, sorted
@@ -458,7 +489,11 @@ config "$T/two.ini" no
 start_coopd "$T/two.ini"
 now=$(state)
 echo "$now" | grep -Eq '198\.18\.12\.5|2001:db8:12::' && fail "leftovers of the dropped VS one remain: $now"
-[ "$(echo "$now" | grep -c '^rule6')" -gt 0 ] && fail "IPv6 rules left with no IPv6 VS: $now"
+# No IPv6 VS left: the IPv6 tree keeps only its entry, the unreachable
+# catch-all (a v4-only VS's IPv6 socket must not reach the main table) and
+# the anchor.
+echo "$now" | grep -q '^rule6.*lookup' && fail "IPv6 lookup rules left with no IPv6 VS: $now"
+[ "$(echo "$now" | grep -c '^rule6')" -eq 3 ] || fail "IPv6 rules: $now"
 [ "$(echo "$now" | grep -c '^addr')" -eq 2 ] || fail "two's addresses: $now"
 [ "$(tcp "$C" 198.18.11.5 8)" = two ] || fail "two does not answer after the change"
 ok "SIGKILL + restart without VS one: its leftovers removed, two's state adopted"

@@ -4,7 +4,7 @@
 # VS with two addresses answers each from the address the client sent to
 # (checked on the client side); a datagram for an address of the namespace
 # that the VS does not own is counted and dropped; coopctl shows the
-# counters.
+# counters; a VS whose namespace is deleted releases its sockets.
 . "$(dirname "$0")/lib.sh"
 
 client_ns "$P-c1" "${P}v1" 198.18.1.2/24 2001:db8:1::2/64
@@ -73,6 +73,23 @@ out1=$(jq -r '.udp.dgrams_out' "$T/nas1.json")
 "$COOPCTL" -s "$T/admin.sock" --json show stats >"$T/stats.json" || fail "show stats"
 [ "$(jq -r '.udp.groups' "$T/stats.json")" -eq 4 ] || fail "groups: expected 4 (2 namespaces x 2 ports)"
 ok "coopctl: per-VS datagram counters and the demux's groups"
+
+# nas2's namespace deleted behind coop's back: its groups stop being
+# watched and close (the zombie namespace is not kept alive by them); nas1
+# goes on.
+[ "$(jq -r '.udp.sockets' "$T/stats.json")" -eq 16 ] || fail "sockets: expected 16 (4 groups x 2 workers x 2 families)"
+ip netns del "$P-nas2"
+for _ in $(seq 50); do
+	state=$("$COOPCTL" -s "$T/admin.sock" --json show vs nas2 | jq -r .state)
+	[ "$state" = lost ] && break
+	sleep 0.1
+done
+[ "$state" = lost ] || fail "nas2: state '$state', expected lost"
+"$COOPCTL" -s "$T/admin.sock" --json show stats >"$T/stats.json" || fail "show stats"
+[ "$(jq -r '.udp.groups' "$T/stats.json")" -eq 2 ] || fail "groups after losing nas2: $(jq -r '.udp.groups' "$T/stats.json")"
+[ "$(jq -r '.udp.sockets' "$T/stats.json")" -eq 8 ] || fail "sockets after losing nas2"
+[ "$(udp "$P-c1" 198.18.1.1 8 x)" = nas1 ] || fail "nas1 stopped answering"
+ok "a VS whose namespace vanished releases its UDP groups; the other keeps serving"
 
 stop_coopd
 ok "stop: clean exit"

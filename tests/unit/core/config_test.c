@@ -120,6 +120,10 @@ static const char full_ini[] =
 	"workers = 3\n"
 	"admin_socket = /run/coop-test/admin.sock\n"
 	"admin_mode = 0660\n"
+	"pbr_marks = 0x100-0x1ff\n"
+	"pbr_tables = 100-199\n"
+	"pbr_protocol = 200\n"
+	"pbr_priority = 1000\n"
 	"\n"
 	"[vs nas1]\n"
 	"isolation = netns\n"
@@ -190,6 +194,12 @@ static void test_full_file(void **state)
 	assert_false(v->has_gw6);
 	assert_int_equal(v->mark, 0x100);
 	assert_int_equal(v->table, 100);
+	assert_int_equal(cfg->global.pbr_mark_lo, 0x100);
+	assert_int_equal(cfg->global.pbr_mark_hi, 0x1ff);
+	assert_int_equal(cfg->global.pbr_table_lo, 100);
+	assert_int_equal(cfg->global.pbr_table_hi, 199);
+	assert_int_equal(cfg->global.pbr_protocol, 200);
+	assert_int_equal(cfg->global.pbr_priority, 1000);
 	assert_int_equal(v->n_listens, 1);
 	coop_config_free(cfg);
 }
@@ -294,7 +304,7 @@ static void test_numbers(void **state)
 	struct coop_config *cfg;
 
 	(void)state;
-	cfg = load_ok("[global]\nworkers = 256\n"
+	cfg = load_ok("[global]\nworkers = 256\npbr_marks = 1-0xffffffff\npbr_tables = 1-4294967295\n"
 		      "[vs a]\nisolation = pbr\ninterface = lo\naddresses = 198.18.1.1/24\n"
 		      "mark = 4294967295\ntable = 252\n"
 		      "[vs b]\nisolation = PBR\ninterface = lo\naddresses = 198.18.2.1/24\n"
@@ -321,7 +331,8 @@ static void test_address_plans(void **state)
 		      "[vs b]\nisolation = pbr\ninterface = lo\naddresses = 198.18.2.1/24\n");
 	coop_config_free(cfg);
 	/* pbr VSes in different namespaces do not meet */
-	cfg = load_ok_flags("[vs a]\nisolation = pbr\nnamespace = ct-one\ninterface = eth0\n"
+	cfg = load_ok_flags("[global]\npbr_marks = 1-0xff\n"
+			    "[vs a]\nisolation = pbr\nnamespace = ct-one\ninterface = eth0\n"
 			    "addresses = 198.18.1.1/24\n"
 			    "[vs b]\nisolation = pbr\nnamespace = ct-two\ninterface = eth0\n"
 			    "addresses = 198.18.1.1/24\nmark = 5\n"
@@ -666,6 +677,24 @@ static const struct err_case err_cases[] = {
 	{ "pbr_duplicate_table",
 	  PBR_A "addresses = 198.18.1.1/24\ntable = 70\n" PBR_B "addresses = 198.18.2.1/24\ntable = 70\n",
 	  "[vs b] table: ", "table 70 is also the table of pbr VS 'a'" },
+	/* [global] pbr_* and the ranges explicit marks and tables must obey */
+	{ "pbr_mark_outside", PBR_A "addresses = 198.18.1.1/24\nmark = 5\n", "[vs a] mark: ",
+	  "mark 0x5 is outside pbr_marks 0x10000-0x1ffff" },
+	{ "pbr_table_outside",
+	  "[global]\npbr_tables = 1000-1999\n" PBR_A "addresses = 198.18.1.1/24\ntable = 100\n",
+	  "[vs a] table: ", "table 100 is outside pbr_tables 1000-1999" },
+	{ "pbr_marks_reversed", "[global]\npbr_marks = 0x20-0x10\n", "[global] pbr_marks: ",
+	  "'0x20-0x10' is not a mark range" },
+	{ "pbr_marks_zero", "[global]\npbr_marks = 0-100\n", "[global] pbr_marks: ",
+	  "is not a mark range" },
+	{ "pbr_marks_single", "[global]\npbr_marks = 7\n", "[global] pbr_marks: ",
+	  "is not a mark range" },
+	{ "pbr_tables_kernel", "[global]\npbr_tables = 253-255\n", "[global] pbr_tables: ",
+	  "holds only the kernel's tables" },
+	{ "pbr_protocol_kernel", "[global]\npbr_protocol = 4\n", "[global] pbr_protocol: ",
+	  "'4' is not a usable protocol number" },
+	{ "pbr_priority_high", "[global]\npbr_priority = 32764\n", "[global] pbr_priority: ",
+	  "'32764' is not a rule priority" },
 	/* links */
 	{ "interface_missing", "[vs a]\ninterface = ctnosuchlnk0\n", "[vs a] interface: ",
 	  "no link 'ctnosuchlnk0' in coopd's namespace (and namespace 'a' does not exist yet)" },
@@ -1072,7 +1101,8 @@ static void test_docs_match_tables(void **state)
 		assert_non_null(strstr(doc, want));
 		assert_non_null(strstr(doc, d->help));
 	}
-	assert_int_equal(i, 11);
+	/* 7 [global], 9 + 7 resolver [vs NAME], 10 [forwarder] */
+	assert_int_equal(i, 33);
 	free(doc);
 }
 

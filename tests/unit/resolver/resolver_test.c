@@ -471,6 +471,7 @@ static void test_truncated_over_tcp(void **state)
 {
 	struct coop_resolver *r;
 	struct outcome o = { 0 };
+	int before;
 
 	(void)state;
 	r = mk(NULL, 1);
@@ -480,6 +481,16 @@ static void test_truncated_over_tcp(void **state)
 	assert_int_equal(fake_count(srv, "big.corp.test", 0, 0), 1);
 	assert_int_equal(fake_count(srv, "big.corp.test", 0, 1), 1);
 	assert_int_equal(socks.bad_flags, 0);
+	/* Once idle, the channel that needed TCP goes (a server's TCP slots
+	 * are few); the next question gets a fresh one, over UDP. */
+	before = socks.calls;
+	fake_addr(fake_rule(srv, "small.corp.test", COOP_DNS_A, FAKE_ANSWER), "198.18.4.6");
+	assert_int_equal(resolve(r, "small.corp.test", AF_INET, 0, &o), 0);
+	assert_int_equal(fake_count(srv, "small.corp.test", 0, 0), 1);
+	assert_int_equal(socks.calls, before + 1);
+	/* ...and that one stays. */
+	assert_int_equal(resolve(r, "small.corp.test", AF_INET, COOP_RESOLVER_F_NOCACHE, &o), 0);
+	assert_int_equal(socks.calls, before + 1);
 	outcome_clear(&o);
 	coop_resolver_free(r);
 }

@@ -18,7 +18,7 @@
 /* A hand-built message: big-endian words appended one by one. */
 struct msg {
 	uint8_t b[1024]; /* bytes */
-	size_t n;        /* used */
+	size_t n;	 /* used */
 };
 
 static void w32(struct msg *m, uint32_t v)
@@ -57,8 +57,8 @@ static void mapping(struct msg *m, uint32_t prog, uint32_t vers, uint32_t prot, 
 /* A reply, read back word by word. */
 struct reply {
 	uint8_t b[COOP_PMAP_REPLY_MAX]; /* bytes */
-	size_t n;                       /* length */
-	size_t off;                     /* next word */
+	size_t n;			/* length */
+	size_t off;			/* next word */
 };
 
 static uint32_t r32(struct reply *r)
@@ -99,8 +99,8 @@ static int setup(void **state)
 {
 	struct coop_rpc_reg *reg = coop_rpc_reg_new();
 	struct coop_rpc_mapping self[2] = {
-		{ 100000, 2, IPPROTO_TCP, 111 },
-		{ 100000, 2, IPPROTO_UDP, 111 },
+	    {100000, 2, IPPROTO_TCP, 111},
+	    {100000, 2, IPPROTO_UDP, 111},
 	};
 
 	assert_non_null(reg);
@@ -121,8 +121,8 @@ static int teardown(void **state)
 static void test_reg_set_unset(void **state)
 {
 	struct coop_rpc_reg *reg = *state;
-	struct coop_rpc_mapping nfs3 = { 100003, 3, IPPROTO_TCP, 2049 };
-	struct coop_rpc_mapping bad = { 100003, 3, 1, 2049 };
+	struct coop_rpc_mapping nfs3 = {100003, 3, IPPROTO_TCP, 2049};
+	struct coop_rpc_mapping bad = {100003, 3, 1, 2049};
 	struct coop_rpc_mapping out[8];
 
 	assert_int_equal(coop_rpc_reg_set(reg, &nfs3, COOP_RPC_OWNER_APP), 0);
@@ -144,8 +144,9 @@ static void test_reg_set_unset(void **state)
 	/* Owners: a remote UNSET cannot take what the application set, nor
 	 * the configuration's. */
 	assert_int_equal(coop_rpc_reg_unset(reg, 100003, 3, 1u << COOP_RPC_OWNER_NET), 0);
-	assert_int_equal(coop_rpc_reg_unset(reg, 100000, 2,
-					    1u << COOP_RPC_OWNER_APP | 1u << COOP_RPC_OWNER_NET), 0);
+	assert_int_equal(
+	    coop_rpc_reg_unset(reg, 100000, 2, 1u << COOP_RPC_OWNER_APP | 1u << COOP_RPC_OWNER_NET),
+	    0);
 	assert_int_equal(coop_rpc_reg_unset(reg, 100003, 3, 1u << COOP_RPC_OWNER_APP), 1);
 	assert_int_equal(coop_rpc_reg_dump(reg, out, 8), 2);
 	assert_int_equal(out[0].port, 111);
@@ -154,7 +155,7 @@ static void test_reg_set_unset(void **state)
 static void test_reg_limit(void **state)
 {
 	struct coop_rpc_reg *reg = *state;
-	struct coop_rpc_mapping m = { 300000, 1, IPPROTO_UDP, 1000 };
+	struct coop_rpc_mapping m = {300000, 1, IPPROTO_UDP, 1000};
 	uint32_t i;
 
 	for (i = 2; i < COOP_RPC_MAPPINGS_MAX; i++) {
@@ -185,7 +186,7 @@ static void test_null(void **state)
 static void test_getport(void **state)
 {
 	struct coop_rpc_reg *reg = *state;
-	struct coop_rpc_mapping mnt = { 100005, 3, IPPROTO_UDP, 20048 };
+	struct coop_rpc_mapping mnt = {100005, 3, IPPROTO_UDP, 20048};
 	struct reply r;
 	struct msg m;
 
@@ -225,7 +226,7 @@ static void test_getport(void **state)
 static void test_dump(void **state)
 {
 	struct coop_rpc_reg *reg = *state;
-	struct coop_rpc_mapping nfs = { 100003, 3, IPPROTO_TCP, 2049 };
+	struct coop_rpc_mapping nfs = {100003, 3, IPPROTO_TCP, 2049};
 	struct reply r;
 	struct msg m;
 
@@ -272,7 +273,7 @@ static void test_dump_empty(void **state)
 static void test_dump_full_and_small_buffer(void **state)
 {
 	struct coop_rpc_reg *reg = *state;
-	struct coop_rpc_mapping mm = { 0, 1, IPPROTO_UDP, 999 };
+	struct coop_rpc_mapping mm = {0, 1, IPPROTO_UDP, 999};
 	struct reply r;
 	struct msg m;
 	uint32_t i, n = 0;
@@ -490,19 +491,19 @@ static void test_random_input(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_reg_set_unset, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reg_limit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_null, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_getport, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dump, setup, teardown),
-		cmocka_unit_test(test_dump_empty),
-		cmocka_unit_test_setup_teardown(test_dump_full_and_small_buffer, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_set_unset, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_prog_vers_proc_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_garbage_args, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rpc_and_auth_denied, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_drops, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_random_input, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reg_set_unset, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reg_limit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_null, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_getport, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dump, setup, teardown),
+	    cmocka_unit_test(test_dump_empty),
+	    cmocka_unit_test_setup_teardown(test_dump_full_and_small_buffer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_set_unset, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_prog_vers_proc_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_garbage_args, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rpc_and_auth_denied, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drops, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_random_input, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

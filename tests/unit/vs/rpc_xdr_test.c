@@ -16,7 +16,7 @@
 /* A hand-built message: big-endian words appended one by one. */
 struct msg {
 	uint8_t b[2048]; /* bytes */
-	size_t n;        /* used */
+	size_t n;	 /* used */
 };
 
 static void w32(struct msg *m, uint32_t v)
@@ -59,14 +59,14 @@ static void auth_none(struct msg *m)
 /* A well-formed AUTH_SYS credential: stamp, "nas", uid, gid, 2 gids. */
 static void auth_sys(struct msg *m)
 {
-	w32(m, 1);      /* AUTH_SYS */
+	w32(m, 1); /* AUTH_SYS */
 	w32(m, 4 + 8 + 4 + 4 + 4 + 8);
-	w32(m, 12345);  /* stamp */
-	w32(m, 3);      /* machinename length */
+	w32(m, 12345); /* stamp */
+	w32(m, 3);     /* machinename length */
 	wbytes(m, "nas\0", 4);
-	w32(m, 1000);   /* uid */
-	w32(m, 1000);   /* gid */
-	w32(m, 2);      /* gids */
+	w32(m, 1000); /* uid */
+	w32(m, 1000); /* gid */
+	w32(m, 2);    /* gids */
 	w32(m, 4);
 	w32(m, 24);
 }
@@ -75,7 +75,7 @@ static void auth_sys(struct msg *m)
 
 static void test_xdr_u32_and_short(void **state)
 {
-	const uint8_t b[] = { 0x12, 0x34, 0x56, 0x78, 0xff, 0xff };
+	const uint8_t b[] = {0x12, 0x34, 0x56, 0x78, 0xff, 0xff};
 	struct coop_xdr_in x;
 
 	(void)state;
@@ -97,7 +97,7 @@ static void test_xdr_u32_and_short(void **state)
 
 static void test_xdr_bool(void **state)
 {
-	struct msg m = { .n = 0 };
+	struct msg m = {.n = 0};
 	struct coop_xdr_in x;
 
 	(void)state;
@@ -114,7 +114,7 @@ static void test_xdr_bool(void **state)
 
 static void test_xdr_opaque(void **state)
 {
-	struct msg m = { .n = 0 };
+	struct msg m = {.n = 0};
 	struct coop_xdr_in x;
 	const uint8_t *p;
 	size_t len;
@@ -162,7 +162,7 @@ static void test_xdr_out(void **state)
 {
 	uint8_t b[12];
 	struct coop_xdr_out x;
-	const uint8_t want[] = { 0, 0, 0, 3, 'a', 'b', 'c', 0, 0xde, 0xad, 0xbe, 0xef };
+	const uint8_t want[] = {0, 0, 0, 3, 'a', 'b', 'c', 0, 0xde, 0xad, 0xbe, 0xef};
 
 	(void)state;
 	memset(b, 0x55, sizeof(b));
@@ -310,7 +310,7 @@ static void test_parse_auth_refused(void **state)
 static void test_parse_drops_and_version(void **state)
 {
 	struct coop_rpc_call c;
-	struct msg m = { .n = 0 };
+	struct msg m = {.n = 0};
 	uint32_t auth;
 
 	(void)state;
@@ -368,7 +368,7 @@ static void test_reply_headers(void **state)
 {
 	uint8_t b[64];
 	struct coop_xdr_out x;
-	struct msg want = { .n = 0 };
+	struct msg want = {.n = 0};
 
 	(void)state;
 	coop_xdr_out_init(&x, b, sizeof(b));
@@ -410,11 +410,11 @@ static void test_reply_headers(void **state)
 
 /* Records seen by the callback, concatenated with their lengths. */
 struct seen {
-	size_t n;          /* records */
-	size_t len[16];    /* their lengths */
+	size_t n;	    /* records */
+	size_t len[16];	    /* their lengths */
 	uint8_t data[4096]; /* their bytes, back to back */
-	size_t used;       /* bytes of data */
-	int fail_at;       /* return -EPIPE on this record (1-based), 0 = never */
+	size_t used;	    /* bytes of data */
+	int fail_at;	    /* return -EPIPE on this record (1-based), 0 = never */
 };
 
 static int seen_cb(void *arg, const uint8_t *rec, size_t len)
@@ -438,8 +438,8 @@ static void frag(struct msg *m, bool last, const void *p, size_t len)
 static void test_record_fragments(void **state)
 {
 	struct coop_rpc_rec r;
-	struct seen s = { .n = 0 };
-	struct msg m = { .n = 0 };
+	struct seen s = {.n = 0};
+	struct msg m = {.n = 0};
 	size_t i;
 
 	(void)state;
@@ -468,8 +468,8 @@ static void test_record_fragments(void **state)
 static void test_record_bounds(void **state)
 {
 	struct coop_rpc_rec r;
-	struct seen s = { .n = 0 };
-	struct msg m = { .n = 0 };
+	struct seen s = {.n = 0};
+	struct msg m = {.n = 0};
 	uint8_t big[60];
 	int i;
 
@@ -511,8 +511,8 @@ static void test_record_bounds(void **state)
 static void test_record_cb_stops(void **state)
 {
 	struct coop_rpc_rec r;
-	struct seen s = { .fail_at = 1 };
-	struct msg m = { .n = 0 };
+	struct seen s = {.fail_at = 1};
+	struct msg m = {.n = 0};
 
 	(void)state;
 	frag(&m, true, "one", 3);
@@ -526,7 +526,7 @@ static void test_record_cb_stops(void **state)
 static void test_record_mark(void **state)
 {
 	uint8_t h[4];
-	const uint8_t want[] = { 0x80, 0x00, 0x01, 0x2c };
+	const uint8_t want[] = {0x80, 0x00, 0x01, 0x2c};
 
 	(void)state;
 	coop_rpc_rec_mark(h, 300);
@@ -536,20 +536,20 @@ static void test_record_mark(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_xdr_u32_and_short),
-		cmocka_unit_test(test_xdr_bool),
-		cmocka_unit_test(test_xdr_opaque),
-		cmocka_unit_test(test_xdr_out),
-		cmocka_unit_test(test_parse_null_call),
-		cmocka_unit_test(test_parse_auth_sys),
-		cmocka_unit_test(test_parse_auth_refused),
-		cmocka_unit_test(test_parse_drops_and_version),
-		cmocka_unit_test(test_parse_every_truncation),
-		cmocka_unit_test(test_reply_headers),
-		cmocka_unit_test(test_record_fragments),
-		cmocka_unit_test(test_record_bounds),
-		cmocka_unit_test(test_record_cb_stops),
-		cmocka_unit_test(test_record_mark),
+	    cmocka_unit_test(test_xdr_u32_and_short),
+	    cmocka_unit_test(test_xdr_bool),
+	    cmocka_unit_test(test_xdr_opaque),
+	    cmocka_unit_test(test_xdr_out),
+	    cmocka_unit_test(test_parse_null_call),
+	    cmocka_unit_test(test_parse_auth_sys),
+	    cmocka_unit_test(test_parse_auth_refused),
+	    cmocka_unit_test(test_parse_drops_and_version),
+	    cmocka_unit_test(test_parse_every_truncation),
+	    cmocka_unit_test(test_reply_headers),
+	    cmocka_unit_test(test_record_fragments),
+	    cmocka_unit_test(test_record_bounds),
+	    cmocka_unit_test(test_record_cb_stops),
+	    cmocka_unit_test(test_record_mark),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

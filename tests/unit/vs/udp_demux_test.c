@@ -29,22 +29,22 @@
 
 /* A VS built by hand, as vs.c would from a [vs NAME] section. */
 struct tvs {
-	struct coop_vs vs;                /* what the demux sees */
-	struct coop_vs_cfg cfg;           /* its configuration */
-	struct coop_prefix addrs[4];      /* cfg.addrs storage */
+	struct coop_vs vs;		   /* what the demux sees */
+	struct coop_vs_cfg cfg;		   /* its configuration */
+	struct coop_prefix addrs[4];	   /* cfg.addrs storage */
 	struct coop_listen_cfg listens[2]; /* cfg.listens storage */
-	uint32_t mark;                    /* SO_MARK its sockets get (the pbr way) */
+	uint32_t mark;			   /* SO_MARK its sockets get (the pbr way) */
 };
 
-static struct coop coop;            /* runtime stand-in: the services */
-static struct coop_udp *u;          /* demux under test */
-static struct ev_loop *loop;        /* both workers' loop */
-static struct coop_worker wk[2];    /* worker stand-ins */
-static unsigned n_wk;               /* workers of u */
-static struct tvs *tv[1200];         /* VSes of the current test */
+static struct coop coop;	 /* runtime stand-in: the services */
+static struct coop_udp *u;	 /* demux under test */
+static struct ev_loop *loop;	 /* both workers' loop */
+static struct coop_worker wk[2]; /* worker stand-ins */
+static unsigned n_wk;		 /* workers of u */
+static struct tvs *tv[1200];	 /* VSes of the current test */
 static size_t n_tv;
-static bool wk_started;             /* workers watch their sockets */
-static bool rules_set;              /* test_mark_per_packet changed the rules */
+static bool wk_started; /* workers watch their sockets */
+static bool rules_set;	/* test_mark_per_packet changed the rules */
 
 static int __attribute__((format(printf, 1, 2))) sh(const char *fmt, ...)
 {
@@ -66,9 +66,9 @@ static void tag_dgram(struct coop_dgram *dg, const void *data, size_t len)
 {
 	const char *name = coop_vs_name(coop_dgram_vs(dg));
 	struct iovec iov[3] = {
-		{ (void *)name, strlen(name) },
-		{ "|", 1 },
-		{ (void *)data, len },
+	    {(void *)name, strlen(name)},
+	    {"|", 1},
+	    {(void *)data, len},
 	};
 
 	assert_int_equal(coop_dgram_replyv(dg, iov, 3), 0);
@@ -98,9 +98,8 @@ static void send_dgram(struct coop_dgram *dg, const void *data, size_t len)
 	assert_int_equal(coop_udp_sendto(u, w, vs, 1, peer, pl, "x", 1), -ENOENT);
 	assert_int_equal(coop_udp_sendto(u, w, vs, ntohs(local->sin_port), peer, 4, "x", 1),
 			 -EINVAL);
-	assert_int_equal(coop_udp_sendto(u, w, vs, ntohs(local->sin_port), peer, pl, "unsolicited",
-					 11),
-			 0);
+	assert_int_equal(
+	    coop_udp_sendto(u, w, vs, ntohs(local->sin_port), peer, pl, "unsolicited", 11), 0);
 }
 
 /* "big": answers with one byte more than a UDP/IPv4 datagram can hold
@@ -121,17 +120,16 @@ static void tcp_read(struct coop_conn *conn, const void *data, size_t len)
 	(void)len;
 }
 
-static const struct coop_service svc_tag = { .name = "tag", .on_read = tcp_read,
-					     .on_datagram = tag_dgram };
-static const struct coop_service svc_drop = { .name = "drop", .on_read = tcp_read,
-					      .on_datagram = drop_dgram };
-static const struct coop_service svc_send = { .name = "send", .on_read = tcp_read,
-					      .on_datagram = send_dgram };
-static const struct coop_service svc_big = { .name = "big", .on_read = tcp_read,
-					     .on_datagram = big_dgram };
-static const struct coop_service svc_tcp = { .name = "tcponly", .on_read = tcp_read };
-static const struct coop_service *services[] = { &svc_tag, &svc_drop, &svc_send, &svc_big,
-						 &svc_tcp };
+static const struct coop_service svc_tag = {
+    .name = "tag", .on_read = tcp_read, .on_datagram = tag_dgram};
+static const struct coop_service svc_drop = {
+    .name = "drop", .on_read = tcp_read, .on_datagram = drop_dgram};
+static const struct coop_service svc_send = {
+    .name = "send", .on_read = tcp_read, .on_datagram = send_dgram};
+static const struct coop_service svc_big = {
+    .name = "big", .on_read = tcp_read, .on_datagram = big_dgram};
+static const struct coop_service svc_tcp = {.name = "tcponly", .on_read = tcp_read};
+static const struct coop_service *services[] = {&svc_tag, &svc_drop, &svc_send, &svc_big, &svc_tcp};
 
 /* --- hand-built VSes ------------------------------------------------------------------ */
 
@@ -149,7 +147,7 @@ static int tsock(struct coop_vs *vs, int domain, int type, int protocol)
 	return fd;
 }
 
-static const struct coop_iso_ops tiso = { .name = "test", .socket = tsock };
+static const struct coop_iso_ops tiso = {.name = "test", .socket = tsock};
 
 /* A VS named name with the comma-separated addresses addrs ("" = none),
  * listening on udp:port with service svc. */
@@ -268,7 +266,7 @@ static ssize_t recv_reply(int fd, char *buf, size_t cap, char *from, size_t from
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	char a[INET6_ADDRSTRLEN];
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd p = {.fd = fd, .events = POLLIN};
 	ssize_t n;
 	int i;
 
@@ -402,10 +400,10 @@ static int teardown(void **state)
 	return 0;
 }
 
-#define NEED_ROOT()                                 \
-	do {                                        \
-		if (geteuid() != 0)                 \
-			skip();                     \
+#define NEED_ROOT()                                                                                \
+	do {                                                                                       \
+		if (geteuid() != 0)                                                                \
+			skip();                                                                    \
 	} while (0)
 
 /* --- tests ------------------------------------------------------------------------------- */
@@ -494,15 +492,16 @@ static void test_conflicts(void **state)
 	NEED_ROOT();
 	add(mkvs("a", "198.18.0.1,198.18.0.2", 5002, "tag", 0));
 	/* Same address, same namespace, same port: refused, naming a. */
-	assert_int_equal(coop_udp_vs_add(u, &mkvs("dup", "198.18.0.3,198.18.0.2", 5002, "tag", 0)->vs,
+	assert_int_equal(coop_udp_vs_add(u,
+					 &mkvs("dup", "198.18.0.3,198.18.0.2", 5002, "tag", 0)->vs,
 					 err, sizeof(err)),
 			 -EADDRINUSE);
 	assert_non_null(strstr(err, "198.18.0.2"));
 	assert_non_null(strstr(err, "'a'"));
 	/* A service without on_datagram. */
-	assert_int_equal(coop_udp_vs_add(u, &mkvs("t", "198.18.0.4", 5002, "tcponly", 0)->vs, err,
-					 sizeof(err)),
-			 -EINVAL);
+	assert_int_equal(
+	    coop_udp_vs_add(u, &mkvs("t", "198.18.0.4", 5002, "tcponly", 0)->vs, err, sizeof(err)),
+	    -EINVAL);
 	assert_non_null(strstr(err, "datagram"));
 	coop_udp_stats(u, &gs);
 	assert_int_equal(gs.groups, 1);
@@ -523,7 +522,7 @@ static void test_conflicts(void **state)
 /* Another process holding the port: a clear error, nothing left behind. */
 static void test_port_taken(void **state)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(5004) };
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(5004)};
 	struct coop_udp_stats gs;
 	char err[256] = "";
 	int fd;
@@ -532,9 +531,9 @@ static void test_port_taken(void **state)
 	NEED_ROOT();
 	fd = socket(AF_INET, SOCK_DGRAM, 0);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(coop_udp_vs_add(u, &mkvs("a", "198.18.0.1", 5004, "tag", 0)->vs, err,
-					 sizeof(err)),
-			 -EADDRINUSE);
+	assert_int_equal(
+	    coop_udp_vs_add(u, &mkvs("a", "198.18.0.1", 5004, "tag", 0)->vs, err, sizeof(err)),
+	    -EADDRINUSE);
 	assert_non_null(strstr(err, "another process"));
 	coop_udp_stats(u, &gs);
 	assert_int_equal(gs.groups, 0);
@@ -754,14 +753,14 @@ static void test_table_churn(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_dispatch, setup2, teardown),
-		cmocka_unit_test_setup_teardown(test_no_vs_then_wildcard, setup2, teardown),
-		cmocka_unit_test_setup_teardown(test_conflicts, setup2, teardown),
-		cmocka_unit_test_setup_teardown(test_port_taken, setup2, teardown),
-		cmocka_unit_test_setup_teardown(test_remove, setup2, teardown),
-		cmocka_unit_test_setup_teardown(test_mark_per_packet, setup1, teardown),
-		cmocka_unit_test_setup_teardown(test_drop_sendto_big, setup2, teardown),
-		cmocka_unit_test_setup_teardown(test_table_churn, setup1, teardown),
+	    cmocka_unit_test_setup_teardown(test_dispatch, setup2, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_vs_then_wildcard, setup2, teardown),
+	    cmocka_unit_test_setup_teardown(test_conflicts, setup2, teardown),
+	    cmocka_unit_test_setup_teardown(test_port_taken, setup2, teardown),
+	    cmocka_unit_test_setup_teardown(test_remove, setup2, teardown),
+	    cmocka_unit_test_setup_teardown(test_mark_per_packet, setup1, teardown),
+	    cmocka_unit_test_setup_teardown(test_drop_sendto_big, setup2, teardown),
+	    cmocka_unit_test_setup_teardown(test_table_churn, setup1, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

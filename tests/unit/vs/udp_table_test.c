@@ -43,8 +43,8 @@ static struct udp_bind *owner(unsigned k)
 }
 
 /* Every key of the pool is where the model says, or absent. */
-static void check_all(const struct coop_udp_table *t, struct udp_bind *const *model,
-		      unsigned base, size_t pool)
+static void check_all(const struct coop_udp_table *t, struct udp_bind *const *model, unsigned base,
+		      size_t pool)
 {
 	uint8_t a[16];
 	uint32_t f;
@@ -62,7 +62,7 @@ static void check_all(const struct coop_udp_table *t, struct udp_bind *const *mo
 
 static void test_basic(void **state)
 {
-	struct coop_udp_table t = { 0 };
+	struct coop_udp_table t = {0};
 	struct udp_bind *cur = NULL;
 	uint8_t a[16];
 	uint32_t f;
@@ -101,7 +101,7 @@ static void test_random_model(void **state)
 	(void)state;
 	srand(7);
 	for (round = 0; round < 400; round++) {
-		struct coop_udp_table t = { 0 };
+		struct coop_udp_table t = {0};
 
 		pool = 5 + (size_t)rand() % 28;
 		base = (unsigned)rand() % 100000;
@@ -135,8 +135,8 @@ static void test_random_model(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_basic),
-		cmocka_unit_test(test_random_model),
+	    cmocka_unit_test(test_basic),
+	    cmocka_unit_test(test_random_model),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,550 @@
+/* xdp_bench.c - XDP forwarder figures: ns per packet under bpf_prog_test_run against a calibration program, and forwarded packets per second on veth against the kernel's IP forwarding. */
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <linux/if_link.h>
+
+#include "tests/unit/fwd/xdp_util.h"
+
+/*
+ * ns mode (any namespace): four packets through coop_xdp.bpf.o, each timed
+ * per run by the kernel (test_run's duration, repeat = 1: the kernel does
+ * not restore a packet between repeated runs, and an encapsulated packet
+ * would take another path on the second one), alternating with the same
+ * packets through xdp_pass.bpf.o, the calibration row. Every run's verdict
+ * is checked, the encapsulation's bytes once per measurement, and the
+ * counters after it: each measured run took the intended path.
+ *
+ * live mode (inside the namespace bench/xdp/run.sh builds): test_run's
+ * live-frames mode transmits frames from the generator veth to the
+ * forwarder veth, whose XDP program is either coop_xdp (encapsulating back
+ * out of the same veth) or a plain XDP_PASS handing them to the kernel's
+ * IP forwarding (out of a second veth); a counting sink on the receiving
+ * veth measures what was forwarded. A, B, A, B... medians.
+ */
+
+#define NODE_SELF 0
+#define NODE_REMOTE 1
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double median_d(double *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "xdp_bench: %s\n", what);
+	exit(1);
+}
+
+/* The forwarder as in the unit test: node 0 is us, 1..3 peers (IPv4
+ * cluster addresses), VIP 198.19.0.1 TCP 80, a default-size table. */
+struct bench {
+	struct xu_env x;                 /* coop_xdp.bpf.o */
+	struct coop_fwd_maglev *t;       /* its table */
+	struct coop_xdp_config cfg;      /* configuration written */
+	struct coop_xdp_node node[4];    /* nodes written */
+	uint32_t vip;                    /* VIP, network order */
+};
+
+static void bench_setup(struct bench *b, const uint8_t *peer_mac, const uint8_t *our_mac)
+{
+	struct coop_xdp_vip_key k = { .port = htons(80), .proto = 6, .family = 4 };
+	struct coop_xdp_vip v = { 0, 0 };
+	struct coop_fwd_backend be[4];
+	char names[4][4], err[512];
+	uint32_t i, zero = 0;
+
+	b->vip = inet_addr("198.19.0.1");
+	b->cfg.self_id = NODE_SELF;
+	b->cfg.flags = COOP_XDP_CFG_ENABLED;
+	b->cfg.encap = COOP_XDP_ENCAP_GUE;
+	b->cfg.gue_port = htons(6080);
+	b->cfg.mtu = 1500;
+	b->cfg.src4 = inet_addr("198.18.3.10");
+	b->cfg.udp_idle_ns = 30000000000ull;
+	b->cfg.frag_timeout_ns = 30000000000ull;
+	if (xl.update(b->x.config, &zero, &b->cfg, BPF_ANY))
+		die("config");
+	for (i = 0; i < 4; i++) {
+		struct coop_xdp_node *n = &b->node[i];
+
+		n->family = 4;
+		n->addr[0] = htonl(ntohl(b->cfg.src4) + i);
+		n->state = COOP_FWD_STATE_ACTIVE;
+		n->flags = COOP_XDP_NODE_RESOLVED | (i == NODE_SELF ? COOP_XDP_NODE_SELF : 0);
+		memcpy(n->dmac, peer_mac, 6);
+		memcpy(n->smac, our_mac, 6);
+		if (xl.update(b->x.nodes, &i, n, BPF_ANY))
+			die("node");
+		snprintf(names[i], sizeof(names[i]), "n%u", i);
+		be[i] = (struct coop_fwd_backend){ names[i], strlen(names[i]), i, 1 };
+	}
+	if (coop_fwd_maglev_build(NULL, be, 4, &b->t, err, sizeof(err)))
+		die(err);
+	if (xu_table_publish(&b->x, 0, b->t))
+		die("publish");
+	k.addr[0] = b->vip;
+	if (xl.update(b->x.vips, &k, &v, BPF_ANY))
+		die("vip");
+}
+
+/* A 128-byte TCP frame from src:sport to VIP:80 (or to dst when set). */
+static void bench_packet(struct bench *b, struct xu_pkt *p, uint32_t src, uint16_t sport,
+			 uint8_t flags, uint32_t dst)
+{
+	struct xu_spec s = { .family = 4, .proto = 6, .sport = sport, .dport = 80,
+			     .tcp_flags = flags, .payload = 74, .df = true };
+
+	s.src[0] = src;
+	s.dst[0] = dst ? dst : b->vip;
+	xu_build(p, &s);
+}
+
+static uint32_t owner(struct bench *b, const struct xu_pkt *p)
+{
+	struct coop_fwd_tuple t;
+	uint32_t s, d;
+	uint16_t sp, dp;
+
+	memcpy(&s, p->b + p->l3 + 12, 4);
+	memcpy(&d, p->b + p->l3 + 16, 4);
+	memcpy(&sp, p->b + p->l3 + 20, 2);
+	memcpy(&dp, p->b + p->l3 + 22, 2);
+	coop_fwd_tuple_v4(&t, s, d, sp, dp, 6);
+	return coop_fwd_maglev_lookup(b->t, coop_fwd_hash(&t));
+}
+
+/* --- ns per packet ---------------------------------------------------------------- */
+
+/* One measurement: calls runs of prog over pkts (round robin), each with
+ * repeat = 1; every verdict must be want. Returns the median in-kernel
+ * duration of one run, ns. */
+static double measure(int prog, struct xu_pkt *pkts, size_t npkts, uint32_t calls, uint32_t want,
+		      const struct xu_pkt *want_out)
+{
+	uint32_t *d = malloc(calls * sizeof(*d)), i, m;
+	static uint8_t out[4096];
+
+	if (!d)
+		die("memory");
+	for (i = 0; i < calls; i++) {
+		const struct xu_pkt *p = &pkts[i % npkts];
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p->b, .data_size_in = (uint32_t)p->len,
+			    .data_out = out, .data_size_out = sizeof(out), .repeat = 1);
+
+		if (xl.test_run(prog, &o))
+			die("test_run");
+		if (o.retval != want) {
+			fprintf(stderr, "xdp_bench: verdict %u, want %u\n", o.retval, want);
+			exit(1);
+		}
+		if (i == 0 && want_out &&
+		    (o.data_size_out != want_out->len || memcmp(out, want_out->b, want_out->len)))
+			die("encapsulated bytes differ from the expectation");
+		d[i] = o.duration;
+	}
+	qsort(d, calls, sizeof(*d), cmp_u32);
+	m = d[calls / 2];
+	free(d);
+	return m;
+}
+
+/* Counter deltas of one measurement must show the intended path. */
+static void expect_delta(const uint64_t *a, const uint64_t *b, uint32_t id, uint64_t n)
+{
+	if (b[id] - a[id] != n) {
+		fprintf(stderr, "xdp_bench: counter %s +%llu, want +%llu\n", coop_xdp_counter_name(id),
+			(unsigned long long)(b[id] - a[id]), (unsigned long long)n);
+		exit(1);
+	}
+}
+
+/* The replayer of xdp_bench.bpf.o (same layout as there). */
+#define REPLAY_LEN 128
+#define REPLAY_FLOWS 262144
+
+struct replay_frame {
+	uint32_t nflows;             /* flows rotated, 0: none */
+	uint32_t pad;                /* zero */
+	uint8_t frame[REPLAY_LEN];   /* restored before every run */
+};
+
+struct replay_flow {
+	uint32_t src;   /* IPv4 source, network order */
+	uint16_t sport; /* TCP source port, network order */
+	uint16_t pad;   /* zero */
+};
+
+struct replayer {
+	struct bpf_object *obj; /* xdp_bench.bpf.o */
+	int prog;               /* xdp_bench_replay */
+	int frame;              /* its frame map */
+	int flows;              /* its flow list */
+	int seq;                /* its run counter */
+	int target;             /* its prog array */
+	int ncpu;               /* possible CPUs */
+};
+
+/* Warm runs: repeat runs in one test_run, the replayer restoring the frame
+ * (and rotating flows when nflows) before each and tail-calling target.
+ * Returns the kernel's mean ns per run; *retval is the last verdict, out
+ * the last output frame. */
+static double replay_run(struct replayer *rp, int target, const struct xu_pkt *p, uint32_t nflows,
+			 uint32_t repeat, uint32_t *retval, struct xu_pkt *out)
+{
+	struct replay_frame fr = { .nflows = nflows };
+	uint32_t zero = 0, seq0 = 0;
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p->b, .data_size_in = (uint32_t)p->len,
+		    .data_out = out->b, .data_size_out = sizeof(out->b), .repeat = repeat);
+
+	if (p->len != REPLAY_LEN)
+		die("replayed frames are 128 bytes");
+	memcpy(fr.frame, p->b, REPLAY_LEN);
+	if (xl.update(rp->frame, &zero, &fr, BPF_ANY) || xl.update(rp->seq, &zero, &seq0, BPF_ANY) ||
+	    xl.update(rp->target, &zero, &target, BPF_ANY))
+		die("replayer maps");
+	if (xl.test_run(rp->prog, &o))
+		die("test_run (replayer)");
+	*retval = o.retval;
+	out->len = o.data_size_out;
+	return o.duration;
+}
+
+/* Plain runs of prog on p, repeat in one test_run: the kernel's mean. */
+static double plain_run(int prog, const struct xu_pkt *p, uint32_t repeat)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p->b, .data_size_in = (uint32_t)p->len,
+		    .repeat = repeat);
+
+	if (xl.test_run(prog, &o))
+		die("test_run");
+	return o.duration;
+}
+
+static int run_ns(int rounds, uint32_t calls)
+{
+	static struct xu_pkt local, encap, nonvip, synp, want_encap, out;
+	static struct replay_flow fl[REPLAY_FLOWS];
+	struct bench b = { 0 };
+	struct replayer rp = { 0 };
+	struct bpf_object *pass_obj;
+	char path[PATH_MAX + 64], err[512];
+	const char *names[4] = { "cached_local", "cached_encap", "new_flow_syn", "non_vip" };
+	double warm[4][64], wcal[4][64], wnet[4][64], cold[4][64], ccal[4][64], cnet[4][64];
+	double plain[64];
+	uint32_t i, nfl = 0, seq = 0, repeat = 100000;
+	int pass, r, c;
+
+	if (rounds > 64)
+		rounds = 64;
+	xu_object_path(path, sizeof(path), "COOP_XDP_BPF_OBJ", "coop_xdp.bpf.o", 3);
+	if (xu_env_open(&b.x, path, err, sizeof(err)))
+		die(err);
+	xu_object_path(path, sizeof(path), "COOP_XDP_PASS_OBJ", "xdp_pass.bpf.o", 3);
+	pass = xu_prog_open(path, "xdp_pass", &pass_obj);
+	xu_object_path(path, sizeof(path), "COOP_XDP_BENCH_OBJ", "xdp_bench.bpf.o", 3);
+	rp.prog = xu_prog_open(path, "xdp_bench_replay", &rp.obj);
+	if (pass < 0 || rp.prog < 0)
+		die("cannot load xdp_pass.bpf.o / xdp_bench.bpf.o");
+	rp.frame = xl.map_fd(xl.find_map(rp.obj, "xdp_bench_frame"));
+	rp.flows = xl.map_fd(xl.find_map(rp.obj, "xdp_bench_flows"));
+	rp.seq = xl.map_fd(xl.find_map(rp.obj, "xdp_bench_seq"));
+	rp.target = xl.map_fd(xl.find_map(rp.obj, "xdp_bench_target"));
+	rp.ncpu = b.x.ncpu;
+	bench_setup(&b, xu_mac_router, xu_mac_self);
+
+	/* the packets: a flow of ours, a flow of node 1, SYNs of distinct new
+	 * flows of node 1 (the replayer rotates them), another address */
+	for (i = 40000; owner(&b, (bench_packet(&b, &local, inet_addr("198.18.200.1"), (uint16_t)i,
+						 0x10, 0), &local)) != NODE_SELF; i++)
+		;
+	for (i = 40000; owner(&b, (bench_packet(&b, &encap, inet_addr("198.18.200.1"), (uint16_t)i,
+						 0x10, 0), &encap)) != NODE_REMOTE; i++)
+		;
+	while (nfl < REPLAY_FLOWS) {
+		uint32_t src = htonl(0xc612c800u + (seq >> 14)); /* 198.18.200.0 and up */
+		uint16_t sport = (uint16_t)(1024 + (seq & 0x3fff));
+
+		bench_packet(&b, &synp, src, sport, 0x02, 0);
+		seq++;
+		if (owner(&b, &synp) != NODE_REMOTE)
+			continue;
+		fl[nfl].src = src;
+		fl[nfl].sport = htons(sport);
+		if (xl.update(rp.flows, &nfl, &fl[nfl], BPF_ANY))
+			die("flow list");
+		nfl++;
+	}
+	bench_packet(&b, &nonvip, inet_addr("198.18.200.1"), 40000, 0x10, inet_addr("198.18.9.9"));
+	{
+		struct coop_fwd_tuple t;
+		struct xu_outer o = { .family = 4, .dmac = b.node[1].dmac, .smac = b.node[1].smac,
+				      .dport = 6080 };
+		uint32_t s, d;
+		uint16_t sp, dp;
+
+		memcpy(&s, encap.b + encap.l3 + 12, 4);
+		memcpy(&d, encap.b + encap.l3 + 16, 4);
+		memcpy(&sp, encap.b + encap.l3 + 20, 2);
+		memcpy(&dp, encap.b + encap.l3 + 22, 2);
+		coop_fwd_tuple_v4(&t, s, d, sp, dp, 6);
+		o.sport = coop_xdp_gue_sport(coop_fwd_hash(&t));
+		o.src[0] = b.cfg.src4;
+		o.dst[0] = b.node[1].addr[0];
+		xu_encap(&want_encap, &encap, &o);
+	}
+
+	for (r = 0; r < rounds; r++) {
+		plain[r] = plain_run(pass, &local, repeat);
+		for (c = 0; c < 4; c++) {
+			struct xu_pkt *pk = c == 0 ? &local : c == 1 ? &encap : c == 2 ? &synp : &nonvip;
+			uint32_t nf = c == 2 ? nfl : 0, runs = c == 2 ? nfl : repeat, rv;
+			uint32_t want = c == 1 || c == 2 ? 3 /* XDP_TX */ : 2 /* XDP_PASS */;
+			uint64_t a[COOP_XDP_CNT_MAX], z[COOP_XDP_CNT_MAX];
+			uint32_t verdict = c == 0 ? COOP_XDP_CNT_PASS_LOCAL :
+					   c == 3 ? COOP_XDP_CNT_PASS_NOT_VIP : COOP_XDP_CNT_TX_ENCAP;
+
+			/* warm: cached cases start with the flow cached (one
+			 * run), the new-flow case with an empty cache */
+			xu_map_clear(b.x.flows, sizeof(struct coop_fwd_tuple));
+			if (c < 2)
+				replay_run(&rp, b.x.prog, pk, 0, 1, &rv, &out);
+			wcal[c][r] = replay_run(&rp, pass, pk, nf, runs, &rv, &out);
+			if (rv != 2)
+				die("calibration verdict");
+			if (xu_counters(&b.x, a))
+				die("counters");
+			warm[c][r] = replay_run(&rp, b.x.prog, pk, nf, runs, &rv, &out);
+			if (xu_counters(&b.x, z))
+				die("counters");
+			if (rv != want)
+				die("verdict of the measured runs");
+			if (c == 1 && (out.len != want_encap.len || memcmp(out.b, want_encap.b, out.len)))
+				die("encapsulated bytes differ from the expectation");
+			expect_delta(a, z, verdict, runs);
+			if (c < 2)
+				expect_delta(a, z, COOP_XDP_CNT_FLOW_HIT, runs);
+			if (c == 2) {
+				expect_delta(a, z, COOP_XDP_CNT_FLOW_MISS, runs);
+				expect_delta(a, z, COOP_XDP_CNT_FLOW_INSERT, runs);
+			}
+			wnet[c][r] = warm[c][r] - wcal[c][r];
+
+			/* cold: one run per syscall, the calibration likewise */
+			xu_map_clear(b.x.flows, sizeof(struct coop_fwd_tuple));
+			if (c == 2) {
+				static struct xu_pkt syns[1024];
+
+				for (i = 0; i < 1024; i++) {
+					syns[i] = synp;
+					memcpy(syns[i].b + 26, &fl[i].src, 4);
+					memcpy(syns[i].b + 34, &fl[i].sport, 2);
+				}
+				ccal[c][r] = measure(pass, syns, 1024, 1024, 2, NULL);
+				cold[c][r] = measure(b.x.prog, syns, 1024, 1024, want, NULL);
+			} else {
+				if (c < 2)
+					measure(b.x.prog, pk, 1, 1, want, NULL);
+				ccal[c][r] = measure(pass, pk, 1, calls, 2, NULL);
+				cold[c][r] = measure(b.x.prog, pk, 1, calls, want,
+						     c == 1 ? &want_encap : NULL);
+			}
+			cnet[c][r] = cold[c][r] - ccal[c][r];
+		}
+	}
+	printf("calib plain_pass_ns=%.1f rounds=%d repeat=%u\n", median_d(plain, rounds), rounds,
+	       repeat);
+	for (c = 0; c < 4; c++)
+		printf("ns case=%s warm_ns=%.1f warm_calib_ns=%.1f net_ns=%.1f cold_ns=%.1f "
+		       "cold_calib_ns=%.1f cold_net_ns=%.1f runs=%u\n",
+		       names[c], median_d(warm[c], rounds), median_d(wcal[c], rounds),
+		       median_d(wnet[c], rounds), median_d(cold[c], rounds), median_d(ccal[c], rounds),
+		       median_d(cnet[c], rounds), c == 2 ? nfl : repeat);
+	xl.close(rp.obj);
+	xl.close(pass_obj);
+	coop_fwd_maglev_free(b.t);
+	xu_env_close(&b.x);
+	return 0;
+}
+
+/* --- packets per second on veth ---------------------------------------------------- */
+
+/* MAC address of an interface of this namespace. 0 or -1. */
+static int if_mac(const char *ifname, uint8_t *mac)
+{
+	struct ifreq ifr = { 0 };
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc;
+
+	if (s < 0)
+		return -1;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	rc = ioctl(s, SIOCGIFHWADDR, &ifr);
+	close(s);
+	if (rc)
+		return -1;
+	memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+	return 0;
+}
+
+static uint64_t sunk(int map, int ncpu)
+{
+	uint64_t v[ncpu], sum = 0;
+	uint32_t zero = 0;
+	int c;
+
+	if (xl.lookup(map, &zero, v))
+		die("sink counter");
+	for (c = 0; c < ncpu; c++)
+		sum += v[c];
+	return sum;
+}
+
+/* Live frames from gen (ifindex) for frames packets; pps delivered to the
+ * sink whose counter map is sink_map. */
+static double generate(int gen_prog, int gen_if, const struct xu_pkt *p, uint32_t frames,
+		       int sink_map, int ncpu, uint64_t *delivered)
+{
+	struct xdp_md ctx = { .data_end = (uint32_t)p->len, .ingress_ifindex = (uint32_t)gen_if };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p->b, .data_size_in = (uint32_t)p->len,
+		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = frames,
+		    .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .batch_size = 64);
+	uint64_t before = sunk(sink_map, ncpu), t0, t1;
+
+	t0 = now_ns();
+	if (xl.test_run(gen_prog, &o))
+		die("live-frames test_run");
+	usleep(20000); /* let the last batch drain through softirq */
+	t1 = now_ns() - 20000000ull;
+	*delivered = sunk(sink_map, ncpu) - before;
+	return (double)*delivered / ((double)(t1 - t0) / 1e9);
+}
+
+static int run_live(const char *gen, const char *fwd, const char *out, int rounds, uint32_t frames)
+{
+	int gen_if = (int)if_nametoindex(gen), fwd_if = (int)if_nametoindex(fwd),
+	    out_if = (int)if_nametoindex(out);
+	uint8_t gen_mac[6], fwd_mac[6];
+	struct bpf_object *pass_obj, *bench_obj;
+	struct bench b = { 0 };
+	struct xu_pkt pkt;
+	char path[PATH_MAX + 64], err[512];
+	double xdp[64], kern[64], ratio[64];
+	int pass, gen_prog, sink_prog, sink_map, r;
+	uint32_t i;
+
+	if (!gen_if || !fwd_if || !out_if || if_mac(gen, gen_mac) || if_mac(fwd, fwd_mac))
+		die("interfaces missing (run inside bench/xdp/run.sh's namespace)");
+	if (rounds > 64)
+		rounds = 64;
+	xu_object_path(path, sizeof(path), "COOP_XDP_BPF_OBJ", "coop_xdp.bpf.o", 3);
+	if (xu_env_open(&b.x, path, err, sizeof(err)))
+		die(err);
+	xu_object_path(path, sizeof(path), "COOP_XDP_PASS_OBJ", "xdp_pass.bpf.o", 3);
+	pass = xu_prog_open(path, "xdp_pass", &pass_obj);
+	xu_object_path(path, sizeof(path), "COOP_XDP_BENCH_OBJ", "xdp_bench.bpf.o", 3);
+	gen_prog = xu_prog_open(path, "xdp_bench_gen", &bench_obj);
+	if (pass < 0 || gen_prog < 0)
+		die("cannot load xdp_pass.bpf.o / xdp_bench.bpf.o");
+	sink_prog = xl.prog_fd(xl.find_prog(bench_obj, "xdp_bench_sink"));
+	sink_map = xl.map_fd(xl.find_map(bench_obj, "xdp_bench_sunk"));
+	/* encapsulated packets go back out of fwd, to the generator's veth */
+	bench_setup(&b, gen_mac, fwd_mac);
+
+	/* a flow of node 1, addressed to the forwarder's MAC so the kernel
+	 * accepts it too; from 198.18.1.2, the generator side's subnet */
+	for (i = 40000;; i++) {
+		bench_packet(&b, &pkt, inet_addr("198.18.1.2"), (uint16_t)i, 0x10, 0);
+		if (owner(&b, &pkt) == NODE_REMOTE)
+			break;
+	}
+	memcpy(pkt.b, fwd_mac, 6);
+	memcpy(pkt.b + 6, gen_mac, 6);
+
+	if (xl.xdp_attach(gen_if, sink_prog, XDP_FLAGS_DRV_MODE, NULL) ||
+	    xl.xdp_attach(out_if, sink_prog, XDP_FLAGS_DRV_MODE, NULL))
+		die("attach the sinks (native XDP on veth)");
+	for (r = 0; r < rounds; r++) {
+		uint64_t a[COOP_XDP_CNT_MAX], z[COOP_XDP_CNT_MAX], got;
+
+		/* A: coop_xdp encapsulates and transmits back out of fwd */
+		if (xl.xdp_attach(fwd_if, b.x.prog, XDP_FLAGS_DRV_MODE, NULL))
+			die("attach coop_xdp");
+		xu_map_clear(b.x.flows, sizeof(struct coop_fwd_tuple));
+		if (xu_counters(&b.x, a))
+			die("counters");
+		xdp[r] = generate(gen_prog, gen_if, &pkt, frames, sink_map, b.x.ncpu, &got);
+		if (xu_counters(&b.x, z))
+			die("counters");
+		/* every frame the forwarder saw was encapsulated; the sink got them */
+		if (z[COOP_XDP_CNT_TX_ENCAP] - a[COOP_XDP_CNT_TX_ENCAP] < got || got < frames / 2) {
+			fprintf(stderr, "xdp_bench: xdp round: %llu encapsulated, %llu sunk of %u\n",
+				(unsigned long long)(z[COOP_XDP_CNT_TX_ENCAP] - a[COOP_XDP_CNT_TX_ENCAP]),
+				(unsigned long long)got, frames);
+			exit(1);
+		}
+		/* B: XDP_PASS, the kernel forwards out of the other veth */
+		if (xl.xdp_attach(fwd_if, pass, XDP_FLAGS_DRV_MODE, NULL))
+			die("attach xdp_pass");
+		kern[r] = generate(gen_prog, gen_if, &pkt, frames, sink_map, b.x.ncpu, &got);
+		if (got < frames / 2) {
+			fprintf(stderr, "xdp_bench: kernel round: %llu of %u forwarded (routes?)\n",
+				(unsigned long long)got, frames);
+			exit(1);
+		}
+		ratio[r] = xdp[r] / kern[r];
+	}
+	xl.xdp_detach(fwd_if, XDP_FLAGS_DRV_MODE, NULL);
+	xl.xdp_detach(gen_if, XDP_FLAGS_DRV_MODE, NULL);
+	xl.xdp_detach(out_if, XDP_FLAGS_DRV_MODE, NULL);
+	printf("pps rounds=%d frames=%u xdp_mpps=%.2f kernel_mpps=%.2f ratio=%.2f\n", rounds, frames,
+	       median_d(xdp, rounds) / 1e6, median_d(kern, rounds) / 1e6, median_d(ratio, rounds));
+	xl.close(bench_obj);
+	xl.close(pass_obj);
+	coop_fwd_maglev_free(b.t);
+	xu_env_close(&b.x);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	char err[256];
+
+	if (xu_libbpf_open(err, sizeof(err)))
+		die(err);
+	xl.set_print(xu_libbpf_print);
+	if (geteuid() != 0)
+		die("needs root (BPF programs)");
+	if (argc >= 2 && !strcmp(argv[1], "ns"))
+		return run_ns(argc > 2 ? atoi(argv[2]) : 7, argc > 3 ? (uint32_t)atoi(argv[3]) : 20000);
+	if (argc >= 5 && !strcmp(argv[1], "live"))
+		return run_live(argv[2], argv[3], argv[4], argc > 5 ? atoi(argv[5]) : 5,
+				argc > 6 ? (uint32_t)atoi(argv[6]) : 2000000);
+	fprintf(stderr, "usage: xdp_bench ns [ROUNDS [CALLS]]\n"
+			"       xdp_bench live GEN_IF FWD_IF OUT_IF [ROUNDS [FRAMES]]\n");
+	return 2;
+}

@@ -1,0 +1,128 @@
+/* xdp_bench.bpf.c - harness programs of bench/xdp: a replayer that restores the packet before every test_run repetition, a generator (XDP_TX under live frames) and a counting sink. */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+/* Frame length the replayer works with (bench/xdp builds 128-byte frames). */
+#define XDP_BENCH_LEN 128
+/* Flows the replayer can rotate through (one per repetition). */
+#define XDP_BENCH_FLOWS 262144
+
+/* The original frame, and how many flows to rotate (0: keep its flow). */
+struct xdp_bench_replay {
+	__u32 nflows;                 /* entries of xdp_bench_flows in use */
+	__u32 pad;                    /* zero */
+	__u8 frame[XDP_BENCH_LEN];    /* bytes restored before every run */
+};
+
+/* A flow to write into the restored IPv4 frame: source address and port. */
+struct xdp_bench_flow {
+	__be32 src;   /* IPv4 source address */
+	__be16 sport; /* TCP source port */
+	__u16 pad;    /* zero */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xdp_bench_replay);
+} xdp_bench_frame SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XDP_BENCH_FLOWS);
+	__type(key, __u32);
+	__type(value, struct xdp_bench_flow);
+} xdp_bench_flows SEC(".maps");
+
+/* Repetition number. Shared, not per CPU: test_run may migrate between
+ * repetitions when it reschedules. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} xdp_bench_seq SEC(".maps");
+
+/* The program under measurement (coop_xdp, or xdp_pass to calibrate). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} xdp_bench_target SEC(".maps");
+
+/* Packets that reached the sink, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} xdp_bench_sunk SEC(".maps");
+
+/*
+ * test_run with repeat > 1 hands every repetition the packet as the last
+ * one left it. This undoes that: move the start back to where the frame
+ * began, rewrite its bytes (and, for new-flow runs, the next flow's source
+ * address and port), then tail-call the program under measurement. The
+ * same replayer in front of xdp_pass is the calibration row.
+ */
+SEC("xdp")
+int xdp_bench_replay(struct xdp_md *ctx)
+{
+	__u32 zero = 0, *seq, i;
+	struct xdp_bench_replay *r = bpf_map_lookup_elem(&xdp_bench_frame, &zero);
+	struct xdp_bench_flow *f;
+	long len = (long)ctx->data_end - (long)ctx->data;
+	__u8 *data, *end;
+
+	if (!r)
+		return XDP_ABORTED;
+	if (len != XDP_BENCH_LEN && bpf_xdp_adjust_head(ctx, (int)(len - XDP_BENCH_LEN)))
+		return XDP_ABORTED;
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	if (data + XDP_BENCH_LEN > end)
+		return XDP_ABORTED;
+	__builtin_memcpy(data, r->frame, XDP_BENCH_LEN);
+	if (r->nflows) {
+		seq = bpf_map_lookup_elem(&xdp_bench_seq, &zero);
+		if (!seq)
+			return XDP_ABORTED;
+		i = (*seq)++;
+		i = i < r->nflows ? i : i % r->nflows;
+		f = bpf_map_lookup_elem(&xdp_bench_flows, &i);
+		if (!f)
+			return XDP_ABORTED;
+		/* untagged IPv4: source address at 26, TCP source port at 34 */
+		*(__be32 *)(data + 26) = f->src;
+		*(__be16 *)(data + 34) = f->sport;
+	}
+	bpf_tail_call(ctx, &xdp_bench_target, 0);
+	return XDP_ABORTED;
+}
+
+/* Run by BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES on the
+ * generator's veth: every frame is transmitted to the peer. */
+SEC("xdp")
+int xdp_bench_gen(struct xdp_md *ctx)
+{
+	(void)ctx;
+	return XDP_TX;
+}
+
+/* Attached where the forwarded traffic arrives: count it and drop it, so
+ * the measurement ends there and not in a protocol stack. */
+SEC("xdp")
+int xdp_bench_sink(struct xdp_md *ctx)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&xdp_bench_sunk, &zero);
+
+	(void)ctx;
+	if (n)
+		(*n)++;
+	return XDP_DROP;
+}
+
+char LICENSE[] SEC("license") = "GPL";

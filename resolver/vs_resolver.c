@@ -1,0 +1,446 @@
+/* vs_resolver.c - the resolver as part of a VS: its config keys, creation at
+ * bring-up with sockets from coop_vs_socket(), release when the VS goes, the
+ * admin command `resolve VS NAME [TYPE]` (answered later, on the control
+ * loop) and the counters `show vs` and `show stats` print. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/coop_admin.h"
+#include "core/json.h"
+#include "core/runtime.h"
+#include "resolver/resolver_vs.h"
+#include "vs/vs.h"
+
+/* Slots beyond the workers': the control loop (admin) and one spare for
+ * an embedder's own thread. */
+#define EXTRA_SLOTS 2
+
+/* --- config keys ------------------------------------------------------------ */
+
+static int parse_key(void *obj, const char *key, const char *val, char *why, size_t whylen)
+{
+	struct coop_vs_cfg *vs = obj;
+
+	return coop_resolver_conf_set(&vs->dns, key, val, why, whylen);
+}
+
+int coop_resolver_cfg_parse_dns(void *obj, const char *val, char *why, size_t whylen)
+{
+	return parse_key(obj, "dns", val, why, whylen);
+}
+
+int coop_resolver_cfg_parse_search(void *obj, const char *val, char *why, size_t whylen)
+{
+	return parse_key(obj, "search", val, why, whylen);
+}
+
+int coop_resolver_cfg_parse_ndots(void *obj, const char *val, char *why, size_t whylen)
+{
+	return parse_key(obj, "ndots", val, why, whylen);
+}
+
+int coop_resolver_cfg_parse_timeout(void *obj, const char *val, char *why, size_t whylen)
+{
+	return parse_key(obj, "dns_timeout", val, why, whylen);
+}
+
+int coop_resolver_cfg_parse_attempts(void *obj, const char *val, char *why, size_t whylen)
+{
+	return parse_key(obj, "dns_attempts", val, why, whylen);
+}
+
+int coop_resolver_cfg_parse_cache(void *obj, const char *val, char *why, size_t whylen)
+{
+	return parse_key(obj, "dns_cache", val, why, whylen);
+}
+
+int coop_resolver_cfg_parse_hosts(void *obj, const char *val, char *why, size_t whylen)
+{
+	return parse_key(obj, "hosts_file", val, why, whylen);
+}
+
+/* --- lifecycle ------------------------------------------------------------------ */
+
+static int vs_socket(void *ctx, int domain, int type, int protocol)
+{
+	return coop_vs_socket(ctx, domain, type, protocol);
+}
+
+static int register_admin(struct coop *c, char *err, size_t errlen);
+
+int coop_vs_resolver_up(struct coop_vs *vs, char *err, size_t errlen)
+{
+	int ret;
+
+	ret = coop_resolver_new(vs->cfg->name, &vs->cfg->dns, vs_socket, vs,
+				vs->coop->n_workers + EXTRA_SLOTS, &vs->resolver, err, errlen);
+	if (ret < 0)
+		return ret;
+	ret = register_admin(vs->coop, err, errlen);
+	if (ret < 0) {
+		coop_resolver_free(vs->resolver);
+		vs->resolver = NULL;
+	}
+	return ret;
+}
+
+void coop_vs_resolver_shutdown(struct coop_vs *vs)
+{
+	if (vs->resolver)
+		coop_resolver_shutdown(vs->resolver);
+}
+
+void coop_vs_resolver_release(struct coop_vs *vs, struct ev_loop *loop)
+{
+	if (vs->resolver)
+		coop_resolver_release_loop(vs->resolver, loop);
+}
+
+void coop_vs_resolver_down(struct coop_vs *vs)
+{
+	if (!vs->resolver)
+		return;
+	/* Lookups of the control loop (admin `resolve`) are told, here on
+	 * their own thread; the workers' channels are gone or unused. */
+	coop_resolver_shutdown(vs->resolver);
+	coop_resolver_release_loop(vs->resolver, vs->coop->loop);
+	coop_resolver_free(vs->resolver);
+	vs->resolver = NULL;
+}
+
+struct coop_resolver *coop_vs_resolver(struct coop_vs *vs)
+{
+	return vs->resolver;
+}
+
+/* --- show ------------------------------------------------------------------------- */
+
+static void put_counters(struct coop_json *out, const struct coop_resolver_stats *st)
+{
+	coop_json_key(out, "counters");
+	coop_json_object_begin(out);
+	coop_json_kv_u64(out, "queries", st->queries);
+	coop_json_kv_u64(out, "answers", st->answers);
+	coop_json_kv_u64(out, "negative", st->negative);
+	coop_json_kv_u64(out, "cache_hits", st->cache_hits);
+	coop_json_kv_u64(out, "timeouts", st->timeouts);
+	coop_json_kv_u64(out, "failures", st->failures);
+	coop_json_kv_u64(out, "cancelled", st->cancelled);
+	coop_json_kv_u64(out, "upstream", st->upstream);
+	coop_json_object_end(out);
+}
+
+void coop_vs_resolver_json(struct coop_json *out, const struct coop_vs *vs,
+			   struct coop_resolver_stats *sum)
+{
+	struct coop_resolver_conf conf;
+	struct coop_resolver_stats st;
+	char buf[COOP_RESOLVER_SERVERS_MAX * 56];
+	unsigned i;
+
+	coop_json_key(out, "resolver");
+	coop_json_object_begin(out);
+	if (!vs->resolver || !coop_resolver_enabled(vs->resolver)) {
+		coop_json_kv_bool(out, "enabled", false);
+		coop_json_kv_string(out, "why", vs->resolver ? "no dns = servers configured"
+							     : "the VS is not up");
+		coop_json_object_end(out);
+		return;
+	}
+	coop_resolver_conf_get(vs->resolver, &conf);
+	coop_resolver_stats_get(vs->resolver, &st);
+	coop_json_kv_bool(out, "enabled", true);
+	coop_json_kv_string(out, "servers", coop_resolver_conf_servers_str(&conf, buf, sizeof(buf)));
+	coop_json_key(out, "search");
+	coop_json_array_begin(out);
+	for (i = 0; i < conf.n_search; i++)
+		coop_json_string(out, conf.search[i]);
+	coop_json_array_end(out);
+	coop_json_kv_u64(out, "ndots", conf.ndots);
+	coop_json_kv_u64(out, "timeout_ms", conf.timeout_ms);
+	coop_json_kv_u64(out, "attempts", conf.attempts);
+	coop_json_kv_string(out, "hosts_file", conf.hosts_file);
+	coop_json_kv_u64(out, "cache_size", conf.cache_size);
+	coop_json_kv_u64(out, "cache_entries", st.cache_entries);
+	coop_json_kv_u64(out, "generation", st.generation);
+	put_counters(out, &st);
+	coop_json_object_end(out);
+	if (sum) {
+		sum->queries += st.queries;
+		sum->answers += st.answers;
+		sum->negative += st.negative;
+		sum->cache_hits += st.cache_hits;
+		sum->timeouts += st.timeouts;
+		sum->failures += st.failures;
+		sum->cancelled += st.cancelled;
+		sum->upstream += st.upstream;
+		sum->cache_entries += st.cache_entries;
+	}
+}
+
+void coop_resolver_json_totals(struct coop_json *out, const struct coop_resolver_stats *sum)
+{
+	coop_json_key(out, "resolver");
+	coop_json_object_begin(out);
+	coop_json_kv_u64(out, "cache_entries", sum->cache_entries);
+	put_counters(out, sum);
+	coop_json_object_end(out);
+}
+
+/* --- resolve VS NAME [TYPE] ---------------------------------------------------------- */
+
+/* One `resolve` waiting for its answer on the control loop. */
+struct admin_lookup {
+	struct coop_admin_defer *defer;    /* the client's reply, once deferred */
+	struct coop_resolver_query *q;     /* the lookup while it runs */
+	char vs[COOP_NAME_MAX];            /* VS name, for the reply */
+	char name[COOP_RESOLVER_NAME_MAX]; /* name asked */
+	uint16_t type;                     /* 0 = addresses */
+	struct timespec t0;                /* when it started */
+	bool done;                         /* the callback ran */
+	int status;                        /* its status */
+	const struct coop_resolver_result *res; /* held answer */
+	unsigned info;                     /* COOP_RESOLVER_I_* */
+	double ms;                         /* how long it took */
+};
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1e3 + (t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static const char *source_str(const struct admin_lookup *l)
+{
+	if (l->info & COOP_RESOLVER_I_CACHED)
+		return "cache";
+	switch (l->res->source) {
+	case COOP_RESOLVER_SRC_HOSTS:
+		return "hosts_file";
+	case COOP_RESOLVER_SRC_LITERAL:
+		return "literal";
+	default:
+		return "dns";
+	}
+}
+
+/* The record's data in zone-file text. */
+static void rr_text(const struct coop_resolver_rr *rr, char *buf, size_t len)
+{
+	size_t i, o;
+
+	switch (rr->type) {
+	case COOP_DNS_A:
+	case COOP_DNS_AAAA:
+		coop_resolver_addr_str(&rr->addr, buf, len);
+		return;
+	case COOP_DNS_NS:
+	case COOP_DNS_CNAME:
+	case COOP_DNS_PTR:
+		snprintf(buf, len, "%s", rr->target);
+		return;
+	case COOP_DNS_MX:
+		snprintf(buf, len, "%u %s", rr->mx.preference, rr->mx.exchange);
+		return;
+	case COOP_DNS_SRV:
+		snprintf(buf, len, "%u %u %u %s", rr->srv.priority, rr->srv.weight, rr->srv.port,
+			 rr->srv.target);
+		return;
+	case COOP_DNS_SOA:
+		snprintf(buf, len, "%s %s %u %u %u %u %u", rr->soa.mname, rr->soa.rname,
+			 rr->soa.serial, rr->soa.refresh, rr->soa.retry, rr->soa.expire,
+			 rr->soa.minimum);
+		return;
+	case COOP_DNS_TXT:
+		snprintf(buf, len, "%.*s", (int)rr->txt.len, rr->txt.text);
+		return;
+	default:
+		/* RFC 3597 unknown-type syntax. */
+		o = (size_t)snprintf(buf, len, "\\# %zu ", rr->rdlen);
+		for (i = 0; i < rr->rdlen && o + 3 < len; i++)
+			o += (size_t)snprintf(buf + o, len - o, "%02x", rr->rdata[i]);
+		return;
+	}
+}
+
+/* The reply of a finished lookup: 0 with out written, or -errno with err. */
+static int lookup_reply(const struct admin_lookup *l, struct coop_json *out, char *err,
+			size_t errlen)
+{
+	char text[1024], tbuf[16];
+	size_t i;
+
+	if (l->status < 0) {
+		snprintf(err, errlen, "vs '%s': %s: %s", l->vs, l->name,
+			 coop_resolver_strerror(l->status));
+		return l->status;
+	}
+	coop_json_object_begin(out);
+	coop_json_kv_string(out, "vs", l->vs);
+	coop_json_kv_string(out, "name", l->name);
+	coop_json_kv_string(out, "type", l->type ? coop_resolver_type_str(l->type, tbuf, sizeof(tbuf))
+						  : "addresses");
+	coop_json_kv_string(out, "answered", l->res->name);
+	coop_json_kv_string(out, "canonical", l->res->canonical);
+	coop_json_kv_string(out, "source", source_str(l));
+	coop_json_kv_u64(out, "ttl", l->res->ttl);
+	coop_json_key(out, "time_ms");
+	coop_json_double(out, l->ms);
+	if (!l->type) {
+		coop_json_key(out, "addresses");
+		coop_json_array_begin(out);
+		for (i = 0; i < l->res->n_addrs; i++)
+			coop_json_string(out, coop_resolver_addr_str(&l->res->addrs[i], text,
+								     sizeof(text)));
+		coop_json_array_end(out);
+	}
+	coop_json_key(out, "records");
+	coop_json_array_begin(out);
+	for (i = 0; i < l->res->n_rrs; i++) {
+		const struct coop_resolver_rr *rr = &l->res->rrs[i];
+
+		coop_json_object_begin(out);
+		coop_json_kv_string(out, "name", rr->name);
+		coop_json_kv_string(out, "type", coop_resolver_type_str(rr->type, tbuf, sizeof(tbuf)));
+		coop_json_kv_u64(out, "ttl", rr->ttl);
+		rr_text(rr, text, sizeof(text));
+		coop_json_kv_string(out, "data", text);
+		coop_json_object_end(out);
+	}
+	coop_json_array_end(out);
+	coop_json_object_end(out);
+	return 0;
+}
+
+static void lookup_free(struct admin_lookup *l)
+{
+	if (l->res)
+		coop_resolver_result_release(l->res);
+	free(l);
+}
+
+static void lookup_cb(int status, const struct coop_resolver_result *res, unsigned info, void *arg)
+{
+	struct admin_lookup *l = arg;
+	struct coop_json *j;
+	char err[512];
+	int ret;
+
+	l->done = true;
+	l->q = NULL;
+	l->status = status;
+	l->res = res ? coop_resolver_result_hold(res) : NULL;
+	l->info = info;
+	l->ms = ms_since(&l->t0);
+	if (!l->defer)
+		return; /* answered inside the handler: it replies */
+	j = coop_json_new();
+	err[0] = '\0';
+	ret = j ? lookup_reply(l, j, err, sizeof(err)) : -ENOMEM;
+	coop_admin_defer_done(l->defer, ret, j, err);
+	coop_json_free(j);
+	lookup_free(l);
+}
+
+/* The client went away first. */
+static void lookup_cancel(void *arg)
+{
+	struct admin_lookup *l = arg;
+
+	if (l->q)
+		coop_resolver_cancel(l->q);
+	lookup_free(l);
+}
+
+static int cmd_resolve(struct coop *c, int argc, char **argv, struct coop_json *out, char *err,
+		       size_t errlen)
+{
+	struct coop_vs *vs = coop_vs_find(c, argv[0]);
+	struct admin_lookup *l;
+	int ret, type = 0;
+
+	if (!vs) {
+		snprintf(err, errlen, "no virtual server named '%.*s'", COOP_NAME_MAX, argv[0]);
+		return -ENOENT;
+	}
+	if (!vs->resolver) {
+		snprintf(err, errlen, "vs '%s' is not up", vs->cfg->name);
+		return -ENOTCONN;
+	}
+	if (!coop_resolver_enabled(vs->resolver)) {
+		snprintf(err, errlen, "vs '%s' has no resolver: it has no dns = servers",
+			 vs->cfg->name);
+		return -ENOTSUP;
+	}
+	if (argc > 2) {
+		type = coop_resolver_type_parse(argv[2]);
+		if (type < 0) {
+			snprintf(err, errlen, "'%.32s' is not a record type (A, AAAA, SRV, PTR, MX, TXT, ... or TYPEnnn)",
+				 argv[2]);
+			return -EINVAL;
+		}
+	}
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	snprintf(l->vs, sizeof(l->vs), "%s", vs->cfg->name);
+	snprintf(l->name, sizeof(l->name), "%.*s", COOP_RESOLVER_NAME_MAX - 1, argv[1]);
+	l->type = (uint16_t)type;
+	clock_gettime(CLOCK_MONOTONIC, &l->t0);
+	/* On the control loop: this thread's channel of the VS. */
+	if (type)
+		ret = coop_resolver_query(vs->resolver, c->loop, argv[1], (uint16_t)type, 0, lookup_cb,
+					  l, &l->q);
+	else
+		ret = coop_resolver_resolve(vs->resolver, c->loop, argv[1], AF_UNSPEC, 0, lookup_cb,
+					    l, &l->q);
+	if (ret < 0) {
+		snprintf(err, errlen, "vs '%s': %.200s: %s", vs->cfg->name, argv[1],
+			 coop_resolver_strerror(ret));
+		lookup_free(l);
+		return ret;
+	}
+	if (l->done) {
+		ret = lookup_reply(l, out, err, errlen);
+		lookup_free(l);
+		return ret;
+	}
+	l->defer = coop_admin_defer(c, lookup_cancel, l);
+	if (!l->defer) {
+		coop_resolver_cancel(l->q);
+		lookup_free(l);
+		snprintf(err, errlen, "resolve answers later and needs an admin socket client");
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+static const struct coop_admin_cmd cmds[] = {
+	{ "resolve", "VS NAME [TYPE]",
+	  "look NAME up through the VS's own resolver, from inside its scope (its servers, "
+	  "search list and hosts file; addresses by default, or records of TYPE: A, AAAA, SRV, "
+	  "PTR, MX, TXT, ...)",
+	  cmd_resolve, NULL },
+};
+
+static int register_admin(struct coop *c, char *err, size_t errlen)
+{
+	size_t i;
+	int ret;
+
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		ret = coop_admin_register(c, &cmds[i]);
+		/* the first VS registered it */
+		if (ret < 0 && ret != -EEXIST) {
+			snprintf(err, errlen, "cannot register admin command '%s': %s", cmds[i].words,
+				 strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,377 @@
+# fwd_cluster.sh - the XDP forwarder cluster scenario, sourced after lib.sh
+# by t_fwd_cluster.sh (200 connections) and bench/cluster/run.sh (1,000).
+#
+#   client ns ---- router ns ==ECMP==> n1, n2, n3 (each: coopd with the
+#   198.18.0.2     198.18.0.1          forwarder on its uplink, a VS serving
+#                  198.18.1X.1         VIP 198.18.100.1 with echo and whoami)
+#
+# A router with a multipath route for the VIP spreads client flows over the
+# nodes; whichever node receives a flow finds its owner (flow cache, then
+# Maglev table) and delivers locally or tunnels it (GUE) to the owner,
+# which answers the client directly.
+#
+# The router hashes with fib_multipath_hash_policy=3 over the 5-tuple
+# (fib_multipath_hash_fields 0x37: addresses, protocol, ports). Policy 1
+# names the same fields, but for a forwarded skb that already carries an L4
+# hash it uses that hash instead; over veth every packet still carries its
+# client socket's random txhash, so the router would spread flows by a
+# number no header shows (`ip route get` could not predict it, and a TCP
+# retransmission timeout, which picks a new txhash, would move a flow). A
+# router fed from a wire hashes the headers: policy 3 with these fields.
+
+export LC_ALL=C # sort, join and comm agree on one order
+VIP=198.18.100.1
+CLIENT=198.18.0.2
+VIP6=2001:db8:100::1
+CLIENT6=2001:db8::2
+FWC_NODES="n1 198.18.11.2, n2 198.18.12.2, n3 198.18.13.2"
+
+# fail, with the three coopds' last log lines as well
+eval "lib_$(declare -f fail)"
+fail() {
+	local i
+	for i in 1 2 3; do
+		[ -f "$T/n$i.log" ] && tail -8 "$T/n$i.log" | sed "s/^/  n$i: /" >&2
+	done
+	lib_fail "$@"
+}
+
+# fwc_setup : client helper, namespaces, links, router, three coopds.
+fwc_setup() {
+	local i
+	cc -O2 -Wall -o "$T/fwd_conns" "$top/tests/integration/fwd_conns.c" -lbpf ||
+		fail "cannot build tests/integration/fwd_conns.c"
+	for ns in r c n1 n2 n3; do
+		ip netns add "$P-$ns" || fail "ip netns add $P-$ns"
+		nsx "$P-$ns" ip link set lo up
+	done
+	ip link add "${P}c" type veth peer name "${P}cr" || fail "veth ${P}c"
+	ip link set "${P}c" netns "$P-c"
+	ip link set "${P}cr" netns "$P-r"
+	nsx "$P-c" ip addr add "$CLIENT/24" dev "${P}c"
+	nsx "$P-c" ip -6 addr add "$CLIENT6/64" dev "${P}c" nodad
+	nsx "$P-c" ip link set "${P}c" up
+	nsx "$P-c" ip route add default via 198.18.0.1
+	nsx "$P-c" ip -6 route add default via 2001:db8::1
+	nsx "$P-r" ip addr add 198.18.0.1/24 dev "${P}cr"
+	nsx "$P-r" ip -6 addr add 2001:db8::1/64 dev "${P}cr" nodad
+	nsx "$P-r" ip link set "${P}cr" up
+	# Segments leave the client with their checksums filled in: a node's
+	# XDP program tunnels them as they are.
+	nsx "$P-c" "$T/fwd_conns" tx-csum-off "${P}c" || fail "tx checksum offload off"
+	for i in 1 2 3; do
+		ip link add "${P}u$i" type veth peer name "${P}r$i" || fail "veth ${P}u$i"
+		ip link set "${P}u$i" netns "$P-n$i"
+		ip link set "${P}r$i" netns "$P-r"
+		nsx "$P-n$i" ip addr add "198.18.1$i.2/24" dev "${P}u$i"
+		nsx "$P-n$i" ip -6 addr add "2001:db8:1$i::2/64" dev "${P}u$i" nodad
+		nsx "$P-n$i" ip link set "${P}u$i" up
+		nsx "$P-n$i" ip route add default via "198.18.1$i.1"
+		nsx "$P-n$i" ip -6 route add default via "2001:db8:1$i::1"
+		# the VIPs are local on every node: flows it owns are accepted
+		nsx "$P-n$i" ip addr add "$VIP/32" dev lo
+		nsx "$P-n$i" ip -6 addr add "$VIP6/128" dev lo nodad
+		nsx "$P-r" ip addr add "198.18.1$i.1/24" dev "${P}r$i"
+		nsx "$P-r" ip -6 addr add "2001:db8:1$i::1/64" dev "${P}r$i" nodad
+		nsx "$P-r" ip link set "${P}r$i" up
+		# XDP_TX out of a veth needs an XDP program on its peer
+		nsx "$P-r" "$T/fwd_conns" xdp-pass "${P}r$i" || fail "xdp pass on ${P}r$i"
+	done
+	nsx "$P-r" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.fib_multipath_hash_policy=3 \
+		net.ipv4.fib_multipath_hash_fields=0x37 net.ipv6.conf.all.forwarding=1 \
+		net.ipv6.fib_multipath_hash_policy=3 net.ipv6.fib_multipath_hash_fields=0x37 ||
+		fail "router sysctls"
+	fwc_route 1 2 3
+	for i in 1 2 3; do
+		fwc_coopd "$i"
+	done
+	fwc_wait_resolved
+}
+
+# fwc_route I... : the router's multipath routes for the VIPs over nodes I...
+fwc_route() {
+	local i hops=() hops6=()
+	for i in "$@"; do
+		hops+=(nexthop via "198.18.1$i.2")
+		hops6+=(nexthop via "2001:db8:1$i::2")
+	done
+	nsx "$P-r" ip route replace "$VIP/32" "${hops[@]}" || fail "ECMP route over $*"
+	nsx "$P-r" ip -6 route replace "$VIP6/128" "${hops6[@]}" || fail "IPv6 ECMP route over $*"
+}
+
+# fwc_coopd I : coopd on node I, inside its namespace.
+fwc_coopd() {
+	local i=$1
+	cat >"$T/n$i.ini" <<INI
+[global]
+workers = 2
+admin_socket = $T/n$i.sock
+
+[vs n$i]
+namespace = $P-n$i
+listen = tcp:7 echo, tcp:80 whoami
+
+[forwarder]
+interface = ${P}u$i
+vips = $VIP:7/tcp, $VIP:80/tcp, [$VIP6]:7/tcp, [$VIP6]:80/tcp
+nodes = $FWC_NODES
+self = n$i
+INI
+	# nsenter itself, not the nsx function: $! must be coopd (nsenter
+	# execs it), not a subshell that a SIGTERM would kill instead
+	nsenter --net="/run/netns/$P-n$i" "$COOPD" -c "$T/n$i.ini" >"$T/n$i.log" 2>&1 &
+	FWC_PID[$i]=$!
+	PIDS+=("$!")
+	for _ in $(seq 100); do
+		"$COOPCTL" -s "$T/n$i.sock" help >/dev/null 2>&1 && return 0
+		kill -0 "${FWC_PID[$i]}" 2>/dev/null || { cat "$T/n$i.log" >&2; fail "coopd n$i exited"; }
+		sleep 0.05
+	done
+	fail "coopd n$i did not open its admin socket"
+}
+
+# adm I CMD... : one admin command on node I, JSON reply on stdout.
+adm() {
+	local i=$1
+	shift
+	"$COOPCTL" -s "$T/n$i.sock" --json "$@"
+}
+
+# fwc_wait_resolved : every node knows the next hop to every other node.
+fwc_wait_resolved() {
+	local i
+	for i in 1 2 3; do
+		for _ in $(seq 100); do
+			[ "$(adm "$i" show fwd | jq '[.nodes[] | select(.self | not) | .resolved] | all')" = true ] &&
+				break
+			sleep 0.05
+		done
+		[ "$(adm "$i" show fwd | jq '[.nodes[] | select(.self | not) | .resolved] | all')" = true ] ||
+			fail "node n$i: next hops unresolved: $(adm "$i" show fwd | jq -c .nodes)"
+	done
+}
+
+# fwc_client : the connection-holding client, as a coprocess.
+fwc_client() {
+	coproc CL { exec nsenter --net="/run/netns/$P-c" "$T/fwd_conns" 2>"$T/client.err"; }
+	PIDS+=("$CL_PID")
+}
+
+# cl CMD : one client command; its reply lines (without "end") on stdout
+# (redirect it to a file: in a pipeline's subshell the coprocess is gone).
+cl() {
+	local line
+	echo "$*" >&"${CL[1]}"
+	while read -r -t 120 -u "${CL[0]}" line; do
+		[ "$line" = end ] && return 0
+		echo "$line"
+	done
+	fail "client: no answer to '$*'"
+}
+
+# fwc_lookup I DPORT [CLIENT VIP] < sports : `fwd lookup` of each client
+# port on node I (pipelined on one admin connection); "SPORT OWNER TABLE"
+# lines: the owner (flow cache, then table) and the table's answer alone.
+# The ports must also be in $T/lookup.in.
+fwc_lookup() {
+	local i=$1 dport=$2 client=${3:-$CLIENT} vip=${4:-$VIP}
+	awk -v c="$client" -v v="$vip" -v d="$dport" '{print "fwd lookup " c " " $1 " " v " " d " tcp"}' |
+		socat -t 30 - "UNIX-CONNECT:$T/n$i.sock" |
+		jq -r '"\(.owner // "none") \(.table // "none")"' >"$T/lookup.out"
+	paste -d' ' "$T/lookup.in" "$T/lookup.out"
+}
+
+# fwc_lookup_at DPORT < "SPORT NODE" : lookup of each port on the given node.
+fwc_lookup_at() {
+	local dport=$1 i
+	cat >"$T/at"
+	for i in 1 2 3; do
+		awk -v n="n$i" '$2 == n {print $1}' "$T/at" >"$T/lookup.in"
+		[ -s "$T/lookup.in" ] && fwc_lookup "$i" "$dport" <"$T/lookup.in"
+	done
+	true
+}
+
+# fwc_router < sports : which node the router sends each port's flow to
+# (to VIP port 7); "SPORT NODE" lines. The ports must also be in
+# $T/batch.sports.
+fwc_router() {
+	awk -v c="$CLIENT" -v v="$VIP" -v r="${P}cr" \
+		'{print "route get " v " from " c " iif " r " ipproto tcp sport " $1 " dport 7"}' >"$T/batch"
+	nsx "$P-r" ip -batch "$T/batch" | awk '/^[0-9]/ {for (i = 1; i < NF; i++) if ($i == "via") print $(i + 1)}' |
+		sed 's/^198\.18\.1\([1-3]\)\.2$/n\1/' >"$T/router.out"
+	cut -d' ' -f1 "$T/batch.sports" | paste -d' ' - "$T/router.out"
+}
+
+# fwc_owners : "SPORT NODE" for every established echo connection, from
+# the sockets themselves (ss inside each node).
+fwc_owners() {
+	local i
+	for i in 1 2 3; do
+		nsx "$P-n$i" ss -Htn state established '( sport = :7 )' |
+			awk -v n="n$i" '{p = $4; sub(/.*:/, "", p); print p, n}'
+	done | sort
+}
+
+# fwc_open N : open N more echo connections; all must succeed.
+fwc_open() {
+	cl open "$VIP" 7 "$1" >"$T/open.out"
+	grep -q fail "$T/open.out" && fail "connections failed: $(grep -c fail "$T/open.out") of $1"
+	cat "$T/open.out" >>"$T/conns.raw"
+}
+
+# fwc_ping OUT : a line on every open connection; "ID SPORT ok|broken" to OUT.
+fwc_ping() {
+	# not in a pipeline: a subshell has no coprocess descriptors
+	cl ping 3000 >"$T/ping.raw"
+	awk '{print $2, $3, $4}' "$T/ping.raw" >"$1"
+}
+
+# fwc_change NAME CMD... : change the node set: router, then every node's
+# forwarder; predict, from the live maps, which open connections break;
+# exchange data on all of them and compare. Sets FWC_BROKEN, FWC_LOST,
+# FWC_COLLATERAL (FWC_LOST: connections of a removed node).
+fwc_change() {
+	local what=$1 before=$2 route=$3 cmd=$4 i
+	fwc_owners >"$T/owners.before"
+	[ "$(wc -l <"$T/owners.before")" -eq "$before" ] ||
+		fail "$what: $before connections open, sockets on the nodes: $(wc -l <"$T/owners.before")"
+	cut -d' ' -f1 "$T/owners.before" >"$T/batch.sports"
+	fwc_router <"$T/batch.sports" >"$T/arrive.before"
+	# shellcheck disable=SC2086
+	fwc_route $route
+	for i in 1 2 3; do
+		# shellcheck disable=SC2086
+		adm "$i" $cmd >"$T/change.json" || fail "$what: node n$i: $(cat "$T/change.json")"
+		[ "$(jq .published "$T/change.json")" = true ] || fail "$what: n$i: table not published"
+	done
+	# where each flow arrives now, and what that node will do with it
+	fwc_router <"$T/batch.sports" >"$T/arrive"
+	fwc_lookup_at 7 <"$T/arrive" | sort >"$T/owner.after"
+	[ "$(wc -l <"$T/owner.after")" -eq "$before" ] || fail "$what: lookups missing"
+	join "$T/owners.before" "$T/owner.after" | awk '$2 != $3 {print $1}' | sort >"$T/expect"
+	# what would have broken without the flow cache (the table alone), and
+	# without the forwarder (each node serving what the router sends it)
+	FWC_NOCACHE=$(join "$T/owners.before" "$T/owner.after" | awk '$2 != $4' | wc -l)
+	FWC_NOFWD=$(join "$T/arrive.before" "$T/arrive" | awk '$2 != $3' | wc -l)
+	fwc_ping "$T/ping"
+	awk '$3 != "ok" {print $2}' "$T/ping" | sort >"$T/broken"
+	FWC_BROKEN=$(wc -l <"$T/broken")
+	FWC_LOST=$(join "$T/owners.before" "$T/owner.after" | awk -v s="$5" '$2 == s' | wc -l)
+	FWC_COLLATERAL=$((FWC_BROKEN - FWC_LOST))
+	if ! cmp -s "$T/expect" "$T/broken"; then
+		echo "  predicted but kept working: $(comm -23 "$T/expect" "$T/broken" | head -5 | tr '\n' ' ')" >&2
+		echo "  broken but not predicted:   $(comm -13 "$T/expect" "$T/broken" | head -5 | tr '\n' ' ')" >&2
+		fail "$what: $(wc -l <"$T/expect") connections predicted to break, $FWC_BROKEN broke"
+	fi
+	ok "$what: $FWC_BROKEN of $before connections broke, exactly those the live tables predicted ($FWC_LOST lost with their node, $FWC_COLLATERAL collateral)"
+	fwc_reap <"$T/broken"
+}
+
+# fwc_reap < ports : close the server ends of connections the client gave
+# up (the node that held one never heard of it), so they are not counted
+# again and a new connection reusing the port is not confused with them.
+fwc_reap() {
+	local i
+	xargs -r -n 50 echo | while read -r ports; do
+		filter=$(echo "$ports" | sed 's/\([0-9]*\)/dport = :\1/g; s/ dport/ or dport/g')
+		for i in 1 2 3; do
+			nsx "$P-n$i" ss -K state established "( sport = :7 ) and ( $filter )" >/dev/null 2>&1
+		done
+	done
+}
+
+# fwc_ipv6 : the IPv6 VIP, tunnelled over the IPv4 cluster addresses: whoami
+# names the owner fwd lookup gives, and full-size segments get ICMPv6
+# packet too big, then smaller ones (one-shot client: the held connections
+# stay IPv4).
+fwc_ipv6() {
+	local i big=0
+	printf 'whoami %s 80 60\nopen %s 7 20\nbulk 20 30000 20000\nquit\n' "$VIP6" "$VIP6" |
+		nsenter --net="/run/netns/$P-c" "$T/fwd_conns" >"$T/v6" 2>&1
+	grep '^who ' "$T/v6" >"$T/who6"
+	[ "$(grep -c ' n[1-3]$' "$T/who6")" -eq 60 ] || fail "IPv6 whoami: $(grep -vc ' n[1-3]$' "$T/who6") of 60 unanswered"
+	awk '{print $2}' "$T/who6" >"$T/lookup.in"
+	fwc_lookup 1 80 "$CLIENT6" "$VIP6" <"$T/lookup.in" | cut -d' ' -f1,2 >"$T/who6.lookup"
+	awk '{print $2, $3}' "$T/who6" | diff - "$T/who6.lookup" >/dev/null ||
+		fail "IPv6 whoami answers differ from fwd lookup"
+	[ "$(awk '{print $3}' "$T/who6" | sort -u | tr '\n' ' ')" = "n1 n2 n3 " ] ||
+		fail "IPv6 whoami: not served by all three nodes"
+	[ "$(grep -c '^bulk .* ok$' "$T/v6")" -eq 20 ] || fail "IPv6 bulk: $(grep -c '^bulk .* broken' "$T/v6") of 20 stalled"
+	for i in 1 2 3; do
+		big=$((big + $(adm "$i" show fwd | jq .counters.tx_icmp6_too_big.packets)))
+	done
+	[ "$big" -gt 0 ] || fail "no ICMPv6 packet too big for full-size tunnelled IPv6 segments"
+	ok "IPv6 VIP over IPv4 tunnels: 60 whoami answers match fwd lookup; 30 kB each way on 20 connections after $big ICMPv6 packet-too-big replies"
+}
+
+# fwc_scenario N : the whole run with N held connections.
+fwc_scenario() {
+	local n=$1 i nodes
+	fwc_client
+	: >"$T/conns.raw"
+
+	# whoami: each answer names the node the live tables say owns the flow
+	cl whoami "$VIP" 80 60 >"$T/who"
+	[ "$(grep -c ' n[1-3]$' "$T/who")" -eq 60 ] || fail "whoami: $(grep -vc ' n[1-3]$' "$T/who") of 60 unanswered"
+	awk '{print $2}' "$T/who" >"$T/lookup.in"
+	fwc_lookup 1 80 <"$T/lookup.in" | cut -d' ' -f1,2 >"$T/who.lookup"
+	awk '{print $2, $3}' "$T/who" | diff - "$T/who.lookup" >/dev/null ||
+		fail "whoami answers differ from fwd lookup: $(awk '{print $2, $3}' "$T/who" | diff - "$T/who.lookup" | head -4 | tr '\n' ' ')"
+	nodes=$(awk '{print $3}' "$T/who" | sort -u | tr '\n' ' ')
+	[ "$nodes" = "n1 n2 n3 " ] || fail "whoami: served by $nodes only"
+	ok "60 whoami connections served by n1, n2 and n3, each by the owner fwd lookup names"
+	fwc_ipv6
+
+	fwc_open "$n"
+	fwc_ping "$T/ping"
+	[ "$(grep -c ' ok$' "$T/ping")" -eq "$n" ] || fail "$(grep -vc ' ok$' "$T/ping") of $n connections do not echo"
+	fwc_owners >"$T/owners"
+	[ "$(wc -l <"$T/owners")" -eq "$n" ] || fail "$n connections, $(wc -l <"$T/owners") sockets on the nodes"
+	cut -d' ' -f1 "$T/owners" >"$T/lookup.in"
+	fwc_lookup 1 7 <"$T/lookup.in" | cut -d' ' -f1,2 | diff - "$T/owners" >/dev/null ||
+		fail "the node holding a connection is not the one fwd lookup names"
+	ok "$n connections held: $(awk '{print $2}' "$T/owners" | sort | uniq -c | awk '{printf "%s %s, ", $2, $1}')each on the node fwd lookup names"
+
+	# full-size segments through a tunnel: ICMP fragmentation needed, then
+	# smaller segments; never a black hole
+	cl bulk 60 30000 20000 >"$T/bulk"
+	[ "$(grep -c ' ok$' "$T/bulk")" -eq 60 ] || fail "bulk: $(grep -vc ' ok$' "$T/bulk") of 60 connections stalled"
+	icmp=0
+	for i in 1 2 3; do
+		icmp=$((icmp + $(adm "$i" show fwd | jq .counters.tx_icmp4_frag_needed.packets)))
+	done
+	[ "$icmp" -gt 0 ] || fail "no ICMP fragmentation needed was sent for full-size tunnelled segments"
+	ok "30 kB each way on 60 connections: $icmp ICMP fragmentation-needed replies, then every byte echoed"
+
+	# drain: established connections stay where they are, new ones avoid n2
+	fwc_change "drain n2" "$n" "1 2 3" "fwd node weight n2 0" none
+	cl whoami "$VIP" 80 30 >"$T/who.drain"
+	[ "$(grep -c ' n[13]$' "$T/who.drain")" -eq 30 ] ||
+		fail "drained n2: new connections served by $(awk '{print $3}' "$T/who.drain" | sort | uniq -c | tr '\n' ' ')"
+	ok "drained n2 takes no new connection (30 whoami: n1 and n3 only)"
+	fwc_change "undrain n2" "$n" "1 2 3" "fwd node weight n2 1" none
+
+	fwc_change "remove n3" "$n" "1 2" "fwd node remove n3" n3
+	FWC_REMOVE_LOST=$FWC_LOST FWC_REMOVE_COLL=$FWC_COLLATERAL FWC_REMOVE_N=$n
+	FWC_REMOVE_NOCACHE=$FWC_NOCACHE FWC_REMOVE_NOFWD=$FWC_NOFWD
+
+	# back to N open connections, then the node returns
+	fwc_open "$FWC_BROKEN"
+	fwc_change "add n3" "$n" "1 2 3" "fwd node add n3 198.18.13.2" none
+	# back with its old id: cached flows naming it still mean it
+	[ "$(adm 1 show fwd | jq '.nodes[] | select(.name == "n3") | .id')" = 2 ] ||
+		fail "n3 came back with another id"
+	FWC_ADD_COLL=$FWC_COLLATERAL FWC_ADD_N=$n
+	FWC_ADD_NOCACHE=$FWC_NOCACHE FWC_ADD_NOFWD=$FWC_NOFWD
+
+	echo quit >&"${CL[1]}"
+	for i in 1 2 3; do
+		kill -TERM "${FWC_PID[$i]}"
+	done
+	for i in 1 2 3; do
+		wait "${FWC_PID[$i]}" || fail "coopd n$i exited with status $?"
+		nsx "$P-n$i" ip link show "${P}u$i" | grep -q 'prog/xdp' && fail "n$i: XDP program left on ${P}u$i"
+	done
+	ok "three coopds stopped cleanly; no XDP program left on the uplinks"
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The XDP forwarder in a three-node cluster behind a real ECMP router: 200
+# held TCP connections to the VIP; removing a node and adding it back breaks
+# exactly the connections the live Maglev tables and flow caches predict
+# (fwd lookup), every other one keeps working; full-size segments through
+# a tunnel get ICMP fragmentation needed, never a black hole; nothing is
+# left behind. The scenario is tests/integration/fwd_cluster.sh.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/fwd_cluster.sh"
+
+fwc_setup
+fwc_scenario 200

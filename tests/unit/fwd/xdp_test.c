@@ -1,0 +1,1225 @@
+/* xdp_test.c - packet fixtures through coop_xdp.bpf.o with bpf_prog_test_run: {input, verdict, output bytes, counter} tables for local delivery, encapsulation, decapsulation, flow cache, fragments, VLAN, IPv6, malformed input and MTU. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "tests/unit/fwd/xdp_util.h"
+
+/*
+ * The cluster of the fixtures: node 0 is this node, nodes 1 and 2 have IPv4
+ * cluster addresses (2 behind VLAN 7), node 3 an IPv6 one; node 4 joins in
+ * the flow-cache cases. Service 0 serves the VIPs. Tables come from the
+ * userspace core (coop_fwd_maglev_build) and every expected owner from its
+ * lookup, so the fixtures also prove that userspace and BPF agree. Expected
+ * output bytes are built by tests/unit/fwd/xdp_util.h from the wire format
+ * (RFC 1071 checksums byte by byte), not by the BPF code's helpers.
+ */
+
+#define NODES 5
+#define M_TEST 1009u
+#define GUE_PORT 6080
+#define XDP_ABORTED_ 0
+#define XDP_DROP_ 1
+#define XDP_PASS_ 2
+#define XDP_TX_ 3
+#define XDP_REDIRECT_ 4
+#define EV_MAX 4
+
+struct tenv {
+	struct xu_env x;                        /* loaded object */
+	struct coop_fwd_maglev *t;              /* current table of service 0 */
+	struct coop_xdp_config cfg;             /* as last written */
+	struct coop_xdp_node nodes[NODES];      /* as last written */
+	uint32_t weight[NODES];                 /* weights of the current table */
+	bool member[NODES];                     /* in the current backend set */
+};
+
+/* One fixture row. */
+struct xcase {
+	const char *desc;       /* what it shows */
+	struct xu_pkt in;       /* input frame */
+	uint32_t verdict;       /* expected XDP action */
+	bool same;              /* expected output = input */
+	struct xu_pkt out;      /* expected output frame, when !same */
+	uint32_t counter;       /* verdict counter that must bump (and no other) */
+	uint32_t ev[EV_MAX];    /* event counters that must bump by one; 0 ends */
+};
+
+/* Addresses of the fixtures (network order), set in setup. */
+static uint32_t a_vip4, a_vip4_any, a_self4, a_node4[NODES], a_client4, a_other4;
+static uint32_t a_vip6[4], a_self6[4], a_node6[4], a_client6[4];
+
+static void addr6(uint32_t *a, const char *s)
+{
+	assert_int_equal(inet_pton(AF_INET6, s, a), 1);
+}
+
+static uint32_t addr4(const char *s)
+{
+	uint32_t a;
+
+	assert_int_equal(inet_pton(AF_INET, s, &a), 1);
+	return a;
+}
+
+/* --- maps ------------------------------------------------------------------------ */
+
+static void write_cfg(struct tenv *e)
+{
+	uint32_t zero = 0;
+
+	assert_int_equal(xl.update(e->x.config, &zero, &e->cfg, BPF_ANY), 0);
+}
+
+static void write_node(struct tenv *e, uint32_t id)
+{
+	assert_int_equal(xl.update(e->x.nodes, &id, &e->nodes[id], BPF_ANY), 0);
+}
+
+/* A table built from member[] and weight[]. */
+static struct coop_fwd_maglev *build(struct tenv *e, enum coop_fwd_mode mode)
+{
+	struct coop_fwd_maglev_config mc = { .m = M_TEST, .mode = mode };
+	struct coop_fwd_backend b[NODES];
+	struct coop_fwd_maglev *t = NULL;
+	char names[NODES][4], err[256];
+	size_t n = 0;
+	uint32_t i;
+
+	for (i = 0; i < NODES; i++) {
+		if (!e->member[i])
+			continue;
+		snprintf(names[i], sizeof(names[i]), "n%u", i);
+		b[n].key = names[i];
+		b[n].keylen = strlen(names[i]);
+		b[n].id = i;
+		b[n].weight = e->weight[i];
+		n++;
+	}
+	if (coop_fwd_maglev_build(&mc, b, n, &t, err, sizeof(err)))
+		fail_msg("build: %s", err);
+	return t;
+}
+
+/* Build service 0's table and publish it. */
+static void publish(struct tenv *e, enum coop_fwd_mode mode)
+{
+	coop_fwd_maglev_free(e->t);
+	e->t = build(e, mode);
+	assert_int_equal(xu_table_publish(&e->x, 0, e->t), 0);
+}
+
+static void vip_add(struct tenv *e, int family, const uint32_t *addr, uint16_t port, uint8_t proto,
+		    uint32_t flags)
+{
+	struct coop_xdp_vip_key k = { .port = htons(port), .proto = proto, .family = family };
+	struct coop_xdp_vip v = { .service = 0, .flags = flags };
+
+	memcpy(k.addr, addr, family == 6 ? 16 : 4);
+	assert_int_equal(xl.update(e->x.vips, &k, &v, BPF_ANY), 0);
+}
+
+static void default_cfg(struct tenv *e)
+{
+	memset(&e->cfg, 0, sizeof(e->cfg));
+	e->cfg.self_id = 0;
+	e->cfg.flags = COOP_XDP_CFG_ENABLED | COOP_XDP_CFG_ANY_PORT;
+	e->cfg.encap = COOP_XDP_ENCAP_GUE;
+	e->cfg.gue_port = htons(GUE_PORT);
+	e->cfg.mtu = 1500;
+	e->cfg.src4 = a_self4;
+	memcpy(e->cfg.src6, a_self6, 16);
+	e->cfg.udp_idle_ns = 30000000000ull;
+	e->cfg.frag_timeout_ns = 30000000000ull;
+	write_cfg(e);
+}
+
+/* Nodes 0-3 active with weight 1, node 4 known to nobody; flows cleared. */
+static void reset(struct tenv *e)
+{
+	uint32_t i;
+
+	default_cfg(e);
+	for (i = 0; i < NODES; i++) {
+		struct coop_xdp_node *n = &e->nodes[i];
+
+		memset(n, 0, sizeof(*n));
+		n->family = i == 3 ? 6 : 4;
+		if (i == 3)
+			memcpy(n->addr, a_node6, 16);
+		else
+			n->addr[0] = a_node4[i];
+		n->state = i < 4 ? COOP_FWD_STATE_ACTIVE : COOP_FWD_STATE_ABSENT;
+		n->flags = COOP_XDP_NODE_RESOLVED | (i == 0 ? COOP_XDP_NODE_SELF : 0);
+		n->dmac[0] = 0x02;
+		n->dmac[5] = (uint8_t)(0x10 + i);
+		memcpy(n->smac, xu_mac_self, 6);
+		n->vlan = i == 2 ? 7 : 0;
+		write_node(e, i);
+		e->member[i] = i < 4;
+		e->weight[i] = 1;
+	}
+	publish(e, COOP_FWD_MODE_MAGLEV);
+	xu_map_clear(e->x.flows, sizeof(struct coop_fwd_tuple));
+	xu_map_clear(e->x.frags, sizeof(struct coop_fwd_frag_key));
+}
+
+/* --- flows ------------------------------------------------------------------------ */
+
+/* A TCP (or proto) flow from the client to VIP:port. */
+static struct xu_spec flow4(uint8_t proto, uint16_t dport)
+{
+	struct xu_spec s = { .family = 4, .proto = proto, .sport = 40000, .dport = dport,
+			     .tcp_flags = 0x10, .payload = 32, .df = true, .ip_id = 0x77 };
+
+	s.src[0] = a_client4;
+	s.dst[0] = a_vip4;
+	return s;
+}
+
+static struct xu_spec flow6(uint8_t proto, uint16_t dport)
+{
+	struct xu_spec s = { .family = 6, .proto = proto, .sport = 40000, .dport = dport,
+			     .tcp_flags = 0x10, .payload = 32 };
+
+	memcpy(s.src, a_client6, 16);
+	memcpy(s.dst, a_vip6, 16);
+	return s;
+}
+
+static uint32_t owner_of(struct tenv *e, const struct xu_spec *s)
+{
+	struct coop_fwd_tuple t;
+
+	xu_tuple(&t, s);
+	return coop_fwd_maglev_lookup(e->t, coop_fwd_hash(&t));
+}
+
+static uint32_t hash_of(const struct xu_spec *s)
+{
+	struct coop_fwd_tuple t;
+
+	xu_tuple(&t, s);
+	return s->frag ? coop_fwd_frag_hash(&t) : coop_fwd_hash(&t);
+}
+
+/* Move s->sport until the current table gives the flow to owner. */
+static void find_owner(struct tenv *e, struct xu_spec *s, uint32_t owner)
+{
+	int i;
+
+	for (i = 0; i < 60000; i++, s->sport++)
+		if (owner_of(e, s) == owner)
+			return;
+	fail_msg("no flow for node %u", owner);
+}
+
+/* Move the source address until the datagram's fragment owner (3-tuple)
+ * is fowner, keeping a 5-tuple owner of owner (UINT32_MAX: any). */
+static void find_frag(struct tenv *e, struct xu_spec *s, uint32_t fowner, uint32_t owner)
+{
+	struct coop_fwd_tuple t;
+	int i;
+
+	for (i = 0; i < 60000; i++) {
+		int family = s->family, frag = s->frag;
+
+		if (family == 4)
+			s->src[0] = htonl(ntohl(a_client4) + (uint32_t)i);
+		else
+			s->src[3] = htonl(ntohl(a_client6[3]) + (uint32_t)i);
+		xu_tuple(&t, s);
+		if (coop_fwd_maglev_lookup(e->t, coop_fwd_frag_hash(&t)) != fowner)
+			continue;
+		if (owner == UINT32_MAX)
+			return;
+		s->frag = 0;
+		if (owner_of(e, s) == owner) {
+			s->frag = frag;
+			return;
+		}
+		s->frag = frag;
+	}
+	fail_msg("no datagram for fragment owner %u / owner %u", fowner, owner);
+}
+
+/* The independent expectation of an encapsulation to owner. */
+static void expect_encap(struct tenv *e, struct xu_pkt *out, const struct xu_pkt *in,
+			 uint32_t owner, uint32_t hash, bool steer)
+{
+	const struct coop_xdp_node *n = &e->nodes[owner];
+	struct xu_outer o = {
+		.family = n->family,
+		.ipip = !steer && e->cfg.encap == COOP_XDP_ENCAP_IPIP,
+		.steer = steer,
+		.csum = (e->cfg.flags & COOP_XDP_CFG_UDP_CSUM4) != 0,
+		.dmac = n->dmac,
+		.smac = n->smac,
+		.vlan = n->vlan,
+		/* documented: 0xc000 | 14 bits of the hash folded to 16 */
+		.sport = (uint16_t)(0xc000 | ((hash ^ (hash >> 16)) & 0x3fff)),
+		.dport = GUE_PORT,
+		.flowlabel = hash & 0xfffff,
+	};
+
+	if (n->family == 4) {
+		o.src[0] = e->cfg.src4;
+		o.dst[0] = n->addr[0];
+	} else {
+		memcpy(o.src, e->cfg.src6, 16);
+		memcpy(o.dst, n->addr, 16);
+	}
+	xu_encap(out, in, &o);
+}
+
+/* --- running fixtures ---------------------------------------------------------------- */
+
+static bool verdict_counter(uint32_t id)
+{
+	return id < COOP_XDP_CNT_FLOW_HIT;
+}
+
+/*
+ * Checksums of an output frame, recomputed over the wire bytes: IPv4
+ * header, UDP (when not zero), ICMP/ICMPv6. Independent of both builders.
+ */
+static void check_wire(const struct xu_pkt *p, const char *desc)
+{
+	size_t l3 = (p->b[12] == 0x81 && p->b[13] == 0x00) ? 18 : 14, l4, len;
+	uint16_t type = (uint16_t)(p->b[l3 - 2] << 8 | p->b[l3 - 1]);
+	const uint8_t *ip = p->b + l3;
+	uint32_t src[4] = { 0 }, dst[4] = { 0 };
+	uint8_t proto;
+	int family;
+
+	if (type == 0x0800) {
+		size_t hl = (ip[0] & 15) * 4u;
+
+		if (xu_fold(xu_sum(ip, hl, 0)) != 0)
+			fail_msg("%s: bad IPv4 header checksum", desc);
+		family = 4;
+		proto = ip[9];
+		len = (size_t)(ip[2] << 8 | ip[3]) - hl;
+		l4 = l3 + hl;
+		memcpy(src, ip + 12, 4);
+		memcpy(dst, ip + 16, 4);
+		if ((ip[6] & 0x3f) || ip[7])
+			return; /* a fragment: no L4 checksum over it alone */
+	} else if (type == 0x86dd) {
+		family = 6;
+		proto = ip[6];
+		len = (size_t)(ip[4] << 8 | ip[5]);
+		l4 = l3 + 40;
+		memcpy(src, ip + 8, 16);
+		memcpy(dst, ip + 24, 16);
+	} else {
+		return;
+	}
+	if (proto == 17 && (p->b[l4 + 6] | p->b[l4 + 7]) &&
+	    xu_fold(xu_sum(p->b + l4, len, xu_pseudo(family, src, dst, len, 17))) != 0)
+		fail_msg("%s: bad UDP checksum", desc);
+	if (proto == 17 && family == 6 && !(p->b[l4 + 6] | p->b[l4 + 7]))
+		fail_msg("%s: zero UDP checksum over IPv6", desc);
+	if (proto == 1 && xu_fold(xu_sum(p->b + l4, len, 0)) != 0)
+		fail_msg("%s: bad ICMP checksum", desc);
+	if (proto == 58 && xu_fold(xu_sum(p->b + l4, len, xu_pseudo(6, src, dst, len, 58))) != 0)
+		fail_msg("%s: bad ICMPv6 checksum", desc);
+}
+
+static void hexdiff(const char *desc, const uint8_t *got, size_t glen, const uint8_t *want,
+		    size_t wlen)
+{
+	size_t i, n = glen < wlen ? glen : wlen;
+
+	for (i = 0; i < n && got[i] == want[i]; i++)
+		;
+	print_error("%s: output differs at byte %zu (got %zu bytes, want %zu)\n", desc, i, glen,
+		    wlen);
+	for (n = i > 8 ? i - 8 : 0; n < i + 16 && (n < glen || n < wlen); n++)
+		print_error("  %4zu: got %02x want %02x%s\n", n, n < glen ? got[n] : 0,
+			    n < wlen ? want[n] : 0, n == i ? "  <--" : "");
+}
+
+/* Run one row: verdict, output bytes, exactly one verdict counter, events. */
+static void run_case(struct tenv *e, const struct xcase *c)
+{
+	uint64_t before[COOP_XDP_CNT_MAX], after[COOP_XDP_CNT_MAX];
+	struct xu_pkt got;
+	const struct xu_pkt *want = c->same ? &c->in : &c->out;
+	uint32_t retval = 0, id;
+	size_t outlen = sizeof(got.b);
+	int i;
+
+	assert_int_equal(xu_counters(&e->x, before), 0);
+	assert_int_equal(xu_run(e->x.prog, c->in.b, c->in.len, got.b, &outlen, &retval), 0);
+	assert_int_equal(xu_counters(&e->x, after), 0);
+	got.len = outlen;
+	if (retval != c->verdict)
+		fail_msg("%s: verdict %u, want %u", c->desc, retval, c->verdict);
+	for (id = 0; id < COOP_XDP_CNT_MAX; id++) {
+		uint64_t d = after[id] - before[id];
+		bool ev = false;
+
+		for (i = 0; i < EV_MAX && c->ev[i]; i++)
+			ev |= c->ev[i] == id;
+		if (id == c->counter && d != 1)
+			fail_msg("%s: counter %s +%lu, want +1", c->desc, coop_xdp_counter_name(id),
+				 (unsigned long)d);
+		if (id != c->counter && verdict_counter(id) && d)
+			fail_msg("%s: counter %s +%lu, want 0", c->desc, coop_xdp_counter_name(id),
+				 (unsigned long)d);
+		if (ev && d != 1)
+			fail_msg("%s: event %s +%lu, want +1", c->desc, coop_xdp_counter_name(id),
+				 (unsigned long)d);
+	}
+	if (c->verdict == XDP_DROP_)
+		return;
+	if (got.len != want->len || memcmp(got.b, want->b, got.len)) {
+		hexdiff(c->desc, got.b, got.len, want->b, want->len);
+		fail_msg("%s: output bytes differ", c->desc);
+	}
+	if (!c->same)
+		check_wire(&got, c->desc);
+}
+
+static void run_table(struct tenv *e, const struct xcase *cases, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		run_case(e, &cases[i]);
+}
+
+/* Row helpers. */
+static struct xcase row_same(const char *desc, const struct xu_spec *s, uint32_t verdict,
+			     uint32_t counter)
+{
+	struct xcase c = { .desc = desc, .verdict = verdict, .same = true, .counter = counter };
+
+	xu_build(&c.in, s);
+	return c;
+}
+
+static struct xcase row_encap(struct tenv *e, const char *desc, const struct xu_spec *s,
+			      uint32_t owner, bool steer, uint32_t counter)
+{
+	struct xcase c = { .desc = desc, .verdict = XDP_TX_, .counter = counter };
+
+	xu_build(&c.in, s);
+	expect_encap(e, &c.out, &c.in, owner, hash_of(s), steer);
+	return c;
+}
+
+/* --- setup ------------------------------------------------------------------------ */
+
+static int setup(void **state)
+{
+	struct tenv *e;
+	char path[PATH_MAX + 64], err[512];
+	uint32_t i;
+
+	if (geteuid() != 0) {
+		print_message("not root: BPF programs cannot be loaded; test skipped\n");
+		*state = NULL;
+		return 0;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -1;
+	xu_object_path(path, sizeof(path), "COOP_XDP_BPF_OBJ", "coop_xdp.bpf.o", 4);
+	if (xu_env_open(&e->x, path, err, sizeof(err))) {
+		print_error("%s\n", err);
+		free(e);
+		return -1;
+	}
+	a_vip4 = addr4("198.19.0.1");
+	a_vip4_any = addr4("198.19.0.2");
+	a_self4 = addr4("198.18.0.10");
+	for (i = 0; i < NODES; i++)
+		a_node4[i] = htonl(ntohl(a_self4) + i);
+	a_client4 = addr4("198.18.200.1");
+	a_other4 = addr4("198.18.9.9");
+	addr6(a_vip6, "2001:db8:f::1");
+	addr6(a_self6, "2001:db8::10");
+	addr6(a_node6, "2001:db8::13");
+	addr6(a_client6, "2001:db8:c::1");
+	/* VIPs: TCP 80 and UDP 53 on both, port-0 entries for fragments, and
+	 * an all-ports TCP VIP */
+	vip_add(e, 4, &a_vip4, 80, 6, 0);
+	vip_add(e, 4, &a_vip4, 53, 17, 0);
+	vip_add(e, 4, &a_vip4, 0, 6, 0);
+	vip_add(e, 4, &a_vip4, 0, 17, 0);
+	vip_add(e, 4, &a_vip4_any, 0, 6, COOP_XDP_VIP_ALL_PORTS);
+	vip_add(e, 6, a_vip6, 443, 6, 0);
+	vip_add(e, 6, a_vip6, 53, 17, 0);
+	vip_add(e, 6, a_vip6, 0, 6, 0);
+	vip_add(e, 6, a_vip6, 0, 17, 0);
+	reset(e);
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct tenv *e = *state;
+
+	if (!e)
+		return 0;
+	coop_fwd_maglev_free(e->t);
+	xu_env_close(&e->x);
+	free(e);
+	return 0;
+}
+
+static struct tenv *begin(void **state)
+{
+	struct tenv *e = *state;
+
+	if (!e)
+		skip();
+	reset(e);
+	return e;
+}
+
+/* --- the fixtures ---------------------------------------------------------------- */
+
+/* Counter names: unique, present for every id (show fwd prints them). */
+static void test_counter_names(void **state)
+{
+	uint32_t i, j;
+
+	(void)state;
+	for (i = 0; i < COOP_XDP_CNT_MAX; i++) {
+		assert_non_null(coop_xdp_counter_name(i));
+		assert_non_null(coop_xdp_counter_help(i));
+		for (j = 0; j < i; j++)
+			assert_string_not_equal(coop_xdp_counter_name(i), coop_xdp_counter_name(j));
+	}
+	assert_null(coop_xdp_counter_name(COOP_XDP_CNT_MAX));
+}
+
+/* Traffic that is not ours passes untouched. */
+static void test_pass(void **state)
+{
+	struct tenv *e = begin(state);
+	struct xu_spec tcp = flow4(6, 80), other = flow4(6, 80), icmp = flow4(1, 0),
+		       port81 = flow4(6, 81), v6 = flow6(6, 80), udp = flow4(17, 80);
+	struct xcase c[8];
+	size_t n = 0;
+	uint8_t arp[42] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x08, 0x06 };
+
+	other.dst[0] = a_other4;
+	c[n++] = row_same("IPv4 TCP to a non-VIP address", &other, XDP_PASS_,
+			  COOP_XDP_CNT_PASS_NOT_VIP);
+	c[n++] = row_same("ICMP to the VIP (no ports)", &icmp, XDP_PASS_, COOP_XDP_CNT_PASS_NOT_VIP);
+	c[n++] = row_same("TCP to a VIP port not served", &port81, XDP_PASS_,
+			  COOP_XDP_CNT_PASS_NOT_VIP);
+	c[n++] = row_same("UDP to the VIP's TCP-only port", &udp, XDP_PASS_,
+			  COOP_XDP_CNT_PASS_NOT_VIP);
+	c[n++] = row_same("IPv6 TCP to port 80 of the IPv6 VIP (only 443)", &v6, XDP_PASS_,
+			  COOP_XDP_CNT_PASS_NOT_VIP);
+	c[n] = (struct xcase){ .desc = "ARP", .verdict = XDP_PASS_, .same = true,
+			       .counter = COOP_XDP_CNT_PASS_NOT_IP };
+	memcpy(c[n].in.b, arp, sizeof(arp));
+	c[n++].in.len = sizeof(arp);
+	run_table(e, c, n);
+
+	/* disabled: even a VIP packet owned elsewhere passes */
+	find_owner(e, &tcp, 1);
+	e->cfg.flags &= ~COOP_XDP_CFG_ENABLED;
+	write_cfg(e);
+	c[0] = row_same("forwarder disabled", &tcp, XDP_PASS_, COOP_XDP_CNT_PASS_DISABLED);
+	run_table(e, c, 1);
+}
+
+/* Local delivery, encapsulation to each other node, IPv6, VLAN, options. */
+static void test_local_and_encap(void **state)
+{
+	struct tenv *e = begin(state);
+	struct xu_spec s[12];
+	struct xcase c[16];
+	size_t n = 0;
+	uint32_t i;
+
+	s[0] = flow4(6, 80);
+	s[0].tcp_flags = 0x02;
+	find_owner(e, &s[0], 0);
+	c[n] = row_same("TCP SYN owned by this node", &s[0], XDP_PASS_, COOP_XDP_CNT_PASS_LOCAL);
+	c[n].ev[0] = COOP_XDP_CNT_FLOW_MISS;
+	c[n++].ev[1] = COOP_XDP_CNT_FLOW_INSERT;
+	c[n] = row_same("same flow again: cache hit", &s[0], XDP_PASS_, COOP_XDP_CNT_PASS_LOCAL);
+	c[n++].ev[0] = COOP_XDP_CNT_FLOW_HIT;
+	for (i = 1; i <= 3; i++) {
+		static const char *const d[] = { "", "TCP to node 1 (GUE over IPv4)",
+						  "TCP to node 2 (GUE over IPv4, VLAN 7 out)",
+						  "TCP to node 3 (GUE over IPv6)" };
+
+		s[i] = flow4(6, 80);
+		find_owner(e, &s[i], i);
+		c[n] = row_encap(e, d[i], &s[i], i, false, COOP_XDP_CNT_TX_ENCAP);
+		c[n++].ev[0] = COOP_XDP_CNT_FLOW_MISS;
+	}
+	s[4] = flow4(17, 53);
+	find_owner(e, &s[4], 3);
+	c[n++] = row_encap(e, "UDP to node 3", &s[4], 3, false, COOP_XDP_CNT_TX_ENCAP);
+	s[5] = flow6(6, 443);
+	find_owner(e, &s[5], 1);
+	c[n++] = row_encap(e, "IPv6 TCP to node 1 (6 in GUE/IPv4)", &s[5], 1, false,
+			   COOP_XDP_CNT_TX_ENCAP);
+	s[6] = flow6(17, 53);
+	find_owner(e, &s[6], 3);
+	c[n++] = row_encap(e, "IPv6 UDP to node 3 (6 in GUE/IPv6)", &s[6], 3, false,
+			   COOP_XDP_CNT_TX_ENCAP);
+	s[7] = flow4(6, 80);
+	s[7].vlan = 42;
+	find_owner(e, &s[7], 1);
+	c[n++] = row_encap(e, "VLAN 42 in, node 1 untagged out", &s[7], 1, false,
+			   COOP_XDP_CNT_TX_ENCAP);
+	s[8] = flow4(6, 80);
+	s[8].vlan = 42;
+	s[8].sport = 20000;
+	find_owner(e, &s[8], 0);
+	c[n++] = row_same("VLAN 42 in, ours: passed with its tag", &s[8], XDP_PASS_,
+			  COOP_XDP_CNT_PASS_LOCAL);
+	s[9] = flow4(6, 80);
+	s[9].options = 12;
+	s[9].tos = 0x2a;
+	find_owner(e, &s[9], 2);
+	c[n++] = row_encap(e, "IPv4 options and TOS, to node 2", &s[9], 2, false,
+			   COOP_XDP_CNT_TX_ENCAP);
+	s[10] = flow6(6, 443);
+	s[10].v6_ext = 2;
+	s[10].tos = 0xb8;
+	find_owner(e, &s[10], 3);
+	c[n++] = row_encap(e, "IPv6 hop-by-hop + dest options, to node 3", &s[10], 3, false,
+			   COOP_XDP_CNT_TX_ENCAP);
+	s[11] = flow4(6, 8443);
+	s[11].dst[0] = a_vip4_any;
+	find_owner(e, &s[11], 1);
+	c[n++] = row_encap(e, "all-ports VIP, port 8443, to node 1", &s[11], 1, false,
+			   COOP_XDP_CNT_TX_ENCAP);
+	run_table(e, c, n);
+}
+
+/* Encapsulation options: UDP checksum over IPv4, IPIP, frame padding. */
+static void test_encap_formats(void **state)
+{
+	struct tenv *e = begin(state);
+	struct xu_spec a = flow4(6, 80), b = flow6(6, 443), d = flow4(6, 80), f = flow4(17, 53);
+	struct xcase c[6];
+	size_t n = 0;
+
+	find_owner(e, &a, 1);
+	find_owner(e, &b, 3);
+	find_owner(e, &f, 2);
+	e->cfg.flags |= COOP_XDP_CFG_UDP_CSUM4;
+	write_cfg(e);
+	c[n++] = row_encap(e, "GUE/IPv4 with UDP checksum", &a, 1, false, COOP_XDP_CNT_TX_ENCAP);
+	f.payload = 333; /* odd length: the checksum's last byte */
+	c[n++] = row_encap(e, "GUE/IPv4 with UDP checksum, odd length", &f, 2, false,
+			   COOP_XDP_CNT_TX_ENCAP);
+	run_table(e, c, n);
+
+	xu_map_clear(e->x.flows, sizeof(struct coop_fwd_tuple));
+	n = 0;
+	e->cfg.flags &= ~COOP_XDP_CFG_UDP_CSUM4;
+	e->cfg.encap = COOP_XDP_ENCAP_IPIP;
+	write_cfg(e);
+	c[n++] = row_encap(e, "IPIP to node 1", &a, 1, false, COOP_XDP_CNT_TX_ENCAP);
+	c[n++] = row_encap(e, "IP6IP6 to node 3", &b, 3, false, COOP_XDP_CNT_TX_ENCAP);
+	b = flow4(6, 80);
+	find_owner(e, &b, 3);
+	c[n++] = row_encap(e, "4in6 to node 3", &b, 3, false, COOP_XDP_CNT_TX_ENCAP);
+	/* a 54-byte TCP ACK padded to the 60-byte Ethernet minimum: the
+	 * padding is not part of the IP packet and must not be wrapped */
+	d.payload = 0;
+	find_owner(e, &d, 1);
+	c[n] = row_encap(e, "padded minimum frame, IPIP", &d, 1, false, COOP_XDP_CNT_TX_ENCAP);
+	memset(c[n].in.b + c[n].in.len, 0xee, 6);
+	c[n++].in.len += 6;
+	run_table(e, c, n);
+}
+
+/* Tunnels ending here are unwrapped; the round trip gives the original. */
+static void test_decap(void **state)
+{
+	struct tenv *e = begin(state);
+	struct xu_spec s4 = flow4(6, 80), s6 = flow6(17, 53);
+	struct xu_pkt in4, in6;
+	struct xcase c[12];
+	struct xu_outer o4 = { .family = 4, .dmac = xu_mac_self, .smac = xu_mac_router,
+			       .sport = 50001, .dport = GUE_PORT };
+	struct xu_outer o6 = o4;
+	size_t n = 0;
+
+	o4.src[0] = a_node4[1];
+	o4.dst[0] = a_self4;
+	o6.family = 6;
+	memcpy(o6.src, a_node6, 16);
+	memcpy(o6.dst, a_self6, 16);
+	xu_build(&in4, &s4);
+	xu_build(&in6, &s6);
+
+	/* expected: the MACs of the tunnel frame, then the inner packet */
+#define DECAP_ROW(d, inner, outer, vl)                                                 \
+	do {                                                                           \
+		struct xu_outer oo = (outer);                                          \
+		oo.vlan = (vl);                                                        \
+		c[n] = (struct xcase){ .desc = (d), .verdict = XDP_PASS_,              \
+				       .counter = COOP_XDP_CNT_PASS_DECAP };           \
+		xu_encap(&c[n].in, &(inner), &oo);                                     \
+		xu_eth(&c[n].out, xu_mac_self, xu_mac_router, (vl),                    \
+		       (inner).b[(inner).l3] >> 4 == 6 ? 0x86dd : 0x0800);             \
+		xu_put(&c[n].out, (inner).b + (inner).l3, (inner).len - (inner).l3);  \
+		n++;                                                                   \
+	} while (0)
+	DECAP_ROW("GUE/IPv4 carrying IPv4", in4, o4, 0);
+	DECAP_ROW("GUE/IPv4 carrying IPv6", in6, o4, 0);
+	DECAP_ROW("GUE/IPv6 carrying IPv4", in4, o6, 0);
+	DECAP_ROW("GUE/IPv6 carrying IPv6, VLAN 9 kept", in6, o6, 9);
+	o4.variant1 = true;
+	DECAP_ROW("GUE variant 1 (bare IP in UDP)", in4, o4, 0);
+	o4.variant1 = false;
+	o4.ipip = true;
+	o6.ipip = true;
+	DECAP_ROW("IPIP", in4, o4, 0);
+	DECAP_ROW("6in4", in6, o4, 0);
+	DECAP_ROW("IP6IP6", in6, o6, 0);
+	o4.ipip = false;
+	run_table(e, c, n);
+#undef DECAP_ROW
+
+	/* malformed tunnels to us */
+	n = 0;
+	c[n] = (struct xcase){ .desc = "GUE control message (C bit)", .verdict = XDP_DROP_,
+			       .counter = COOP_XDP_CNT_DROP_ENCAP_BAD };
+	xu_encap(&c[n].in, &in4, &o4);
+	c[n++].in.b[14 + 20 + 8] |= 0x20;
+	c[n] = (struct xcase){ .desc = "GUE version 2", .verdict = XDP_DROP_,
+			       .counter = COOP_XDP_CNT_DROP_ENCAP_BAD };
+	xu_encap(&c[n].in, &in4, &o4);
+	c[n++].in.b[14 + 20 + 8] = 0x80;
+	c[n] = (struct xcase){ .desc = "GUE proto 4 carrying IPv6", .verdict = XDP_DROP_,
+			       .counter = COOP_XDP_CNT_DROP_ENCAP_BAD };
+	xu_encap(&c[n].in, &in6, &o4);
+	c[n++].in.b[14 + 20 + 8 + 1] = 4;
+	c[n] = (struct xcase){ .desc = "GUE header cut short", .verdict = XDP_DROP_,
+			       .counter = COOP_XDP_CNT_DROP_ENCAP_BAD };
+	{
+		struct xu_spec u = flow4(17, GUE_PORT);
+
+		u.dst[0] = a_self4;
+		u.payload = 2;
+		xu_build(&c[n++].in, &u);
+	}
+	/* GUE to another port of ours is not a tunnel */
+	o4.dport = GUE_PORT + 1;
+	c[n] = (struct xcase){ .desc = "UDP to another port of ours", .verdict = XDP_PASS_,
+			       .same = true, .counter = COOP_XDP_CNT_PASS_NOT_VIP };
+	xu_encap(&c[n++].in, &in4, &o4);
+	run_table(e, c, n);
+}
+
+/* What the program wraps, it unwraps: feed node 1's view of the output
+ * back in with node 1's addresses configured. */
+static void test_round_trip(void **state)
+{
+	struct tenv *e = begin(state);
+	struct xu_spec s[3] = { flow4(6, 80), flow6(6, 443), flow4(17, 53) };
+	uint32_t owner[3] = { 1, 1, 3 };
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		struct xu_pkt in, mid, out;
+		size_t len = sizeof(mid.b), l3;
+		uint32_t rv;
+		struct coop_xdp_config keep = e->cfg;
+
+		find_owner(e, &s[i], owner[i]);
+		xu_build(&in, &s[i]);
+		assert_int_equal(xu_run(e->x.prog, in.b, in.len, mid.b, &len, &rv), 0);
+		assert_int_equal(rv, XDP_TX_);
+		mid.len = len;
+		/* become the owner */
+		e->cfg.src4 = a_node4[owner[i]];
+		if (owner[i] == 3)
+			memcpy(e->cfg.src6, a_node6, 16);
+		e->cfg.self_id = owner[i];
+		write_cfg(e);
+		len = sizeof(out.b);
+		assert_int_equal(xu_run(e->x.prog, mid.b, mid.len, out.b, &len, &rv), 0);
+		assert_int_equal(rv, XDP_PASS_);
+		l3 = out.b[12] == 0x81 ? 18 : 14;
+		assert_int_equal(len - l3, in.len - in.l3);
+		assert_memory_equal(out.b + l3, in.b + in.l3, in.len - in.l3);
+		e->cfg = keep;
+		write_cfg(e);
+	}
+}
+
+/* The flow cache keeps established flows through table changes. */
+static void test_flow_cache(void **state)
+{
+	struct tenv *e = begin(state);
+	struct xu_spec a = flow4(6, 80), syn, u = flow4(17, 53);
+	struct xcase c[8];
+	struct coop_fwd_maglev *next;
+	size_t n = 0;
+	uint32_t moved_to;
+	int i;
+
+	/* find a flow of node 1 that moves to node 4 when node 4 joins */
+	e->member[4] = true;
+	next = build(e, COOP_FWD_MODE_MAGLEV);
+	e->member[4] = false;
+	for (i = 0; i < 20000; i++, a.sport++) {
+		struct coop_fwd_tuple t;
+
+		xu_tuple(&t, &a);
+		if (coop_fwd_maglev_lookup(e->t, coop_fwd_hash(&t)) == 1 &&
+		    coop_fwd_maglev_lookup(next, coop_fwd_hash(&t)) == 4)
+			break;
+	}
+	coop_fwd_maglev_free(next);
+	assert_true(i < 20000);
+	c[n++] = row_encap(e, "flow to node 1, cached", &a, 1, false, COOP_XDP_CNT_TX_ENCAP);
+	run_table(e, c, n);
+
+	/* node 4 joins: node entry first, then the table */
+	e->member[4] = true;
+	e->nodes[4].state = COOP_FWD_STATE_ACTIVE;
+	write_node(e, 4);
+	publish(e, COOP_FWD_MODE_MAGLEV);
+	assert_int_equal(owner_of(e, &a), 4);
+	n = 0;
+	c[n] = row_encap(e, "after node 4 joined: cached flow stays on node 1", &a, 1, false,
+			 COOP_XDP_CNT_TX_ENCAP);
+	c[n++].ev[0] = COOP_XDP_CNT_FLOW_HIT;
+	syn = a;
+	syn.tcp_flags = 0x02;
+	c[n] = row_encap(e, "retransmitted SYN to an active owner stays", &syn, 1, false,
+			 COOP_XDP_CNT_TX_ENCAP);
+	c[n++].ev[0] = COOP_XDP_CNT_FLOW_HIT;
+	run_table(e, c, n);
+	/* the uncached flow would take the new table's answer */
+	xu_map_clear(e->x.flows, sizeof(struct coop_fwd_tuple));
+	n = 0;
+	c[n] = row_encap(e, "same flow uncached: node 4", &a, 4, false, COOP_XDP_CNT_TX_ENCAP);
+	c[n++].ev[0] = COOP_XDP_CNT_FLOW_MISS;
+	run_table(e, c, n);
+
+	/* drain node 4: table without it first, then its state */
+	e->weight[4] = 0;
+	publish(e, COOP_FWD_MODE_MAGLEV);
+	e->nodes[4].state = COOP_FWD_STATE_DRAINING;
+	write_node(e, 4);
+	moved_to = owner_of(e, &a);
+	assert_int_not_equal(moved_to, 4);
+	n = 0;
+	c[n] = row_encap(e, "draining node keeps its established flow", &a, 4, false,
+			 COOP_XDP_CNT_TX_ENCAP);
+	c[n++].ev[0] = COOP_XDP_CNT_FLOW_HIT;
+	syn = a;
+	syn.tcp_flags = 0x02;
+	if (moved_to == 0)
+		c[n] = row_same("SYN to a draining node moves (here)", &syn, XDP_PASS_,
+				COOP_XDP_CNT_PASS_LOCAL);
+	else
+		c[n] = row_encap(e, "SYN to a draining node moves", &syn, moved_to, false,
+				 COOP_XDP_CNT_TX_ENCAP);
+	c[n++].ev[0] = COOP_XDP_CNT_FLOW_DRAINED;
+	run_table(e, c, n);
+
+	/* remove node 1: cached flows of node 1 are gone */
+	xu_map_clear(e->x.flows, sizeof(struct coop_fwd_tuple));
+	a = flow4(6, 80);
+	find_owner(e, &a, 1);
+	n = 0;
+	c[n++] = row_encap(e, "flow to node 1 before removal", &a, 1, false, COOP_XDP_CNT_TX_ENCAP);
+	run_table(e, c, n);
+	e->member[1] = false;
+	publish(e, COOP_FWD_MODE_MAGLEV);
+	e->nodes[1].state = COOP_FWD_STATE_ABSENT;
+	write_node(e, 1);
+	moved_to = owner_of(e, &a);
+	n = 0;
+	if (moved_to == 0)
+		c[n] = row_same("node 1 removed: its flow moves (here)", &a, XDP_PASS_,
+				COOP_XDP_CNT_PASS_LOCAL);
+	else
+		c[n] = row_encap(e, "node 1 removed: its flow moves", &a, moved_to, false,
+				 COOP_XDP_CNT_TX_ENCAP);
+	c[n++].ev[0] = COOP_XDP_CNT_FLOW_GONE;
+	run_table(e, c, n);
+
+	/* UDP entries expire after udp_idle_ns */
+	reset(e);
+	find_owner(e, &u, 2);
+	e->cfg.udp_idle_ns = 1;
+	write_cfg(e);
+	n = 0;
+	c[n] = row_encap(e, "UDP flow cached", &u, 2, false, COOP_XDP_CNT_TX_ENCAP);
+	c[n++].ev[0] = COOP_XDP_CNT_FLOW_INSERT;
+	c[n] = row_encap(e, "UDP flow idle past the timeout: expired", &u, 2, false,
+			 COOP_XDP_CNT_TX_ENCAP);
+	c[n++].ev[0] = COOP_XDP_CNT_FLOW_EXPIRED;
+	run_table(e, c, n);
+
+	/* the insert cap: a one-insert bucket that refills once an hour */
+	reset(e);
+	e->cfg.insert_cost_ns = 3600000000000ull;
+	e->cfg.insert_burst_ns = 3600000000000ull;
+	write_cfg(e);
+	{
+		struct coop_fwd_ratelimit zero[e->x.ncpu];
+		uint32_t k = 0;
+
+		memset(zero, 0, sizeof(zero));
+		assert_int_equal(xl.update(e->x.rlimit, &k, zero, BPF_ANY), 0);
+	}
+	a = flow4(6, 80);
+	find_owner(e, &a, 2);
+	syn = a;
+	syn.sport++;
+	find_owner(e, &syn, 2);
+	n = 0;
+	c[n] = row_encap(e, "first new flow: inserted", &a, 2, false, COOP_XDP_CNT_TX_ENCAP);
+	c[n++].ev[0] = COOP_XDP_CNT_FLOW_INSERT;
+	c[n] = row_encap(e, "second new flow: over the cap, still forwarded", &syn, 2, false,
+			 COOP_XDP_CNT_TX_ENCAP);
+	c[n++].ev[0] = COOP_XDP_CNT_FLOW_CAPPED;
+	run_table(e, c, n);
+}
+
+/* Fragments: steered by 3-tuple, decided per datagram at their owner. */
+static void frag_family(struct tenv *e, int family)
+{
+	struct xu_spec first, later, orphan, steer;
+	struct xcase c[8];
+	struct xu_outer o = { .family = 4, .steer = true, .dmac = xu_mac_self,
+			      .smac = xu_mac_router, .sport = 50002, .dport = GUE_PORT };
+	struct xu_pkt inner;
+	size_t n = 0;
+
+	first = family == 4 ? flow4(17, 53) : flow6(17, 53);
+	first.frag = 1;
+	first.frag_id = 0x4242;
+	first.payload = 64;
+	first.df = false;
+	/* fragment owner: us; the datagram's 5-tuple owner: node 2 */
+	find_frag(e, &first, 0, 2);
+	later = first;
+	later.frag = 2;
+	later.frag_off = 9;
+	c[n] = row_encap(e, family == 4 ? "v4 first fragment: decided here, to node 2"
+					: "v6 first fragment: decided here, to node 2",
+			 &first, 2, false, COOP_XDP_CNT_TX_ENCAP);
+	c[n].ev[0] = COOP_XDP_CNT_FRAG_FIRST;
+	c[n++].ev[1] = COOP_XDP_CNT_FLOW_MISS;
+	c[n] = row_encap(e, family == 4 ? "v4 later fragment follows the first"
+					: "v6 later fragment follows the first",
+			 &later, 2, false, COOP_XDP_CNT_TX_ENCAP);
+	c[n++].ev[0] = COOP_XDP_CNT_FRAG_HIT;
+	orphan = later;
+	orphan.frag_id = 0x4243;
+	c[n] = row_same("later fragment without its first: local", &orphan, XDP_PASS_,
+			COOP_XDP_CNT_PASS_FRAG_ORPHAN);
+	c[n++].ev[0] = COOP_XDP_CNT_FRAG_MISS;
+
+	/* a datagram whose fragment owner is node 1: both fragments go there,
+	 * marked, in GUE even in IPIP mode */
+	steer = first;
+	find_frag(e, &steer, 1, UINT32_MAX);
+	c[n++] = row_encap(e, "first fragment steered to its fragment owner", &steer, 1, true,
+			   COOP_XDP_CNT_TX_FRAG_STEER);
+	steer.frag = 2;
+	steer.frag_off = 9;
+	c[n++] = row_encap(e, "later fragment steered likewise", &steer, 1, true,
+			   COOP_XDP_CNT_TX_FRAG_STEER);
+	run_table(e, c, n);
+
+	e->cfg.encap = COOP_XDP_ENCAP_IPIP;
+	write_cfg(e);
+	n = 0;
+	c[n++] = row_encap(e, "IPIP mode: steered fragment still in GUE", &steer, 1, true,
+			   COOP_XDP_CNT_TX_FRAG_STEER);
+	run_table(e, c, n);
+	e->cfg.encap = COOP_XDP_ENCAP_GUE;
+	write_cfg(e);
+
+	/* a steered fragment arriving from node 3: we are its fragment owner,
+	 * so the first fragment is decided (to node 2) and re-wrapped */
+	n = 0;
+	steer = first;
+	steer.frag_id = 0x5151;
+	o.src[0] = a_node4[1];
+	o.dst[0] = a_self4;
+	xu_build(&inner, &steer);
+	c[n] = (struct xcase){ .desc = "steered first fragment arrives: decided here",
+			       .verdict = XDP_TX_, .counter = COOP_XDP_CNT_TX_ENCAP,
+			       .ev = { COOP_XDP_CNT_FRAG_FIRST } };
+	xu_encap(&c[n].in, &inner, &o);
+	/* after decapsulation the frame keeps the tunnel's MACs */
+	{
+		struct xu_pkt dec;
+
+		xu_eth(&dec, xu_mac_self, xu_mac_router, 0, family == 4 ? 0x0800 : 0x86dd);
+		xu_put(&dec, inner.b + inner.l3, inner.len - inner.l3);
+		expect_encap(e, &c[n].out, &dec, 2, hash_of(&steer), false);
+	}
+	n++;
+	steer.frag = 2;
+	steer.frag_off = 9;
+	xu_build(&inner, &steer);
+	c[n] = (struct xcase){ .desc = "steered later fragment arrives: follows",
+			       .verdict = XDP_TX_, .counter = COOP_XDP_CNT_TX_ENCAP,
+			       .ev = { COOP_XDP_CNT_FRAG_HIT } };
+	xu_encap(&c[n].in, &inner, &o);
+	{
+		struct xu_pkt dec;
+
+		xu_eth(&dec, xu_mac_self, xu_mac_router, 0, family == 4 ? 0x0800 : 0x86dd);
+		xu_put(&dec, inner.b + inner.l3, inner.len - inner.l3);
+		expect_encap(e, &c[n].out, &dec, 2, hash_of(&steer), false);
+	}
+	n++;
+	run_table(e, c, n);
+}
+
+static void test_fragments_v4(void **state)
+{
+	frag_family(begin(state), 4);
+}
+
+static void test_fragments_v6(void **state)
+{
+	frag_family(begin(state), 6);
+}
+
+/* Malformed input: every truncation point, bad IHL, version, lengths. */
+static void test_malformed(void **state)
+{
+	struct tenv *e = begin(state);
+	struct xu_spec s4 = flow4(6, 80), s6 = flow6(6, 443);
+	struct xu_pkt p4, p6, v;
+	struct xcase c;
+	size_t len;
+	char desc[96];
+
+	s4.vlan = 5;
+	s4.options = 8;
+	s4.payload = 0;
+	s6.payload = 0;
+	s6.v6_ext = 1;
+	xu_build(&p4, &s4);
+	xu_build(&p6, &s6);
+	/* Ethernet + tag + IPv4 (28 with options) + TCP 20: cut at every byte
+	 * from the 14-byte minimum test_run accepts */
+	for (len = 14; len < p4.len; len++) {
+		uint32_t want = len < 18 ? COOP_XDP_CNT_DROP_ETH_TRUNC : COOP_XDP_CNT_DROP_IP4_TRUNC;
+
+		snprintf(desc, sizeof(desc), "IPv4 frame cut to %zu bytes", len);
+		c = (struct xcase){ .desc = desc, .verdict = XDP_DROP_, .counter = want };
+		memcpy(c.in.b, p4.b, len);
+		c.in.len = len;
+		run_case(e, &c);
+	}
+	for (len = 14; len < p6.len; len++) {
+		snprintf(desc, sizeof(desc), "IPv6 frame cut to %zu bytes", len);
+		c = (struct xcase){ .desc = desc, .verdict = XDP_DROP_,
+				    .counter = COOP_XDP_CNT_DROP_IP6_TRUNC };
+		memcpy(c.in.b, p6.b, len);
+		c.in.len = len;
+		run_case(e, &c);
+	}
+	/* consistent lengths, TCP header cut: every byte of it */
+	for (len = 0; len < 20; len++) {
+		struct xu_pkt *p = &c.in;
+		size_t tot = 28 + len;
+
+		snprintf(desc, sizeof(desc), "IPv4 + %zu bytes of TCP header", len);
+		c = (struct xcase){ .desc = desc, .verdict = XDP_DROP_,
+				    .counter = COOP_XDP_CNT_DROP_L4_TRUNC };
+		memcpy(p->b, p4.b, p4.l3 + tot);
+		p->len = p4.l3 + tot;
+		p->b[p4.l3 + 2] = (uint8_t)(tot >> 8);
+		p->b[p4.l3 + 3] = (uint8_t)tot;
+		run_case(e, &c);
+		snprintf(desc, sizeof(desc), "IPv6 + %zu bytes of TCP header", len);
+		c = (struct xcase){ .desc = desc, .verdict = XDP_DROP_,
+				    .counter = COOP_XDP_CNT_DROP_L4_TRUNC };
+		memcpy(p->b, p6.b, p6.l3 + 48 + len);
+		p->len = p6.l3 + 48 + len;
+		p->b[p6.l3 + 5] = (uint8_t)(8 + len);
+		run_case(e, &c);
+	}
+	/* bad IPv4 headers */
+	v = p4;
+	v.b[v.l3] = 0x44; /* IHL 4 */
+	c = (struct xcase){ .desc = "IHL 4", .verdict = XDP_DROP_,
+			    .counter = COOP_XDP_CNT_DROP_IP4_BAD_HDR, .in = v };
+	run_case(e, &c);
+	v = p4;
+	v.b[v.l3] = 0x57; /* version 5 */
+	c = (struct xcase){ .desc = "IPv4 ethertype, version 5", .verdict = XDP_DROP_,
+			    .counter = COOP_XDP_CNT_DROP_IP4_BAD_HDR, .in = v };
+	run_case(e, &c);
+	v = p4;
+	v.b[v.l3 + 2] = 0;
+	v.b[v.l3 + 3] = 24; /* total length below the 28-byte header */
+	c = (struct xcase){ .desc = "total length < IHL", .verdict = XDP_DROP_,
+			    .counter = COOP_XDP_CNT_DROP_IP4_BAD_HDR, .in = v };
+	run_case(e, &c);
+	v = p4;
+	v.b[v.l3] = 0x4f; /* IHL 15: 60-byte header past the packet */
+	c = (struct xcase){ .desc = "IHL 15 beyond the packet", .verdict = XDP_DROP_,
+			    .counter = COOP_XDP_CNT_DROP_IP4_BAD_HDR, .in = v };
+	run_case(e, &c);
+	/* an IPv6 extension chain longer than the parser walks */
+	s6.v6_ext = 5;
+	xu_build(&v, &s6);
+	c = (struct xcase){ .desc = "IPv6 with 5 extension headers", .verdict = XDP_PASS_,
+			    .same = true, .counter = COOP_XDP_CNT_PASS_UNPARSED, .in = v };
+	run_case(e, &c);
+}
+
+/* Too big once wrapped: ICMP back to the client, never a silent drop. */
+static void test_mtu(void **state)
+{
+	struct tenv *e = begin(state);
+	struct xu_spec a = flow4(6, 80), b = flow6(6, 443), l = flow4(6, 80), nodf, fit;
+	struct xcase c[8];
+	size_t n = 0;
+
+	e->cfg.mtu = 1400;
+	write_cfg(e);
+	a.payload = 1500 - 40;
+	find_owner(e, &a, 1);
+	c[n] = (struct xcase){ .desc = "1500-byte IPv4 DF packet for node 1: frag needed",
+			       .verdict = XDP_TX_, .counter = COOP_XDP_CNT_TX_ICMP4_FRAG_NEEDED };
+	xu_build(&c[n].in, &a);
+	xu_icmp_too_big(&c[n].out, &c[n].in, 1400 - 32);
+	n++;
+	nodf = a;
+	nodf.df = false;
+	nodf.vlan = 3;
+	c[n] = (struct xcase){ .desc = "non-DF, VLAN 3: frag needed on VLAN 3",
+			       .verdict = XDP_TX_, .counter = COOP_XDP_CNT_TX_ICMP4_FRAG_NEEDED };
+	xu_build(&c[n].in, &nodf);
+	xu_icmp_too_big(&c[n].out, &c[n].in, 1400 - 32);
+	n++;
+	b.payload = 1500 - 60;
+	find_owner(e, &b, 3);
+	c[n] = (struct xcase){ .desc = "1500-byte IPv6 packet for node 3: packet too big",
+			       .verdict = XDP_TX_, .counter = COOP_XDP_CNT_TX_ICMP6_TOO_BIG };
+	xu_build(&c[n].in, &b);
+	xu_icmp_too_big(&c[n].out, &c[n].in, 1400 - 52);
+	n++;
+	fit = a;
+	fit.payload = 1400 - 32 - 40;
+	c[n++] = row_encap(e, "exactly fits the MTU once wrapped", &fit, 1, false,
+			   COOP_XDP_CNT_TX_ENCAP);
+	l.payload = 1500 - 40;
+	find_owner(e, &l, 0);
+	c[n++] = row_same("1500 bytes owned here: passed", &l, XDP_PASS_, COOP_XDP_CNT_PASS_LOCAL);
+	run_table(e, c, n);
+
+	/* IPIP: 20 bytes of overhead, so the reported MTU is 1380 */
+	e->cfg.encap = COOP_XDP_ENCAP_IPIP;
+	write_cfg(e);
+	n = 0;
+	c[n] = (struct xcase){ .desc = "IPIP: frag needed reports 1380", .verdict = XDP_TX_,
+			       .counter = COOP_XDP_CNT_TX_ICMP4_FRAG_NEEDED };
+	xu_build(&c[n].in, &a);
+	xu_icmp_too_big(&c[n].out, &c[n].in, 1400 - 20);
+	n++;
+	/* an MTU that leaves IPv6 below 1280: cannot answer, counted */
+	run_table(e, c, n);
+	e->cfg.mtu = 1300;
+	write_cfg(e);
+	n = 0;
+	c[n] = (struct xcase){ .desc = "MTU too small for an IPv6 answer", .verdict = XDP_DROP_,
+			       .counter = COOP_XDP_CNT_DROP_MTU };
+	xu_build(&c[n++].in, &b);
+	run_table(e, c, n);
+}
+
+/* Configuration and state errors each have their counter. */
+static void test_errors(void **state)
+{
+	struct tenv *e = begin(state);
+	struct xu_spec a = flow4(6, 80), b = flow4(6, 80);
+	struct xcase c[8];
+	size_t n = 0;
+	uint32_t svc = 0;
+
+	find_owner(e, &a, 1);
+	find_owner(e, &b, 3);
+	e->nodes[1].flags &= ~COOP_XDP_NODE_RESOLVED;
+	write_node(e, 1);
+	c[n++] = row_same("next hop of node 1 unresolved", &a, XDP_DROP_,
+			  COOP_XDP_CNT_DROP_NO_NEIGH);
+	run_table(e, c, n);
+
+	reset(e);
+	e->nodes[1].family = 0;
+	write_node(e, 1);
+	n = 0;
+	c[n++] = row_same("owner without a node entry", &a, XDP_DROP_, COOP_XDP_CNT_DROP_NO_NODE);
+	run_table(e, c, n);
+
+	reset(e);
+	memset(e->cfg.src6, 0, 16);
+	write_cfg(e);
+	n = 0;
+	c[n++] = row_same("no IPv6 cluster source for node 3", &b, XDP_DROP_,
+			  COOP_XDP_CNT_DROP_NO_SRC);
+	run_table(e, c, n);
+
+	reset(e);
+	e->nodes[1].ifindex = 4242; /* test_run ingress is lo (1) */
+	write_node(e, 1);
+	n = 0;
+	c[n] = row_encap(e, "node 1 behind another interface: redirect", &a, 1, false,
+			 COOP_XDP_CNT_REDIRECT_ENCAP);
+	c[n++].verdict = XDP_REDIRECT_;
+	run_table(e, c, n);
+
+	reset(e);
+	assert_int_equal(xl.delete(e->x.tables, &svc), 0);
+	n = 0;
+	c[n++] = row_same("service without a table: local", &a, XDP_PASS_,
+			  COOP_XDP_CNT_PASS_NO_BACKEND);
+	run_table(e, c, n);
+
+	/* ECMP comparison mode tables work through the same map */
+	reset(e);
+	publish(e, COOP_FWD_MODE_ECMP);
+	a = flow4(6, 80);
+	find_owner(e, &a, 2);
+	n = 0;
+	c[n++] = row_encap(e, "ECMP-mode table: mod-N owner", &a, 2, false, COOP_XDP_CNT_TX_ENCAP);
+	run_table(e, c, n);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_counter_names),
+		cmocka_unit_test(test_pass),
+		cmocka_unit_test(test_local_and_encap),
+		cmocka_unit_test(test_encap_formats),
+		cmocka_unit_test(test_decap),
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_flow_cache),
+		cmocka_unit_test(test_fragments_v4),
+		cmocka_unit_test(test_fragments_v6),
+		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_mtu),
+		cmocka_unit_test(test_errors),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
