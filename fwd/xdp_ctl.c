@@ -356,8 +356,9 @@ static int table_entries(int fd, uint32_t n, uint32_t *vals)
 	uint32_t *keys, *all, count = n + 1, out, i;
 	int ret = 0;
 
-	keys = malloc(((size_t)n + 1) * sizeof(*keys));
-	all = malloc(((size_t)n + 1) * sizeof(*all));
+	/* zeroed: valgrind cannot see the batch lookup write them */
+	keys = calloc((size_t)n + 1, sizeof(*keys));
+	all = calloc((size_t)n + 1, sizeof(*all));
 	if (!keys || !all) {
 		ret = -ENOMEM;
 		goto out_free;
@@ -975,6 +976,12 @@ int coop_fwd_xdp_start(struct coop *c, char *err, size_t errlen)
 	    (ret = coop_fwd_xdp_nl_start(x, err, errlen)) < 0 ||
 	    (ret = config_fill(x, self, err, errlen)) < 0)
 		goto err_free;
+	if (!coop_fwd_xdp_self_local(x, self)) {
+		char a[INET6_ADDRSTRLEN];
+
+		coop_warn("forwarder: %s, the cluster address of this node (%s), is not an address of this host: tunnels from the other nodes will not end here",
+			  coop_addr_str(&self->addr, a, sizeof(a)), self->name);
+	}
 	for (i = 0; i < x->n_nodes; i++) {
 		struct xdp_node *n = &x->nodes[i];
 

@@ -164,6 +164,21 @@ out_put:
 	return ok;
 }
 
+bool coop_fwd_xdp_self_local(struct coop_fwd_xdp *x, const struct xdp_node *self)
+{
+	struct nl_addr *dst = nl_addr_of(&self->addr);
+	struct rtnl_route *r = NULL;
+	bool local;
+
+	if (!dst)
+		return true; /* cannot tell: no warning */
+	local = rtnl_route_lookup(x->nl, dst, &r) < 0 || rtnl_route_get_type(r) == RTN_LOCAL;
+	if (r)
+		rtnl_route_put(r);
+	nl_addr_put(dst);
+	return local;
+}
+
 bool coop_fwd_xdp_node_resolve(struct coop_fwd_xdp *x, struct xdp_node *n)
 {
 	struct xdp_node old = *n;

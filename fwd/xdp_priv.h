@@ -122,6 +122,9 @@ void coop_fwd_xdp_nl_stop(struct coop_fwd_xdp *x);
  * neighbour is unknown or stale) and rewrite its map entry if it changed.
  * Returns true when n is resolved. */
 bool coop_fwd_xdp_node_resolve(struct coop_fwd_xdp *x, struct xdp_node *n);
+/* Is self's cluster address one of this host's? (Tunnels to it end here.)
+ * True when it cannot be told. */
+bool coop_fwd_xdp_self_local(struct coop_fwd_xdp *x, const struct xdp_node *self);
 /* MTU of link ifindex, or 0 if unknown. */
 uint32_t coop_fwd_xdp_link_mtu(struct coop_fwd_xdp *x, int ifindex);
 

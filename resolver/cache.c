@@ -12,26 +12,26 @@
 
 /* One cached answer. */
 struct cache_entry {
-	struct cache_entry *hnext;       /* next in its hash bucket */
+	struct cache_entry *hnext;	 /* next in its hash bucket */
 	struct cache_entry *prev, *next; /* LRU list, most recently used first */
-	uint64_t hash;                   /* of (kind, name) */
-	uint32_t kind;                   /* lookup kind (type, or address flags) */
-	int status;                      /* 0, -ENOENT or -ENODATA */
-	struct res_result *res;          /* held answer; NULL when negative */
-	uint64_t expires_ms;             /* monotonic ms at which it dies */
-	char name[];                     /* lower-cased name */
+	uint64_t hash;			 /* of (kind, name) */
+	uint32_t kind;			 /* lookup kind (type, or address flags) */
+	int status;			 /* 0, -ENOENT or -ENODATA */
+	struct res_result *res;		 /* held answer; NULL when negative */
+	uint64_t expires_ms;		 /* monotonic ms at which it dies */
+	char name[];			 /* lower-cased name */
 };
 
 struct res_cache {
-	pthread_mutex_t lock;         /* everything below */
+	pthread_mutex_t lock;	      /* everything below */
 	struct cache_entry **buckets; /* hash table, nbuckets heads */
-	size_t nbuckets;              /* power of two */
+	size_t nbuckets;	      /* power of two */
 	struct cache_entry *head;     /* most recently used */
 	struct cache_entry *tail;     /* least recently used: evicted first */
-	size_t count;                 /* entries */
-	size_t max;                   /* bound on count (0 = store nothing) */
-	uint64_t gen;                 /* settings generation answers must carry */
-	uint64_t seed;                /* hash seed: names can come from outside */
+	size_t count;		      /* entries */
+	size_t max;		      /* bound on count (0 = store nothing) */
+	uint64_t gen;		      /* settings generation answers must carry */
+	uint64_t seed;		      /* hash seed: names can come from outside */
 };
 
 static void lower(const char *in, char *out, size_t len)

@@ -9,12 +9,12 @@
 
 #include "resolver/resolver_priv.h"
 
-#define DEFAULT_NDOTS 1
+#define DEFAULT_NDOTS	   1
 #define DEFAULT_TIMEOUT_MS 2000
-#define DEFAULT_ATTEMPTS 2
-#define DEFAULT_CACHE 1024
-#define TIMEOUT_MIN_MS 10
-#define DNS_PORT 53
+#define DEFAULT_ATTEMPTS   2
+#define DEFAULT_CACHE	   1024
+#define TIMEOUT_MIN_MS	   10
+#define DNS_PORT	   53
 
 void coop_resolver_conf_init(struct coop_resolver_conf *conf)
 {
@@ -215,7 +215,8 @@ int coop_resolver_conf_set(struct coop_resolver_conf *conf, const char *key, con
 		}
 	} else if (!strcmp(key, "dns_timeout")) {
 		bit = COOP_RESOLVER_KEY_TIMEOUT;
-		if (parse_uint(buf, TIMEOUT_MIN_MS, COOP_RESOLVER_TIMEOUT_MAX, &conf->timeout_ms) < 0) {
+		if (parse_uint(buf, TIMEOUT_MIN_MS, COOP_RESOLVER_TIMEOUT_MAX, &conf->timeout_ms) <
+		    0) {
 			snprintf(err, errlen, "'%.32s' is not a number of milliseconds %d..%d",
 				 value, TIMEOUT_MIN_MS, COOP_RESOLVER_TIMEOUT_MAX);
 			ret = -EINVAL;
@@ -230,8 +231,8 @@ int coop_resolver_conf_set(struct coop_resolver_conf *conf, const char *key, con
 	} else if (!strcmp(key, "dns_cache")) {
 		bit = COOP_RESOLVER_KEY_CACHE;
 		if (parse_uint(buf, 0, COOP_RESOLVER_CACHE_MAX, &conf->cache_size) < 0) {
-			snprintf(err, errlen, "'%.32s' is not a number of entries 0..%d",
-				 value, COOP_RESOLVER_CACHE_MAX);
+			snprintf(err, errlen, "'%.32s' is not a number of entries 0..%d", value,
+				 COOP_RESOLVER_CACHE_MAX);
 			ret = -EINVAL;
 		}
 	} else if (!strcmp(key, "hosts_file")) {
@@ -253,8 +254,8 @@ int coop_resolver_conf_set(struct coop_resolver_conf *conf, const char *key, con
 int coop_resolver_conf_check(const struct coop_resolver_conf *conf, bool read_files,
 			     const char **key, char *err, size_t errlen)
 {
-	static const char *const names[] = { "dns", "search", "ndots", "dns_timeout",
-					     "dns_attempts", "dns_cache", "hosts_file" };
+	static const char *const names[] = {"dns",	    "search",	 "ndots",     "dns_timeout",
+					    "dns_attempts", "dns_cache", "hosts_file"};
 	struct res_hosts *h;
 	unsigned bit;
 	int ret;
@@ -295,8 +296,9 @@ const char *coop_resolver_conf_servers_str(const struct coop_resolver_conf *conf
 		const struct coop_resolver_server *s = &conf->servers[i];
 		int n;
 
-		inet_ntop(s->family, s->family == AF_INET ? (const void *)&s->v4 : (const void *)&s->v6,
-			  a, sizeof(a));
+		inet_ntop(s->family,
+			  s->family == AF_INET ? (const void *)&s->v4 : (const void *)&s->v6, a,
+			  sizeof(a));
 		n = snprintf(buf + o, len - o, s->family == AF_INET6 ? "%s[%s]:%u" : "%s%s:%u",
 			     i ? "," : "", a, s->port);
 		if (n < 0)

@@ -32,13 +32,13 @@ struct coop_resolver_query;
 
 /* --- settings ------------------------------------------------------------ */
 
-#define COOP_RESOLVER_SERVERS_MAX 8  /* dns = entries */
-#define COOP_RESOLVER_SEARCH_MAX 6   /* search = domains (as glibc) */
-#define COOP_RESOLVER_NAME_MAX 256   /* a domain name in text, with the NUL */
-#define COOP_RESOLVER_NDOTS_MAX 15   /* as resolv.conf */
-#define COOP_RESOLVER_ATTEMPTS_MAX 5 /* as resolv.conf */
-#define COOP_RESOLVER_TIMEOUT_MAX 30000 /* ms, as resolv.conf's 30 s */
-#define COOP_RESOLVER_CACHE_MAX 1000000 /* entries */
+#define COOP_RESOLVER_SERVERS_MAX  8	   /* dns = entries */
+#define COOP_RESOLVER_SEARCH_MAX   6	   /* search = domains (as glibc) */
+#define COOP_RESOLVER_NAME_MAX	   256	   /* a domain name in text, with the NUL */
+#define COOP_RESOLVER_NDOTS_MAX	   15	   /* as resolv.conf */
+#define COOP_RESOLVER_ATTEMPTS_MAX 5	   /* as resolv.conf */
+#define COOP_RESOLVER_TIMEOUT_MAX  30000   /* ms, as resolv.conf's 30 s */
+#define COOP_RESOLVER_CACHE_MAX	   1000000 /* entries */
 
 /* One DNS server of a VS. */
 struct coop_resolver_server {
@@ -56,17 +56,17 @@ struct coop_resolver_server {
  */
 struct coop_resolver_conf {
 	struct coop_resolver_server servers[COOP_RESOLVER_SERVERS_MAX]; /* dns = */
-	unsigned n_servers;          /* 0 = the VS has no resolver */
+	unsigned n_servers; /* 0 = the VS has no resolver */
 	char search[COOP_RESOLVER_SEARCH_MAX][COOP_RESOLVER_NAME_MAX]; /* search = */
-	unsigned n_search;           /* 0 = names are only tried as given */
-	unsigned ndots;              /* ndots = (default 1) */
-	unsigned timeout_ms;         /* dns_timeout = per attempt (default 2000) */
-	unsigned attempts;           /* dns_attempts = per server (default 2) */
-	unsigned cache_size;         /* dns_cache = entries (default 1024, 0 = off) */
-	char hosts_file[4096];       /* hosts_file = ("" = none) */
-	unsigned given;              /* bit 1 << COOP_RESOLVER_KEY_* per key present,
-				      * so "absent" differs from a default and
-				      * keys that need dns = can be reported */
+	unsigned n_search;     /* 0 = names are only tried as given */
+	unsigned ndots;	       /* ndots = (default 1) */
+	unsigned timeout_ms;   /* dns_timeout = per attempt (default 2000) */
+	unsigned attempts;     /* dns_attempts = per server (default 2) */
+	unsigned cache_size;   /* dns_cache = entries (default 1024, 0 = off) */
+	char hosts_file[4096]; /* hosts_file = ("" = none) */
+	unsigned given;	       /* bit 1 << COOP_RESOLVER_KEY_* per key present,
+				* so "absent" differs from a default and
+				* keys that need dns = can be reported */
 };
 
 /* Bits of struct coop_resolver_conf.given. */
@@ -158,17 +158,17 @@ struct coop_resolver *coop_vs_resolver(struct coop_vs *vs);
 
 /* Counters, summed over threads. */
 struct coop_resolver_stats {
-	uint64_t queries;    /* lookups started */
-	uint64_t answers;    /* lookups answered with records (DNS, hosts or cache) */
-	uint64_t negative;   /* lookups answered "no such name" or "no such record" */
-	uint64_t cache_hits; /* lookups answered from the cache */
-	uint64_t timeouts;   /* lookups that got no answer in time */
-	uint64_t failures;   /* other failures (server failure, refused, bad
-			      * answer, no resolver, out of memory) */
-	uint64_t cancelled;  /* lookups cancelled by their caller */
-	uint64_t upstream;   /* DNS questions sent (each candidate name, each type) */
+	uint64_t queries;	/* lookups started */
+	uint64_t answers;	/* lookups answered with records (DNS, hosts or cache) */
+	uint64_t negative;	/* lookups answered "no such name" or "no such record" */
+	uint64_t cache_hits;	/* lookups answered from the cache */
+	uint64_t timeouts;	/* lookups that got no answer in time */
+	uint64_t failures;	/* other failures (server failure, refused, bad
+				 * answer, no resolver, out of memory) */
+	uint64_t cancelled;	/* lookups cancelled by their caller */
+	uint64_t upstream;	/* DNS questions sent (each candidate name, each type) */
 	uint64_t cache_entries; /* entries in the cache now */
-	uint64_t generation; /* settings generation (1, +1 per configure) */
+	uint64_t generation;	/* settings generation (1, +1 per configure) */
 };
 
 /* Read the counters. Any thread. */
@@ -203,42 +203,42 @@ struct coop_resolver_addr {
  * final dot; bytes outside [-_.a-zA-Z0-9*] appear as \DDD. */
 struct coop_resolver_rr {
 	const char *name; /* owner name */
-	uint16_t type;    /* COOP_DNS_* or other */
+	uint16_t type;	  /* COOP_DNS_* or other */
 	uint16_t rclass;  /* 1 = IN */
-	uint32_t ttl;     /* seconds, as received (0 for the hosts file) */
+	uint32_t ttl;	  /* seconds, as received (0 for the hosts file) */
 	union {
 		struct coop_resolver_addr addr; /* A, AAAA */
-		const char *target;             /* NS, CNAME, PTR */
+		const char *target;		/* NS, CNAME, PTR */
 		struct {
-			uint16_t priority; /* lower first */
-			uint16_t weight;   /* share among equal priorities */
-			uint16_t port;     /* service port */
+			uint16_t priority;  /* lower first */
+			uint16_t weight;    /* share among equal priorities */
+			uint16_t port;	    /* service port */
 			const char *target; /* host */
-		} srv;                         /* SRV */
+		} srv;			    /* SRV */
 		struct {
-			uint16_t preference; /* lower first */
+			uint16_t preference;  /* lower first */
 			const char *exchange; /* host */
-		} mx;                          /* MX */
+		} mx;			      /* MX */
 		struct {
-			const char *mname; /* primary server */
-			const char *rname; /* responsible mailbox */
+			const char *mname;				  /* primary server */
+			const char *rname;				  /* responsible mailbox */
 			uint32_t serial, refresh, retry, expire, minimum; /* RFC 1035 */
-		} soa;                         /* SOA */
+		} soa;							  /* SOA */
 		struct {
 			const char *text; /* the character-strings joined, NUL-terminated */
-			size_t len;       /* bytes of text (it may hold NULs) */
-		} txt;                         /* TXT */
+			size_t len;	  /* bytes of text (it may hold NULs) */
+		} txt;			  /* TXT */
 	};
 	const unsigned char *rdata; /* raw rdata (names inside may be compressed
 				     * pointers into a message that is gone:
 				     * use the parsed fields for known types);
 				     * NULL for a PTR from the hosts file */
-	size_t rdlen;               /* its length */
+	size_t rdlen;		    /* its length */
 };
 
 /* Where a result came from. */
 enum coop_resolver_source {
-	COOP_RESOLVER_SRC_DNS,     /* the VS's DNS servers */
+	COOP_RESOLVER_SRC_DNS,	   /* the VS's DNS servers */
 	COOP_RESOLVER_SRC_HOSTS,   /* the VS's hosts_file */
 	COOP_RESOLVER_SRC_LITERAL, /* the name was an address already */
 };
@@ -249,12 +249,12 @@ enum coop_resolver_source {
  * coop_resolver_result_release(), from any thread.
  */
 struct coop_resolver_result {
-	const char *name;       /* the name that answered (after the search
-				 * list), without the final dot */
-	const char *canonical;  /* the end of its CNAME chain (== name if none) */
-	uint16_t type;          /* type asked, or 0 for an address lookup */
-	enum coop_resolver_source source; /* DNS or hosts file */
-	uint32_t ttl;           /* seconds the answer was valid for when received */
+	const char *name;			/* the name that answered (after the search
+						 * list), without the final dot */
+	const char *canonical;			/* the end of its CNAME chain (== name if none) */
+	uint16_t type;				/* type asked, or 0 for an address lookup */
+	enum coop_resolver_source source;	/* DNS or hosts file */
+	uint32_t ttl;				/* seconds the answer was valid for when received */
 	const struct coop_resolver_addr *addrs; /* address lookups: the addresses */
 	size_t n_addrs;
 	const struct coop_resolver_rr *rrs; /* records of the asked type(s), in
@@ -263,14 +263,15 @@ struct coop_resolver_result {
 	size_t n_rrs;
 };
 
-const struct coop_resolver_result *coop_resolver_result_hold(const struct coop_resolver_result *res);
+const struct coop_resolver_result *
+coop_resolver_result_hold(const struct coop_resolver_result *res);
 void coop_resolver_result_release(const struct coop_resolver_result *res);
 
 /* Flags of a lookup. */
-#define COOP_RESOLVER_F_NOCACHE 0x1u  /* neither use nor fill the cache */
+#define COOP_RESOLVER_F_NOCACHE	 0x1u /* neither use nor fill the cache */
 #define COOP_RESOLVER_F_NOSEARCH 0x2u /* the name as given only, no search list */
-#define COOP_RESOLVER_F_V4FIRST 0x4u  /* address lookups: IPv4 before IPv6 */
-#define COOP_RESOLVER_F_NOHOSTS 0x8u  /* skip the VS's hosts file */
+#define COOP_RESOLVER_F_V4FIRST	 0x4u /* address lookups: IPv4 before IPv6 */
+#define COOP_RESOLVER_F_NOHOSTS	 0x8u /* skip the VS's hosts file */
 
 /* Details of a delivery, passed to the callback. */
 #define COOP_RESOLVER_I_CACHED 0x1u /* answered from the cache */
@@ -289,8 +290,8 @@ void coop_resolver_result_release(const struct coop_resolver_result *res);
  * coop_resolver_strerror() has a message for each. info: COOP_RESOLVER_I_*.
  * After the callback returns the query handle is gone.
  */
-typedef void (*coop_resolver_cb)(int status, const struct coop_resolver_result *res,
-				 unsigned info, void *arg);
+typedef void (*coop_resolver_cb)(int status, const struct coop_resolver_result *res, unsigned info,
+				 void *arg);
 
 /*
  * Look up the addresses of name: A and AAAA records (family AF_UNSPEC,

@@ -10,9 +10,9 @@
 
 #include "resolver/resolver_priv.h"
 
-#define CHUNK_MIN 1024    /* smallest arena block */
-#define NAME_WIRE_MAX 255 /* RFC 1035 2.3.4 */
-#define HDR_LEN 12        /* DNS header */
+#define CHUNK_MIN     1024 /* smallest arena block */
+#define NAME_WIRE_MAX 255  /* RFC 1035 2.3.4 */
+#define HDR_LEN	      12   /* DNS header */
 
 /* --- arena ------------------------------------------------------------------ */
 
@@ -197,11 +197,11 @@ bool res_name_eq(const char *a, const char *b)
 
 /* Where one resource record sits in the message. */
 struct raw_rr {
-	size_t owner;  /* offset of its owner name */
-	uint16_t type; /* TYPE */
-	uint16_t cls;  /* CLASS */
-	uint32_t ttl;  /* TTL, clamped */
-	size_t rd;     /* offset of its rdata */
+	size_t owner;	/* offset of its owner name */
+	uint16_t type;	/* TYPE */
+	uint16_t cls;	/* CLASS */
+	uint32_t ttl;	/* TTL, clamped */
+	size_t rd;	/* offset of its rdata */
 	uint16_t rdlen; /* RDLENGTH */
 };
 
@@ -498,7 +498,7 @@ struct res_result *res_result_build(const char *name, uint16_t type,
 				    enum coop_resolver_source source, struct res_rrset *a,
 				    struct res_rrset *b)
 {
-	struct res_rrset *sets[2] = { a, b };
+	struct res_rrset *sets[2] = {a, b};
 	size_t n = 0, na = 0, i, k, j = 0, m = 0;
 	struct res_result *r;
 	uint32_t ttl = UINT32_MAX;
@@ -667,17 +667,31 @@ bool res_ptr_name_parse(const char *name, struct coop_resolver_addr *out)
 /* --- type names and messages --------------------------------------------------------- */
 
 static const struct {
-	uint16_t type;    /* number */
+	uint16_t type;	  /* number */
 	const char *name; /* mnemonic */
 } types[] = {
-	{ COOP_DNS_A, "A" },       { COOP_DNS_NS, "NS" },       { COOP_DNS_CNAME, "CNAME" },
-	{ COOP_DNS_SOA, "SOA" },   { COOP_DNS_PTR, "PTR" },     { 13, "HINFO" },
-	{ COOP_DNS_MX, "MX" },     { COOP_DNS_TXT, "TXT" },     { COOP_DNS_AAAA, "AAAA" },
-	{ 29, "LOC" },             { COOP_DNS_SRV, "SRV" },     { 35, "NAPTR" },
-	{ 39, "DNAME" },           { 43, "DS" },                { 44, "SSHFP" },
-	{ 46, "RRSIG" },           { 48, "DNSKEY" },            { 52, "TLSA" },
-	{ 64, "SVCB" },            { 65, "HTTPS" },             { 256, "URI" },
-	{ 257, "CAA" },
+    {COOP_DNS_A, "A"},
+    {COOP_DNS_NS, "NS"},
+    {COOP_DNS_CNAME, "CNAME"},
+    {COOP_DNS_SOA, "SOA"},
+    {COOP_DNS_PTR, "PTR"},
+    {13, "HINFO"},
+    {COOP_DNS_MX, "MX"},
+    {COOP_DNS_TXT, "TXT"},
+    {COOP_DNS_AAAA, "AAAA"},
+    {29, "LOC"},
+    {COOP_DNS_SRV, "SRV"},
+    {35, "NAPTR"},
+    {39, "DNAME"},
+    {43, "DS"},
+    {44, "SSHFP"},
+    {46, "RRSIG"},
+    {48, "DNSKEY"},
+    {52, "TLSA"},
+    {64, "SVCB"},
+    {65, "HTTPS"},
+    {256, "URI"},
+    {257, "CAA"},
 };
 
 const char *coop_resolver_type_str(uint16_t type, char *buf, size_t len)
@@ -751,8 +765,9 @@ const char *coop_resolver_strerror(int status)
 
 const char *coop_resolver_addr_str(const struct coop_resolver_addr *a, char *buf, size_t len)
 {
-	if (!inet_ntop(a->family, a->family == AF_INET ? (const void *)&a->v4 : (const void *)&a->v6,
-		       buf, (socklen_t)len))
+	if (!inet_ntop(a->family,
+		       a->family == AF_INET ? (const void *)&a->v4 : (const void *)&a->v6, buf,
+		       (socklen_t)len))
 		snprintf(buf, len, "?");
 	return buf;
 }

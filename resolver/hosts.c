@@ -11,24 +11,24 @@
 #include "resolver/resolver_priv.h"
 
 #define HOSTS_FILE_MAX (16u << 20) /* bytes: a hosts file, not a zone */
-#define HOSTS_LINE_MAX 4096        /* bytes of one line */
-#define HOSTS_NONE UINT32_MAX      /* end of a chain */
+#define HOSTS_LINE_MAX 4096	   /* bytes of one line */
+#define HOSTS_NONE     UINT32_MAX  /* end of a chain */
 
 /* One (address, name) pair; a line with aliases gives several. */
 struct hosts_ent {
 	struct coop_resolver_addr addr; /* the line's address */
-	const char *name;               /* this name, lower-cased, no final dot */
-	const char *canonical;          /* the line's first name as written */
-	uint32_t next_name;             /* next entry in its name bucket */
-	uint32_t next_addr;             /* next entry in its address bucket */
+	const char *name;		/* this name, lower-cased, no final dot */
+	const char *canonical;		/* the line's first name as written */
+	uint32_t next_name;		/* next entry in its name bucket */
+	uint32_t next_addr;		/* next entry in its address bucket */
 };
 
 struct res_hosts {
-	struct hosts_ent *ents;   /* in file order */
-	size_t n, cap;            /* used / allocated */
-	uint32_t *by_name;        /* bucket heads (index into ents) */
-	uint32_t *by_addr;        /* bucket heads */
-	size_t nbuckets;          /* power of two */
+	struct hosts_ent *ents;	  /* in file order */
+	size_t n, cap;		  /* used / allocated */
+	uint32_t *by_name;	  /* bucket heads (index into ents) */
+	uint32_t *by_addr;	  /* bucket heads */
+	size_t nbuckets;	  /* power of two */
 	struct res_arena strings; /* names */
 };
 

@@ -17,122 +17,123 @@
 #include "core/runtime.h"
 #include "resolver/resolver_priv.h"
 
-#define EDNS_PAYLOAD 1232     /* DNS flag day 2020: no IP fragmentation */
+#define EDNS_PAYLOAD	 1232 /* DNS flag day 2020: no IP fragmentation */
 #define HOSTS_ANSWER_MAX 64   /* addresses one hosts-file answer carries */
-#define CSV_MAX (COOP_RESOLVER_SERVERS_MAX * 56) /* "[v6]:port," per server */
-#define ALL_FLAGS (COOP_RESOLVER_F_NOCACHE | COOP_RESOLVER_F_NOSEARCH | \
-		   COOP_RESOLVER_F_V4FIRST | COOP_RESOLVER_F_NOHOSTS)
+#define CSV_MAX		 (COOP_RESOLVER_SERVERS_MAX * 56) /* "[v6]:port," per server */
+#define ALL_FLAGS                                                                                  \
+	(COOP_RESOLVER_F_NOCACHE | COOP_RESOLVER_F_NOSEARCH | COOP_RESOLVER_F_V4FIRST |            \
+	 COOP_RESOLVER_F_NOHOSTS)
 /* Cache keys: a record type, or an address lookup with its family bits. */
-#define KIND_ADDR 0x10000u
+#define KIND_ADDR     0x10000u
 #define KIND_NOSEARCH 0x100000u
 
-#define member_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define member_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* Settings of one generation: immutable once published, shared by the
  * resolver (current) and by every channel built from them. */
 struct res_settings {
-	_Atomic unsigned refs;         /* resolver + channels */
-	uint64_t gen;                  /* 1, +1 per coop_resolver_configure */
+	_Atomic unsigned refs;		/* resolver + channels */
+	uint64_t gen;			/* 1, +1 per coop_resolver_configure */
 	struct coop_resolver_conf conf; /* as given */
-	char servers_csv[CSV_MAX];     /* for ares_set_servers_ports_csv */
-	struct res_hosts *hosts;       /* parsed hosts_file, NULL = none */
-	double deadline;               /* seconds a lookup may take at most */
+	char servers_csv[CSV_MAX];	/* for ares_set_servers_ports_csv */
+	struct res_hosts *hosts;	/* parsed hosts_file, NULL = none */
+	double deadline;		/* seconds a lookup may take at most */
 };
 
 /* A socket c-ares asked us to watch. Owned by its channel's thread. */
 struct res_sock {
-	ev_io io;                /* on the channel's loop */
-	struct res_channel *ch;  /* owner */
-	struct res_sock *next;   /* channel's list */
+	ev_io io;		/* on the channel's loop */
+	struct res_channel *ch; /* owner */
+	struct res_sock *next;	/* channel's list */
 };
 
 /* The c-ares channel of one VS on one thread (loop). Everything in it is
  * used only by that thread (and by coop_resolver_free once no thread runs). */
 struct res_channel {
-	struct coop_resolver *r;         /* resolver */
-	struct res_slot *slot;           /* slot it belongs to */
-	struct ev_loop *loop;            /* the owning thread's loop */
-	ares_channel ares;               /* c-ares state */
-	struct res_settings *set;        /* settings it was built from (held) */
-	ev_timer timer;                  /* next c-ares timeout */
-	ev_timer reap;                   /* deferred destroy once retired and idle */
-	struct res_sock *socks;          /* watched sockets */
+	struct coop_resolver *r;	     /* resolver */
+	struct res_slot *slot;		     /* slot it belongs to */
+	struct ev_loop *loop;		     /* the owning thread's loop */
+	ares_channel ares;		     /* c-ares state */
+	struct res_settings *set;	     /* settings it was built from (held) */
+	ev_timer timer;			     /* next c-ares timeout */
+	ev_timer reap;			     /* deferred destroy once retired and idle */
+	struct res_sock *socks;		     /* watched sockets */
 	struct coop_resolver_query *queries; /* lookups using it (doubly linked) */
-	unsigned users;                  /* lookups alive (queries list length) */
-	bool retired;                    /* replaced by a newer generation, or idle
-					  * after TCP */
-	bool tcp;                        /* c-ares opened a TCP connection */
-	bool destroying;                 /* inside ares_destroy */
-	struct res_channel *next;        /* slot's retired list */
+	unsigned users;			     /* lookups alive (queries list length) */
+	bool retired;			     /* replaced by a newer generation, or idle
+					      * after TCP */
+	bool tcp;			     /* c-ares opened a TCP connection */
+	bool destroying;		     /* inside ares_destroy */
+	struct res_channel *next;	     /* slot's retired list */
 };
 
 /* A thread's place in a resolver, claimed by its loop on first use. */
 struct res_slot {
-	_Atomic(struct ev_loop *) loop;  /* owner, NULL while free */
-	struct res_channel *cur;         /* current channel (owner thread only) */
-	struct res_channel *retired;     /* older channels still draining */
+	_Atomic(struct ev_loop *) loop; /* owner, NULL while free */
+	struct res_channel *cur;	/* current channel (owner thread only) */
+	struct res_channel *retired;	/* older channels still draining */
 };
 
 /* Counters, bumped by any thread (relaxed atomics). */
 struct res_counters {
 	_Atomic uint64_t queries, answers, negative, cache_hits, timeouts, failures, cancelled,
-		upstream;
+	    upstream;
 };
 
 struct coop_resolver {
-	char name[64];                /* for messages (the VS name) */
+	char name[64];			/* for messages (the VS name) */
 	coop_resolver_socket_fn sockfn; /* makes sockets in the VS's scope */
-	void *sockctx;                /* its argument */
-	pthread_mutex_t lock;         /* guards set */
-	struct res_settings *set;     /* current settings (held) */
-	_Atomic uint64_t gen;         /* set->gen, read without the lock */
-	struct res_cache *cache;      /* answers, shared by the threads */
-	struct res_slot *slots;       /* one per thread that resolves */
+	void *sockctx;			/* its argument */
+	pthread_mutex_t lock;		/* guards set */
+	struct res_settings *set;	/* current settings (held) */
+	_Atomic uint64_t gen;		/* set->gen, read without the lock */
+	struct res_cache *cache;	/* answers, shared by the threads */
+	struct res_slot *slots;		/* one per thread that resolves */
 	unsigned n_slots;
-	_Atomic bool closed;          /* coop_resolver_shutdown: no new lookups */
-	struct res_counters c;        /* counters */
+	_Atomic bool closed;   /* coop_resolver_shutdown: no new lookups */
+	struct res_counters c; /* counters */
 };
 
 /* One DNS question of a lookup (one type for the current candidate name). */
 struct res_wire {
 	struct coop_resolver_query *q; /* owner */
-	uint16_t type;                 /* QTYPE */
-	bool busy;                     /* inside c-ares */
-	int status;                    /* 0 (records in set) or -errno */
-	struct res_rrset set;          /* records found */
-	bool has_soa;                  /* negative answer carried an SOA */
-	uint32_t neg_ttl;              /* its negative TTL */
+	uint16_t type;		       /* QTYPE */
+	bool busy;		       /* inside c-ares */
+	int status;		       /* 0 (records in set) or -errno */
+	struct res_rrset set;	       /* records found */
+	bool has_soa;		       /* negative answer carried an SOA */
+	uint32_t neg_ttl;	       /* its negative TTL */
 };
 
 /* A lookup. Owned by the thread that started it; freed when it is done
  * (answered, failed or cancelled) and c-ares holds none of its questions. */
 struct coop_resolver_query {
-	struct coop_resolver *r;        /* resolver */
-	struct res_channel *ch;         /* channel carrying it */
-	coop_resolver_cb cb;            /* caller's callback */
-	void *arg;                      /* its argument */
-	unsigned flags;                 /* COOP_RESOLVER_F_* */
-	int family;                     /* address lookups: AF_* */
-	uint16_t type;                  /* record type, 0 = address lookup */
-	uint32_t kind;                  /* cache key kind */
-	char key[COOP_RESOLVER_NAME_MAX]; /* name as asked (cache key) */
-	char name[COOP_RESOLVER_NAME_MAX]; /* without a final dot */
+	struct coop_resolver *r;			 /* resolver */
+	struct res_channel *ch;				 /* channel carrying it */
+	coop_resolver_cb cb;				 /* caller's callback */
+	void *arg;					 /* its argument */
+	unsigned flags;					 /* COOP_RESOLVER_F_* */
+	int family;					 /* address lookups: AF_* */
+	uint16_t type;					 /* record type, 0 = address lookup */
+	uint32_t kind;					 /* cache key kind */
+	char key[COOP_RESOLVER_NAME_MAX];		 /* name as asked (cache key) */
+	char name[COOP_RESOLVER_NAME_MAX];		 /* without a final dot */
 	signed char order[COOP_RESOLVER_SEARCH_MAX + 1]; /* candidates: -1 = as
 							  * given, k = search[k] */
-	unsigned n_cands;               /* entries in order */
-	unsigned cand;                  /* current candidate */
-	struct res_wire wire[2];        /* questions of the current candidate */
-	unsigned n_wires;               /* 1, or 2 for A+AAAA */
-	unsigned inflight;              /* wires inside c-ares */
-	bool starting;                  /* issuing wires: completions wait */
-	bool done;                      /* finished or cancelled */
-	bool cancelled;                 /* the caller does not want the answer */
-	bool saw_nodata;                /* some candidate exists without the type */
-	bool saw_servfail;              /* some candidate got SERVFAIL */
-	bool neg_ok;                    /* every negative answer had an SOA */
-	uint32_t neg_ttl;               /* min negative TTL so far */
-	ev_timer deadline;              /* the lookup's time limit */
-	bool *finished;                 /* set by finish() while start() runs */
+	unsigned n_cands;				 /* entries in order */
+	unsigned cand;					 /* current candidate */
+	struct res_wire wire[2];			 /* questions of the current candidate */
+	unsigned n_wires;				 /* 1, or 2 for A+AAAA */
+	unsigned inflight;				 /* wires inside c-ares */
+	bool starting;					 /* issuing wires: completions wait */
+	bool done;					 /* finished or cancelled */
+	bool cancelled;					 /* the caller does not want the answer */
+	bool saw_nodata;			 /* some candidate exists without the type */
+	bool saw_servfail;			 /* some candidate got SERVFAIL */
+	bool neg_ok;				 /* every negative answer had an SOA */
+	uint32_t neg_ttl;			 /* min negative TTL so far */
+	ev_timer deadline;			 /* the lookup's time limit */
+	bool *finished;				 /* set by finish() while start() runs */
 	struct coop_resolver_query *prev, *next; /* channel's list */
 };
 
@@ -252,7 +253,8 @@ static int settings_new(const char *rname, const struct coop_resolver_conf *conf
 	s->gen = gen;
 	s->conf = *conf;
 	coop_resolver_conf_servers_str(conf, s->servers_csv, sizeof(s->servers_csv));
-	s->deadline = conf->timeout_ms / 1000.0 * conf->attempts * (conf->n_servers ? conf->n_servers : 1);
+	s->deadline =
+	    conf->timeout_ms / 1000.0 * conf->attempts * (conf->n_servers ? conf->n_servers : 1);
 	if (conf->n_servers && conf->hosts_file[0]) {
 		ret = res_hosts_load(conf->hosts_file, &s->hosts, msg, sizeof(msg));
 		if (ret < 0) {
@@ -423,7 +425,7 @@ static ares_ssize_t sf_recvfrom(ares_socket_t fd, void *buf, size_t len, int fla
 
 static ares_ssize_t sf_sendv(ares_socket_t fd, const struct iovec *iov, int n, void *ud)
 {
-	struct msghdr msg = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n };
+	struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
 
 	(void)ud;
 	/* Not writev: a TCP server that went away must not raise SIGPIPE in
@@ -432,11 +434,11 @@ static ares_ssize_t sf_sendv(ares_socket_t fd, const struct iovec *iov, int n, v
 }
 
 static const struct ares_socket_functions sock_funcs = {
-	.asocket = sf_socket,
-	.aclose = sf_close,
-	.aconnect = sf_connect,
-	.arecvfrom = sf_recvfrom,
-	.asendv = sf_sendv,
+    .asocket = sf_socket,
+    .aclose = sf_close,
+    .aconnect = sf_connect,
+    .arecvfrom = sf_recvfrom,
+    .asendv = sf_sendv,
 };
 
 /* --- channels ------------------------------------------------------------------- */
@@ -610,8 +612,8 @@ static struct res_channel *channel_new(struct coop_resolver *r, struct res_slot 
 	o.ednspsz = EDNS_PAYLOAD;
 	mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_NDOTS |
 	       ARES_OPT_UDP_PORT | ARES_OPT_TCP_PORT | ARES_OPT_SERVERS | ARES_OPT_DOMAINS |
-	       ARES_OPT_LOOKUPS | ARES_OPT_SOCK_STATE_CB | ARES_OPT_SORTLIST |
-	       ARES_OPT_EDNSPSZ | ARES_OPT_NOROTATE;
+	       ARES_OPT_LOOKUPS | ARES_OPT_SOCK_STATE_CB | ARES_OPT_SORTLIST | ARES_OPT_EDNSPSZ |
+	       ARES_OPT_NOROTATE;
 	st = ares_init_options(&ch->ares, &o, mask);
 	if (st != ARES_SUCCESS) {
 		ch->ares = NULL;
@@ -891,8 +893,8 @@ static enum cand_outcome candidate_done(struct coop_resolver_query *q)
 		return CAND_NEXT;
 	final = q->saw_nodata ? -ENODATA : q->saw_servfail ? -EAGAIN : -ENOENT;
 	if (final != -EAGAIN && q->neg_ok && !(q->flags & COOP_RESOLVER_F_NOCACHE))
-		res_cache_put(q->r->cache, q->ch->set->gen, q->kind, q->key, final, NULL, q->neg_ttl,
-			      res_now_ms());
+		res_cache_put(q->r->cache, q->ch->set->gen, q->kind, q->key, final, NULL,
+			      q->neg_ttl, res_now_ms());
 	finish(q, final, NULL, 0);
 	return CAND_FINISHED;
 }
@@ -995,7 +997,10 @@ static uint32_t kind_of(uint16_t type, int family, unsigned flags)
 	uint32_t k = type;
 
 	if (!type)
-		k = KIND_ADDR | (family == AF_INET ? 1u : family == AF_INET6 ? 2u : 3u) |
+		k = KIND_ADDR |
+		    (family == AF_INET	  ? 1u
+		     : family == AF_INET6 ? 2u
+					  : 3u) |
 		    (flags & COOP_RESOLVER_F_V4FIRST ? 4u : 0u);
 	if (flags & COOP_RESOLVER_F_NOSEARCH)
 		k |= KIND_NOSEARCH;
@@ -1109,8 +1114,8 @@ err_nomem:
 }
 
 /* Deliver an answer found before any question was asked. */
-static void deliver_now(struct coop_resolver *r, int status, struct res_result *res,
-			unsigned info, coop_resolver_cb cb, void *arg)
+static void deliver_now(struct coop_resolver *r, int status, struct res_result *res, unsigned info,
+			coop_resolver_cb cb, void *arg)
 {
 	count_end(r, status, info);
 	cb(status, res ? &res->pub : NULL, info, arg);

@@ -19,8 +19,8 @@
 /* Lookups of one name follow at most this many CNAMEs. */
 #define RES_CNAME_MAX 16
 /* DNS classes and rcodes we use. */
-#define RES_CLASS_IN 1
-#define RES_RCODE_NOERROR 0
+#define RES_CLASS_IN	   1
+#define RES_RCODE_NOERROR  0
 #define RES_RCODE_NXDOMAIN 3
 
 /* --- memory for result strings (dns.c) ------------------------------------ */
@@ -28,8 +28,8 @@
 /* A chain of blocks holding a result's strings and rdata, freed in one go. */
 struct res_chunk {
 	struct res_chunk *next; /* older block */
-	size_t used, size;      /* bytes taken / available in data */
-	char data[];            /* the bytes */
+	size_t used, size;	/* bytes taken / available in data */
+	char data[];		/* the bytes */
 };
 
 struct res_arena {
@@ -47,10 +47,10 @@ void res_arena_free(struct res_arena *a);
 /* The records of one type found for one question, with their strings. */
 struct res_rrset {
 	struct coop_resolver_rr *rrs; /* records (strings in arena) */
-	size_t n, cap;                /* used / allocated */
-	struct res_arena arena;       /* their strings and rdata */
-	char *canonical;              /* end of the CNAME chain (in arena), or NULL */
-	uint32_t ttl;                 /* min TTL of the records and the chain */
+	size_t n, cap;		      /* used / allocated */
+	struct res_arena arena;	      /* their strings and rdata */
+	char *canonical;	      /* end of the CNAME chain (in arena), or NULL */
+	uint32_t ttl;		      /* min TTL of the records and the chain */
 };
 
 void res_rrset_init(struct res_rrset *s);
@@ -60,10 +60,10 @@ int res_rrset_push(struct res_rrset *s, const struct coop_resolver_rr *rr);
 
 /* What a DNS answer said besides its records. */
 struct res_msg_info {
-	int rcode;          /* RCODE of the header */
-	bool truncated;     /* TC bit */
-	bool has_soa;       /* an SOA in the authority section: the negative TTL */
-	uint32_t neg_ttl;   /* min(SOA TTL, SOA MINIMUM) when has_soa */
+	int rcode;		       /* RCODE of the header */
+	bool truncated;		       /* TC bit */
+	bool has_soa;		       /* an SOA in the authority section: the negative TTL */
+	uint32_t neg_ttl;	       /* min(SOA TTL, SOA MINIMUM) when has_soa */
 	char qname[RES_TEXT_NAME_MAX]; /* the question's name */
 };
 
@@ -87,10 +87,10 @@ bool res_ptr_name_parse(const char *name, struct coop_resolver_addr *out);
 
 /* A result with its reference count and storage. */
 struct res_result {
-	struct coop_resolver_result pub; /* what callers see (first member) */
-	_Atomic unsigned refs;           /* holders */
-	struct res_arena arena;          /* every string and rdata */
-	struct coop_resolver_rr *rrs;    /* pub.rrs, owned */
+	struct coop_resolver_result pub;  /* what callers see (first member) */
+	_Atomic unsigned refs;		  /* holders */
+	struct res_arena arena;		  /* every string and rdata */
+	struct coop_resolver_rr *rrs;	  /* pub.rrs, owned */
 	struct coop_resolver_addr *addrs; /* pub.addrs, owned */
 };
 

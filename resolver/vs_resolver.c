@@ -145,15 +145,16 @@ void coop_vs_resolver_json(struct coop_json *out, const struct coop_vs *vs,
 	coop_json_object_begin(out);
 	if (!vs->resolver || !coop_resolver_enabled(vs->resolver)) {
 		coop_json_kv_bool(out, "enabled", false);
-		coop_json_kv_string(out, "why", vs->resolver ? "no dns = servers configured"
-							     : "the VS is not up");
+		coop_json_kv_string(
+		    out, "why", vs->resolver ? "no dns = servers configured" : "the VS is not up");
 		coop_json_object_end(out);
 		return;
 	}
 	coop_resolver_conf_get(vs->resolver, &conf);
 	coop_resolver_stats_get(vs->resolver, &st);
 	coop_json_kv_bool(out, "enabled", true);
-	coop_json_kv_string(out, "servers", coop_resolver_conf_servers_str(&conf, buf, sizeof(buf)));
+	coop_json_kv_string(out, "servers",
+			    coop_resolver_conf_servers_str(&conf, buf, sizeof(buf)));
 	coop_json_key(out, "search");
 	coop_json_array_begin(out);
 	for (i = 0; i < conf.n_search; i++)
@@ -194,17 +195,17 @@ void coop_resolver_json_totals(struct coop_json *out, const struct coop_resolver
 
 /* One `resolve` waiting for its answer on the control loop. */
 struct admin_lookup {
-	struct coop_admin_defer *defer;    /* the client's reply, once deferred */
-	struct coop_resolver_query *q;     /* the lookup while it runs */
-	char vs[COOP_NAME_MAX];            /* VS name, for the reply */
-	char name[COOP_RESOLVER_NAME_MAX]; /* name asked */
-	uint16_t type;                     /* 0 = addresses */
-	struct timespec t0;                /* when it started */
-	bool done;                         /* the callback ran */
-	int status;                        /* its status */
+	struct coop_admin_defer *defer;		/* the client's reply, once deferred */
+	struct coop_resolver_query *q;		/* the lookup while it runs */
+	char vs[COOP_NAME_MAX];			/* VS name, for the reply */
+	char name[COOP_RESOLVER_NAME_MAX];	/* name asked */
+	uint16_t type;				/* 0 = addresses */
+	struct timespec t0;			/* when it started */
+	bool done;				/* the callback ran */
+	int status;				/* its status */
 	const struct coop_resolver_result *res; /* held answer */
-	unsigned info;                     /* COOP_RESOLVER_I_* */
-	double ms;                         /* how long it took */
+	unsigned info;				/* COOP_RESOLVER_I_* */
+	double ms;				/* how long it took */
 };
 
 static double ms_since(const struct timespec *t0)
@@ -283,8 +284,9 @@ static int lookup_reply(const struct admin_lookup *l, struct coop_json *out, cha
 	coop_json_object_begin(out);
 	coop_json_kv_string(out, "vs", l->vs);
 	coop_json_kv_string(out, "name", l->name);
-	coop_json_kv_string(out, "type", l->type ? coop_resolver_type_str(l->type, tbuf, sizeof(tbuf))
-						  : "addresses");
+	coop_json_kv_string(out, "type",
+			    l->type ? coop_resolver_type_str(l->type, tbuf, sizeof(tbuf))
+				    : "addresses");
 	coop_json_kv_string(out, "answered", l->res->name);
 	coop_json_kv_string(out, "canonical", l->res->canonical);
 	coop_json_kv_string(out, "source", source_str(l));
@@ -295,8 +297,8 @@ static int lookup_reply(const struct admin_lookup *l, struct coop_json *out, cha
 		coop_json_key(out, "addresses");
 		coop_json_array_begin(out);
 		for (i = 0; i < l->res->n_addrs; i++)
-			coop_json_string(out, coop_resolver_addr_str(&l->res->addrs[i], text,
-								     sizeof(text)));
+			coop_json_string(
+			    out, coop_resolver_addr_str(&l->res->addrs[i], text, sizeof(text)));
 		coop_json_array_end(out);
 	}
 	coop_json_key(out, "records");
@@ -306,7 +308,8 @@ static int lookup_reply(const struct admin_lookup *l, struct coop_json *out, cha
 
 		coop_json_object_begin(out);
 		coop_json_kv_string(out, "name", rr->name);
-		coop_json_kv_string(out, "type", coop_resolver_type_str(rr->type, tbuf, sizeof(tbuf)));
+		coop_json_kv_string(out, "type",
+				    coop_resolver_type_str(rr->type, tbuf, sizeof(tbuf)));
 		coop_json_kv_u64(out, "ttl", rr->ttl);
 		rr_text(rr, text, sizeof(text));
 		coop_json_kv_string(out, "data", text);
@@ -380,7 +383,9 @@ static int cmd_resolve(struct coop *c, int argc, char **argv, struct coop_json *
 	if (argc > 2) {
 		type = coop_resolver_type_parse(argv[2]);
 		if (type < 0) {
-			snprintf(err, errlen, "'%.32s' is not a record type (A, AAAA, SRV, PTR, MX, TXT, ... or TYPEnnn)",
+			snprintf(err, errlen,
+				 "'%.32s' is not a record type (A, AAAA, SRV, PTR, MX, TXT, ... or "
+				 "TYPEnnn)",
 				 argv[2]);
 			return -EINVAL;
 		}
@@ -394,8 +399,8 @@ static int cmd_resolve(struct coop *c, int argc, char **argv, struct coop_json *
 	clock_gettime(CLOCK_MONOTONIC, &l->t0);
 	/* On the control loop: this thread's channel of the VS. */
 	if (type)
-		ret = coop_resolver_query(vs->resolver, c->loop, argv[1], (uint16_t)type, 0, lookup_cb,
-					  l, &l->q);
+		ret = coop_resolver_query(vs->resolver, c->loop, argv[1], (uint16_t)type, 0,
+					  lookup_cb, l, &l->q);
 	else
 		ret = coop_resolver_resolve(vs->resolver, c->loop, argv[1], AF_UNSPEC, 0, lookup_cb,
 					    l, &l->q);
@@ -421,11 +426,11 @@ static int cmd_resolve(struct coop *c, int argc, char **argv, struct coop_json *
 }
 
 static const struct coop_admin_cmd cmds[] = {
-	{ "resolve", "VS NAME [TYPE]",
-	  "look NAME up through the VS's own resolver, from inside its scope (its servers, "
-	  "search list and hosts file; addresses by default, or records of TYPE: A, AAAA, SRV, "
-	  "PTR, MX, TXT, ...)",
-	  cmd_resolve, NULL },
+    {"resolve", "VS NAME [TYPE]",
+     "look NAME up through the VS's own resolver, from inside its scope (its servers, "
+     "search list and hosts file; addresses by default, or records of TYPE: A, AAAA, SRV, "
+     "PTR, MX, TXT, ...)",
+     cmd_resolve, NULL},
 };
 
 static int register_admin(struct coop *c, char *err, size_t errlen)
@@ -437,8 +442,8 @@ static int register_admin(struct coop *c, char *err, size_t errlen)
 		ret = coop_admin_register(c, &cmds[i]);
 		/* the first VS registered it */
 		if (ret < 0 && ret != -EEXIST) {
-			snprintf(err, errlen, "cannot register admin command '%s': %s", cmds[i].words,
-				 strerror(-ret));
+			snprintf(err, errlen, "cannot register admin command '%s': %s",
+				 cmds[i].words, strerror(-ret));
 			return ret;
 		}
 	}

@@ -3,14 +3,21 @@
  * administrator's values put back at the end, even after a crash. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "core/netns.h"
 #include "vs/pbr.h"
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71 /* Linux 5.14; older libc headers lack it */
+#endif
 
 /* A sysctl coop sets in a pbr namespace, and why (docs/pbr.md says the same). */
 struct sysctl_def {
@@ -39,25 +46,29 @@ _Static_assert(N_SYSCTLS == COOP_PBR_N_SYSCTLS, "COOP_PBR_N_SYSCTLS in vs/pbr.h"
 
 /* The values coop found before it changed any sysctl of a namespace live
  * here too, so that a stop after a crash and a restart still puts back
- * what the administrator had (the second run finds coop's own values). The
- * name carries the namespace's inode; /run is gone after a reboot, and so
- * are the sysctls. */
+ * what the administrator had (the second run finds coop's own values).
+ * The name carries the namespace's cookie, which the kernel never gives
+ * to another namespace (an nsfs inode number can come back); /run is gone
+ * after a reboot, and so are the sysctls. */
 #define SYSCTL_STATE_DIR "/run/coop"
 
 static void state_path(int nsfd, char *buf, size_t len)
 {
-	struct stat st;
+	uint64_t cookie = 0;
+	socklen_t cl = sizeof(cookie);
+	int fd = coop_netns_socket(nsfd, AF_UNIX, SOCK_DGRAM, 0);
 
-	if (fstat(nsfd, &st) < 0) {
-		buf[0] = '\0';
+	buf[0] = '\0';
+	if (fd < 0)
 		return;
-	}
-	snprintf(buf, len, SYSCTL_STATE_DIR "/pbr-sysctl-%llx-%llx", (unsigned long long)st.st_dev,
-		 (unsigned long long)st.st_ino);
+	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &cl) == 0 && cookie)
+		snprintf(buf, len, SYSCTL_STATE_DIR "/pbr-sysctl-%llx", (unsigned long long)cookie);
+	close(fd);
 }
 
-/* Originals a previous run recorded: "PATH VALUE" lines. */
-static void state_load(struct coop_pbr_sysctls *s, const char *path)
+/* Originals a previous run recorded: "PATH VALUE" lines. Returns whether
+ * there was such a record. */
+static bool state_load(struct coop_pbr_sysctls *s, const char *path)
 {
 	char line[128], key[96], value[16];
 	FILE *f = path[0] ? fopen(path, "re") : NULL;
@@ -70,8 +81,10 @@ static void state_load(struct coop_pbr_sysctls *s, const char *path)
 			if (!strcmp(key, sysctls[i].path))
 				snprintf(s->saved[i], sizeof(s->saved[i]), "%s", value);
 	}
-	if (f)
-		fclose(f);
+	if (!f)
+		return false;
+	fclose(f);
+	return true;
 }
 
 static void state_store(const struct coop_pbr_sysctls *s, const char *path)
@@ -155,9 +168,16 @@ void coop_pbr_sysctls_apply(struct coop_pbr_sysctls *s, int nsfd, const char *ns
 	struct sysctl_job job = { .s = s, .nsname = nsname, .set = set };
 	char path[160];
 
-	if (s->set == set)
+	if (s->set == set && set)
 		return;
 	state_path(nsfd, path, sizeof(path));
+	if (!set && !s->set) {
+		/* Nothing set by this run; but a run that crashed may have set
+		 * them, and its record says what to put back. */
+		if (!state_load(s, path))
+			return;
+		s->set = true;
+	}
 	if (set)
 		state_load(s, path);
 	coop_netns_run(nsfd, sysctl_here, &job);

@@ -70,6 +70,14 @@ from the node holding them (what a forwarder without a flow cache breaks).
 breaks when each node serves what it receives). The connections open
 during the addition are the removal's survivors plus the ones reopened
 while n3 was out, so none of them was placed on n3 before.
+
+Removal: Maglev hands the removed node's entries to the others and leaves
+theirs in place, so only n3's own connections break. Addition: n3 takes
+back a third of the table; a connection breaks only when the router now
+sends it to a node that never saw it (no flow-cache entry there) and the
+new table names another node than the one holding it. The flow cache
+halves the table's disruption; the other half would need state shared
+between nodes, which this design has none of.
 MD
 )
 res="$top/bench/RESULTS.md"

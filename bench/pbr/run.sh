@@ -20,6 +20,12 @@ P="cb$$"
 T=$(mktemp -d)
 
 cleanup() {
+	local ns
+	# coop's state in the UDP namespaces (left there on purpose), so that
+	# its sysctl record in /run/coop goes too.
+	for ns in "$P-one" "$P-many"; do
+		[ -e "/run/netns/$ns" ] && "$bin" clear "$ns" 2>/dev/null
+	done
 	for ns in $(ip netns list | awk '{print $1}' | grep "^$P-"); do ip netns del "$ns"; done
 	rm -rf "$T"
 }

@@ -25,18 +25,18 @@
 
 /* One lookup stream: keeps one lookup in flight on one resolver. */
 struct stream {
-	struct load *load;        /* the run it belongs to */
-	struct coop_resolver *r;  /* resolver it uses */
+	struct load *load;	 /* the run it belongs to */
+	struct coop_resolver *r; /* resolver it uses */
 };
 
 /* A timed run of lookups. */
 struct load {
-	struct ev_loop *loop;     /* the one loop driving every resolver */
-	unsigned long target;     /* lookups to complete */
-	unsigned long started;    /* lookups started */
-	unsigned long done;       /* callbacks received */
-	unsigned long failed;     /* of which failed */
-	unsigned seq;             /* varies the names asked */
+	struct ev_loop *loop;  /* the one loop driving every resolver */
+	unsigned long target;  /* lookups to complete */
+	unsigned long started; /* lookups started */
+	unsigned long done;    /* callbacks received */
+	unsigned long failed;  /* of which failed */
+	unsigned seq;	       /* varies the names asked */
 };
 
 static double now(void)
@@ -101,7 +101,7 @@ static void lookup_cb(int status, const struct coop_resolver_result *res, unsign
 static double run(struct ev_loop *loop, struct stream *st, size_t n, unsigned long target,
 		  double *cpu_us)
 {
-	struct load l = { .loop = loop, .target = target };
+	struct load l = {.loop = loop, .target = target};
 	double t0, c0;
 	size_t i;
 
@@ -246,10 +246,12 @@ static int cmd_latency(char **argv)
 		hits = 0;
 		t0 = now();
 		for (i = 0; i < iter; i++)
-			coop_resolver_resolve(r, loop, "hit.bench.test", AF_INET, 0, count_cb, &hits, NULL);
+			coop_resolver_resolve(r, loop, "hit.bench.test", AF_INET, 0, count_cb,
+					      &hits, NULL);
 		printf("hit %.1f\n", (now() - t0) * 1e9 / iter);
 		if (hits != iter) {
-			fprintf(stderr, "resolver_bench: %lu of %lu lookups were cache hits\n", hits, iter);
+			fprintf(stderr, "resolver_bench: %lu of %lu lookups were cache hits\n",
+				hits, iter);
 			return 1;
 		}
 		t0 = now();

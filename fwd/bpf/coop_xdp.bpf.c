@@ -24,7 +24,13 @@ XDP_INLINE void count(__u32 id, __u64 bytes)
 	}
 }
 
-/* XDP action of a verdict counter (see the order in COOP_XDP_COUNTERS). */
+/* action() relies on the order of the verdict counters in coop_xdp.h. */
+_Static_assert(COOP_XDP_CNT_PASS_DISABLED == 0 && COOP_XDP_CNT_PASS_DECAP + 1 == COOP_XDP_CNT_TX_ENCAP &&
+		       COOP_XDP_CNT_TX_ICMP6_TOO_BIG + 1 == COOP_XDP_CNT_DROP_ETH_TRUNC &&
+		       COOP_XDP_CNT_DROP_MTU + 1 == COOP_XDP_CNT_FLOW_HIT,
+	       "verdict counters: PASS_*, then TX_*/REDIRECT_*, then DROP_*, then events");
+
+/* XDP action of a verdict counter. */
 XDP_INLINE int action(__u32 id)
 {
 	if (id <= COOP_XDP_CNT_PASS_DECAP)
@@ -58,18 +64,63 @@ XDP_INLINE __u32 table_owner(__u32 service, __u32 hash)
 	return id ? *id : COOP_FWD_NO_BACKEND;
 }
 
-/* The flow cache in front of the table (coop_fwd_flow_verdict decides
- * whether a cached owner stands). Returns the owner or NO_BACKEND. */
+#define INSERT_DONE 1    /* flow_insert: entry created */
+#define INSERT_CAPPED 0  /* refused by the insert cap */
+#define INSERT_EXISTS -1 /* BPF_NOEXIST and the flow is cached already */
+#define INSERT_NOT_TRIED 2 /* flow_owner: no insert attempted yet */
+
+/* Cache owner for flow p, within the insert cap. */
+XDP_INLINE int flow_insert(const struct coop_xdp_config *cfg, const struct xdp_pkt *p, __u32 owner,
+			   __u64 now, __u64 flags)
+{
+	struct coop_fwd_flow nf = {};
+	struct coop_fwd_ratelimit *rl;
+	__u32 zero = 0;
+
+	rl = bpf_map_lookup_elem(&coop_xdp_rlimit, &zero);
+	if (cfg->insert_cost_ns && rl &&
+	    !coop_fwd_ratelimit_take(rl, now, cfg->insert_cost_ns, cfg->insert_burst_ns))
+		return INSERT_CAPPED;
+	nf.backend = owner;
+	nf.atime_ns = p->t.proto == COOP_FWD_PROTO_TCP ? 0 : now;
+	if (bpf_map_update_elem(&coop_xdp_flows, &p->t, &nf, flags))
+		return flags == BPF_NOEXIST ? INSERT_EXISTS : INSERT_CAPPED;
+	return INSERT_DONE;
+}
+
+/*
+ * The flow cache in front of the table (coop_fwd_flow_verdict decides
+ * whether a cached owner stands). Returns the owner or NO_BACKEND.
+ * Clocks: the coarse monotonic clock (a tick's resolution, a few ns to
+ * read) is plenty for idle timeouts of seconds and the insert cap.
+ */
 XDP_INLINE __u32 flow_owner(const struct coop_xdp_config *cfg, const struct xdp_pkt *p,
 			    __u32 service, __u32 hash, __u64 bytes)
 {
-	struct coop_fwd_flow *f = bpf_map_lookup_elem(&coop_xdp_flows, &p->t);
-	int tcp = p->t.proto == COOP_FWD_PROTO_TCP;
-	struct coop_fwd_ratelimit *rl;
-	struct coop_fwd_flow nf = {};
-	__u32 owner, zero = 0;
+	int tcp = p->t.proto == COOP_FWD_PROTO_TCP, tried = INSERT_NOT_TRIED;
+	__u32 owner = COOP_FWD_NO_BACKEND;
+	struct coop_fwd_flow *f;
 	__u64 now = 0;
 
+	/*
+	 * A SYN is almost always a new flow: try to insert the table's answer
+	 * first, which costs one hash-table operation instead of a lookup and
+	 * an insert. Only when the flow is cached already (a retransmitted
+	 * SYN) does the lookup below judge the cached entry.
+	 */
+	if (p->syn) {
+		owner = table_owner(service, hash);
+		if (owner != COOP_FWD_NO_BACKEND) {
+			now = bpf_ktime_get_coarse_ns();
+			tried = flow_insert(cfg, p, owner, now, BPF_NOEXIST);
+			if (tried == INSERT_DONE) {
+				count(COOP_XDP_CNT_FLOW_MISS, bytes);
+				count(COOP_XDP_CNT_FLOW_INSERT, bytes);
+				return owner;
+			}
+		}
+	}
+	f = bpf_map_lookup_elem(&coop_xdp_flows, &p->t);
 	if (f) {
 		struct coop_xdp_node *n;
 		__u32 state, backend = f->backend;
@@ -91,7 +142,8 @@ XDP_INLINE __u32 flow_owner(const struct coop_xdp_config *cfg, const struct xdp_
 		      v == COOP_FWD_FLOW_DRAINED ? COOP_XDP_CNT_FLOW_DRAINED :
 						   COOP_XDP_CNT_FLOW_EXPIRED,
 		      bytes);
-		owner = table_owner(service, hash);
+		if (!p->syn)
+			owner = table_owner(service, hash);
 		if (owner != COOP_FWD_NO_BACKEND) {
 			/* replace in place: the flow keeps its LRU slot */
 			f->backend = owner;
@@ -100,38 +152,27 @@ XDP_INLINE __u32 flow_owner(const struct coop_xdp_config *cfg, const struct xdp_
 		return owner;
 	}
 	count(COOP_XDP_CNT_FLOW_MISS, bytes);
-	owner = table_owner(service, hash);
+	if (!p->syn)
+		owner = table_owner(service, hash);
 	if (owner == COOP_FWD_NO_BACKEND)
 		return owner;
-	now = bpf_ktime_get_coarse_ns();
-	rl = bpf_map_lookup_elem(&coop_xdp_rlimit, &zero);
-	if (cfg->insert_cost_ns && rl &&
-	    !coop_fwd_ratelimit_take(rl, now, cfg->insert_cost_ns, cfg->insert_burst_ns)) {
+	if (tried == INSERT_CAPPED) {
+		/* the SYN path already asked the cap */
 		count(COOP_XDP_CNT_FLOW_CAPPED, bytes);
 		return owner;
 	}
-	nf.backend = owner;
-	nf.atime_ns = tcp ? 0 : now;
-	if (!bpf_map_update_elem(&coop_xdp_flows, &p->t, &nf, BPF_ANY))
-		count(COOP_XDP_CNT_FLOW_INSERT, bytes);
+	now = bpf_ktime_get_coarse_ns();
+	tried = flow_insert(cfg, p, owner, now, BPF_ANY);
+	count(tried == INSERT_DONE ? COOP_XDP_CNT_FLOW_INSERT : COOP_XDP_CNT_FLOW_CAPPED, bytes);
 	return owner;
 }
 
-/*
- * Deliver to owner: pass when it is us, else encapsulate to its node.
- * A global function: the verifier checks it once, not once per caller
- * (four callers, each with the whole encapsulation and ICMP code).
- */
-__attribute__((noinline)) int coop_xdp_send(struct xdp_md *ctx, const struct xdp_pkt *p,
-					    __u32 owner, __u32 hash, __u32 steer)
+/* Deliver to owner: pass when it is us, else encapsulate to its node. */
+XDP_INLINE int send(struct xdp_md *ctx, const struct coop_xdp_config *cfg, const struct xdp_pkt *p,
+		    __u32 owner, __u32 hash, __u32 steer)
 {
-	struct coop_xdp_config *cfg;
 	struct coop_xdp_node *n;
-	__u32 zero = 0;
 
-	cfg = bpf_map_lookup_elem(&coop_xdp_config, &zero);
-	if (!p || !cfg)
-		return COOP_XDP_CNT_PASS_DISABLED;
 	if (owner == COOP_FWD_NO_BACKEND)
 		return COOP_XDP_CNT_PASS_NO_BACKEND;
 	if (owner == cfg->self_id)
@@ -142,6 +183,23 @@ __attribute__((noinline)) int coop_xdp_send(struct xdp_md *ctx, const struct xdp
 	if (!(n->flags & COOP_XDP_NODE_RESOLVED))
 		return COOP_XDP_CNT_DROP_NO_NEIGH;
 	return xdp_encap(ctx, cfg, p, n, hash, steer);
+}
+
+/*
+ * send() for the fragment paths. A global function: the verifier checks it
+ * once, not once per caller (three callers, each with the whole
+ * encapsulation and ICMP code); the unfragmented path inlines send().
+ */
+__attribute__((noinline)) int coop_xdp_send(struct xdp_md *ctx, const struct xdp_pkt *p,
+					    __u32 owner, __u32 hash, __u32 steer)
+{
+	struct coop_xdp_config *cfg;
+	__u32 zero = 0;
+
+	cfg = bpf_map_lookup_elem(&coop_xdp_config, &zero);
+	if (!p || !cfg)
+		return COOP_XDP_CNT_PASS_DISABLED;
+	return send(ctx, cfg, p, owner, hash, steer);
 }
 
 /* VIP entry of p: exact (address, port, protocol), then the all-ports
@@ -231,7 +289,7 @@ XDP_INLINE int vip_packet(struct xdp_md *ctx, const struct coop_xdp_config *cfg,
 		return COOP_XDP_CNT_PASS_NOT_VIP;
 	hash = coop_fwd_hash(&p->t);
 	owner = flow_owner(cfg, p, v->service, hash, bytes);
-	return coop_xdp_send(ctx, p, owner, hash, 0);
+	return send(ctx, cfg, p, owner, hash, 0);
 }
 
 /* Is p a tunnel packet ending here? 1 GUE, 2 IPIP, 0 no. */

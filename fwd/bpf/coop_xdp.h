@@ -14,7 +14,7 @@
  * COOP_XDP_CNT_MAX) and list every change here.
  *
  * Changes:
- *   v1  first version (issue 7).
+ *   v1  first version (issue 7; drop_ip6_bad_hdr added before release).
  *
  * Publication order (the control plane's side of the contract). Maps are
  * updated one element at a time, so a change spanning maps is ordered so
@@ -30,6 +30,12 @@
  *                     live inner array in place);
  *   - configuration:  write coop_xdp_config whole; set COOP_XDP_CFG_ENABLED
  *                     last at start-up (until then every packet passes).
+ *
+ * Times the data path stores (coop_fwd_flow.atime_ns of UDP flows,
+ * coop_fwd_frag_val.ctime_ns) come from bpf_ktime_get_coarse_ns():
+ * CLOCK_MONOTONIC at tick resolution (compare with CLOCK_MONOTONIC or
+ * CLOCK_MONOTONIC_COARSE, allowing one tick). TCP flows store 0: they
+ * never expire.
  */
 
 #include <linux/types.h>
@@ -177,7 +183,10 @@ struct coop_xdp_counter {
 /*
  * Every packet bumps exactly one verdict counter (PASS_*, TX_*, REDIRECT_*,
  * DROP_*), so their sum is the number of packets seen. FLOW_* and FRAG_*
- * are events along the way. X(id, name, help): name for `show fwd`.
+ * are events along the way. The groups stay in this order, verdicts
+ * before events (the program maps a verdict to its XDP action by range; a
+ * new verdict goes at the end of its group). X(id, name, help): name for
+ * `show fwd`.
  */
 #define COOP_XDP_COUNTERS(X)                                                                  \
 	X(PASS_DISABLED, "pass_disabled", "passed: forwarder not enabled (configuration)")    \
@@ -197,6 +206,7 @@ struct coop_xdp_counter {
 	X(DROP_IP4_TRUNC, "drop_ip4_trunc", "dropped: IPv4 header or total length truncated") \
 	X(DROP_IP4_BAD_HDR, "drop_ip4_bad_hdr", "dropped: IPv4 version, IHL or length wrong") \
 	X(DROP_IP6_TRUNC, "drop_ip6_trunc", "dropped: IPv6 header, payload or ext truncated") \
+	X(DROP_IP6_BAD_HDR, "drop_ip6_bad_hdr", "dropped: IPv6 ethertype, version not 6")        \
 	X(DROP_L4_TRUNC, "drop_l4_trunc", "dropped: TCP or UDP header truncated")             \
 	X(DROP_ENCAP_BAD, "drop_encap_bad", "dropped: tunnel to us with a bad header")        \
 	X(DROP_NO_NODE, "drop_no_node", "dropped: owner id without node entry")               \

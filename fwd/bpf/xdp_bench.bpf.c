@@ -1,4 +1,4 @@
-/* xdp_bench.bpf.c - harness programs of bench/xdp: a replayer that restores the packet before every test_run repetition, a generator (XDP_TX under live frames) and a counting sink. */
+/* xdp_bench.bpf.c - harness programs of bench/xdp: a replayer that restores the packet before every test_run repetition, a generator (XDP_TX under live frames), a reflector baseline and a counting sink. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -60,12 +60,28 @@ struct {
 	__type(value, __u64);
 } xdp_bench_sunk SEC(".maps");
 
+/* Put the original frame back: start where it began, its bytes. 0 or -1. */
+static __always_inline int restore(struct xdp_md *ctx, struct xdp_bench_replay *r, __u8 **pdata)
+{
+	long len = (long)ctx->data_end - (long)ctx->data;
+	__u8 *data, *end;
+
+	if (len != XDP_BENCH_LEN && bpf_xdp_adjust_head(ctx, (int)(len - XDP_BENCH_LEN)))
+		return -1;
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	if (data + XDP_BENCH_LEN > end)
+		return -1;
+	__builtin_memcpy(data, r->frame, XDP_BENCH_LEN);
+	*pdata = data;
+	return 0;
+}
+
 /*
  * test_run with repeat > 1 hands every repetition the packet as the last
- * one left it. This undoes that: move the start back to where the frame
- * began, rewrite its bytes (and, for new-flow runs, the next flow's source
- * address and port), then tail-call the program under measurement. The
- * same replayer in front of xdp_pass is the calibration row.
+ * one left it. This undoes that (and, for new-flow runs, writes the next
+ * flow's source address and port), then tail-calls the program under
+ * measurement. The same replayer in front of xdp_pass is the calibration.
  */
 SEC("xdp")
 int xdp_bench_replay(struct xdp_md *ctx)
@@ -73,18 +89,10 @@ int xdp_bench_replay(struct xdp_md *ctx)
 	__u32 zero = 0, *seq, i;
 	struct xdp_bench_replay *r = bpf_map_lookup_elem(&xdp_bench_frame, &zero);
 	struct xdp_bench_flow *f;
-	long len = (long)ctx->data_end - (long)ctx->data;
-	__u8 *data, *end;
+	__u8 *data;
 
-	if (!r)
+	if (!r || restore(ctx, r, &data))
 		return XDP_ABORTED;
-	if (len != XDP_BENCH_LEN && bpf_xdp_adjust_head(ctx, (int)(len - XDP_BENCH_LEN)))
-		return XDP_ABORTED;
-	data = (void *)(long)ctx->data;
-	end = (void *)(long)ctx->data_end;
-	if (data + XDP_BENCH_LEN > end)
-		return XDP_ABORTED;
-	__builtin_memcpy(data, r->frame, XDP_BENCH_LEN);
 	if (r->nflows) {
 		seq = bpf_map_lookup_elem(&xdp_bench_seq, &zero);
 		if (!seq)
@@ -102,10 +110,30 @@ int xdp_bench_replay(struct xdp_md *ctx)
 	return XDP_ABORTED;
 }
 
-/* Run by BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES on the
- * generator's veth: every frame is transmitted to the peer. */
+/*
+ * Run by BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES on the
+ * generator's veth: every frame is transmitted to the peer. Live frames
+ * come from a page pool that does not rewrite recycled pages, and the
+ * forwarder rewrites the frames it encapsulates, so the frame is restored
+ * each time.
+ */
 SEC("xdp")
 int xdp_bench_gen(struct xdp_md *ctx)
+{
+	__u32 zero = 0;
+	struct xdp_bench_replay *r = bpf_map_lookup_elem(&xdp_bench_frame, &zero);
+	__u8 *data;
+
+	if (!r || restore(ctx, r, &data))
+		return XDP_ABORTED;
+	return XDP_TX;
+}
+
+/* The baseline of the packets-per-second run: attached where the
+ * forwarder would be, it sends every frame straight back, unchanged, so
+ * generator, veth and sink costs can be taken out of the figures. */
+SEC("xdp")
+int xdp_bench_reflect(struct xdp_md *ctx)
 {
 	(void)ctx;
 	return XDP_TX;

@@ -163,7 +163,7 @@ XDP_INLINE int xdp_parse_ip6(void *data, void *end, struct xdp_pkt *p)
 	if ((void *)(ip6 + 1) > end)
 		return COOP_XDP_CNT_DROP_IP6_TRUNC;
 	if (ip6->version != 6)
-		return COOP_XDP_CNT_DROP_IP6_TRUNC;
+		return COOP_XDP_CNT_DROP_IP6_BAD_HDR;
 	p->ip_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
 	if ((void *)ip6 + p->ip_len > end)
 		return COOP_XDP_CNT_DROP_IP6_TRUNC;

@@ -86,6 +86,35 @@ fwc_setup() {
 		fwc_coopd "$i"
 	done
 	fwc_wait_resolved
+	fwc_modes
+	fwc_neigh
+}
+
+# fwc_mac_of I NODE : the next-hop MAC node I uses for NODE.
+fwc_mac_of() {
+	adm "$1" show fwd | jq -r --arg n "$2" '.nodes[] | select(.name == $n) | .mac // "none"'
+}
+
+# fwc_neigh : n1's node map follows its neighbour table: a changed MAC
+# within a moment, a deleted neighbour probed and resolved again.
+fwc_neigh() {
+	local real fake=02:00:5e:00:53:01
+	real=$(fwc_mac_of 1 n2)
+	nsx "$P-n1" ip neigh replace 198.18.11.1 dev "${P}u1" lladdr "$fake" ||
+		fail "ip neigh replace"
+	for _ in $(seq 40); do
+		[ "$(fwc_mac_of 1 n2)" = "$fake" ] && [ "$(fwc_mac_of 1 n3)" = "$fake" ] && break
+		sleep 0.05
+	done
+	[ "$(fwc_mac_of 1 n3)" = "$fake" ] || fail "n1 did not follow a next-hop MAC change"
+	nsx "$P-n1" ip neigh del 198.18.11.1 dev "${P}u1" || fail "ip neigh del"
+	for _ in $(seq 60); do
+		[ "$(fwc_mac_of 1 n2)" = "$real" ] && [ "$(fwc_mac_of 1 n3)" = "$real" ] && break
+		sleep 0.05
+	done
+	[ "$(fwc_mac_of 1 n3)" = "$real" ] ||
+		fail "n1 did not resolve its deleted next hop again: $(adm 1 show fwd | jq -c .nodes)"
+	ok "n1's node map follows its neighbour table: a changed next-hop MAC, a deleted one probed and resolved again"
 }
 
 # fwc_route I... : the router's multipath routes for the VIPs over nodes I...
@@ -99,9 +128,12 @@ fwc_route() {
 	nsx "$P-r" ip -6 route replace "$VIP6/128" "${hops6[@]}" || fail "IPv6 ECMP route over $*"
 }
 
-# fwc_coopd I : coopd on node I, inside its namespace.
+# fwc_coopd I : coopd on node I, inside its namespace. n3 runs the program
+# in generic (skb) mode, the fallback for drivers without XDP: a cluster
+# may mix both.
 fwc_coopd() {
-	local i=$1
+	local i=$1 mode=auto
+	[ "$i" = 3 ] && mode=generic
 	cat >"$T/n$i.ini" <<INI
 [global]
 workers = 2
@@ -116,6 +148,7 @@ interface = ${P}u$i
 vips = $VIP:7/tcp, $VIP:80/tcp, [$VIP6]:7/tcp, [$VIP6]:80/tcp
 nodes = $FWC_NODES
 self = n$i
+xdp_mode = $mode
 INI
 	# nsenter itself, not the nsx function: $! must be coopd (nsenter
 	# execs it), not a subshell that a SIGTERM would kill instead
@@ -128,6 +161,18 @@ INI
 		sleep 0.05
 	done
 	fail "coopd n$i did not open its admin socket"
+}
+
+# fwc_modes : n1 and n2 attached in native mode, n3 in generic mode.
+fwc_modes() {
+	local i want
+	for i in 1 2 3; do
+		want=native
+		[ "$i" = 3 ] && want=generic
+		[ "$(adm "$i" show fwd | jq -r .mode)" = "$want" ] || fail "n$i: not in $want mode"
+	done
+	grep -q "attached to ${P}u3 in generic mode" "$T/n3.log" || fail "n3's log does not say generic mode"
+	ok "n1 and n2 forward in native XDP, n3 in generic mode (said in its log)"
 }
 
 # adm I CMD... : one admin command on node I, JSON reply on stdout.
@@ -227,10 +272,12 @@ fwc_ping() {
 	awk '{print $2, $3, $4}' "$T/ping.raw" >"$1"
 }
 
-# fwc_change NAME CMD... : change the node set: router, then every node's
-# forwarder; predict, from the live maps, which open connections break;
-# exchange data on all of them and compare. Sets FWC_BROKEN, FWC_LOST,
-# FWC_COLLATERAL (FWC_LOST: connections of a removed node).
+# fwc_change WHAT OPEN "I..." "CMD" GONE : change the node set: the router's
+# route over nodes I..., then CMD on every node's forwarder; predict, from
+# the live maps, which of the OPEN connections break; exchange data on all
+# of them and compare. Sets FWC_BROKEN, FWC_LOST (connections GONE, the
+# removed node, held), FWC_COLLATERAL, and what the table alone
+# (FWC_NOCACHE) and the router alone (FWC_NOFWD) would have broken.
 fwc_change() {
 	local what=$1 before=$2 route=$3 cmd=$4 i
 	fwc_owners >"$T/owners.before"

@@ -216,5 +216,13 @@ jq -e '.resolver.counters.timeouts == 1 and (.vs[] | select(.name == "nas1") | .
 ctl show vs nas1 | grep -q cache_hits || fail "coopctl table lacks the resolver counters"
 ok "counters: per VS in show vs, per VS and totals in show stats"
 
+# 10. Stopping coopd while a `resolve` waits for a silent server: the
+# pending reply is cancelled, the lookup dropped, and coopd stops cleanly.
+kill -STOP "$d2"
+resolve nas2 pending.corp.test >"$T/pending.out" 2>&1 &
+pending=$!
+sleep 0.2
 stop_coopd
-ok "stopped cleanly"
+wait "$pending" && fail "resolve answered after coopd stopped: $(cat "$T/pending.out")"
+kill -CONT "$d2"
+ok "stopped cleanly, with a resolve pending"

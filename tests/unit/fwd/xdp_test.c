@@ -20,7 +20,6 @@
 #define NODES 5
 #define M_TEST 1009u
 #define GUE_PORT 6080
-#define XDP_ABORTED_ 0
 #define XDP_DROP_ 1
 #define XDP_PASS_ 2
 #define XDP_TX_ 3
@@ -70,12 +69,12 @@ static void write_cfg(struct tenv *e)
 {
 	uint32_t zero = 0;
 
-	assert_int_equal(xl.update(e->x.config, &zero, &e->cfg, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(e->x.config, &zero, &e->cfg, BPF_ANY), 0);
 }
 
 static void write_node(struct tenv *e, uint32_t id)
 {
-	assert_int_equal(xl.update(e->x.nodes, &id, &e->nodes[id], BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(e->x.nodes, &id, &e->nodes[id], BPF_ANY), 0);
 }
 
 /* A table built from member[] and weight[]. */
@@ -118,7 +117,7 @@ static void vip_add(struct tenv *e, int family, const uint32_t *addr, uint16_t p
 	struct coop_xdp_vip v = { .service = 0, .flags = flags };
 
 	memcpy(k.addr, addr, family == 6 ? 16 : 4);
-	assert_int_equal(xl.update(e->x.vips, &k, &v, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(e->x.vips, &k, &v, BPF_ANY), 0);
 }
 
 static void default_cfg(struct tenv *e)
@@ -857,11 +856,26 @@ static void test_flow_cache(void **state)
 	/* UDP entries expire after udp_idle_ns */
 	reset(e);
 	find_owner(e, &u, 2);
-	e->cfg.udp_idle_ns = 1;
+	e->cfg.udp_idle_ns = 1000000000ull;
 	write_cfg(e);
 	n = 0;
 	c[n] = row_encap(e, "UDP flow cached", &u, 2, false, COOP_XDP_CNT_TX_ENCAP);
 	c[n++].ev[0] = COOP_XDP_CNT_FLOW_INSERT;
+	c[n] = row_encap(e, "UDP flow within the idle timeout: kept", &u, 2, false,
+			 COOP_XDP_CNT_TX_ENCAP);
+	c[n++].ev[0] = COOP_XDP_CNT_FLOW_HIT;
+	run_table(e, c, n);
+	{
+		/* age the entry: last packet at time 1 ns */
+		struct coop_fwd_tuple t;
+		struct coop_fwd_flow f;
+
+		xu_tuple(&t, &u);
+		assert_int_equal(bpf_map_lookup_elem(e->x.flows, &t, &f), 0);
+		f.atime_ns = 1;
+		assert_int_equal(bpf_map_update_elem(e->x.flows, &t, &f, BPF_EXIST), 0);
+	}
+	n = 0;
 	c[n] = row_encap(e, "UDP flow idle past the timeout: expired", &u, 2, false,
 			 COOP_XDP_CNT_TX_ENCAP);
 	c[n++].ev[0] = COOP_XDP_CNT_FLOW_EXPIRED;
@@ -877,7 +891,7 @@ static void test_flow_cache(void **state)
 		uint32_t k = 0;
 
 		memset(zero, 0, sizeof(zero));
-		assert_int_equal(xl.update(e->x.rlimit, &k, zero, BPF_ANY), 0);
+		assert_int_equal(bpf_map_update_elem(e->x.rlimit, &k, zero, BPF_ANY), 0);
 	}
 	a = flow4(6, 80);
 	find_owner(e, &a, 2);
@@ -925,6 +939,23 @@ static void frag_family(struct tenv *e, int family)
 	orphan = later;
 	orphan.frag_id = 0x4243;
 	c[n] = row_same("later fragment without its first: local", &orphan, XDP_PASS_,
+			COOP_XDP_CNT_PASS_FRAG_ORPHAN);
+	c[n++].ev[0] = COOP_XDP_CNT_FRAG_MISS;
+	run_table(e, c, n);
+	{
+		/* a record older than frag_timeout_ns no longer counts */
+		struct coop_fwd_frag_key k;
+		struct coop_fwd_frag_val v;
+		struct coop_fwd_tuple t;
+
+		xu_tuple(&t, &later);
+		coop_fwd_frag_key_make(&k, &t, later.frag_id);
+		assert_int_equal(bpf_map_lookup_elem(e->x.frags, &k, &v), 0);
+		v.ctime_ns = 1;
+		assert_int_equal(bpf_map_update_elem(e->x.frags, &k, &v, BPF_EXIST), 0);
+	}
+	n = 0;
+	c[n] = row_same("later fragment after the record expired: local", &later, XDP_PASS_,
 			COOP_XDP_CNT_PASS_FRAG_ORPHAN);
 	c[n++].ev[0] = COOP_XDP_CNT_FRAG_MISS;
 
@@ -1077,6 +1108,11 @@ static void test_malformed(void **state)
 	c = (struct xcase){ .desc = "IHL 15 beyond the packet", .verdict = XDP_DROP_,
 			    .counter = COOP_XDP_CNT_DROP_IP4_BAD_HDR, .in = v };
 	run_case(e, &c);
+	v = p6;
+	v.b[v.l3] = 0x45; /* IPv4 version behind the IPv6 ethertype */
+	c = (struct xcase){ .desc = "IPv6 ethertype, version 4", .verdict = XDP_DROP_,
+			    .counter = COOP_XDP_CNT_DROP_IP6_BAD_HDR, .in = v };
+	run_case(e, &c);
 	/* an IPv6 extension chain longer than the parser walks */
 	s6.v6_ext = 5;
 	xu_build(&v, &s6);
@@ -1188,7 +1224,7 @@ static void test_errors(void **state)
 	run_table(e, c, n);
 
 	reset(e);
-	assert_int_equal(xl.delete(e->x.tables, &svc), 0);
+	assert_int_equal(bpf_map_delete_elem(e->x.tables, &svc), 0);
 	n = 0;
 	c[n++] = row_same("service without a table: local", &a, XDP_PASS_,
 			  COOP_XDP_CNT_PASS_NO_BACKEND);

@@ -1,9 +1,8 @@
-/* xdp_util.h - shared by the XDP forwarder test and benchmark: libbpf through dlopen, loading coop_xdp.bpf.o and filling its maps, packets and their expected rewrites built independently in userspace. */
+/* xdp_util.h - shared by the XDP forwarder test and benchmark: loading coop_xdp.bpf.o and filling its maps, packets and their expected rewrites built independently in userspace. */
 #ifndef COOP_XDP_TEST_UTIL_H
 #define COOP_XDP_TEST_UTIL_H
 
 #include <arpa/inet.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -18,73 +17,6 @@
 
 #include "fwd/bpf/coop_xdp.h"
 #include "fwd/coop_fwd.h"
-
-/*
- * libcoop does not link libbpf (the Makefile's LDLIBS), so libbpf.so.1 is
- * opened at run time, as tests/unit/fwd/bpf_test.c does; the prototypes
- * still come from its headers.
- */
-struct xu_libbpf {
-	__typeof__(&bpf_object__open_file) open_file;            /* parse the ELF object */
-	__typeof__(&bpf_object__load) load;                      /* create maps, verify, load */
-	__typeof__(&bpf_object__close) close;                    /* unload and free */
-	__typeof__(&bpf_object__find_program_by_name) find_prog; /* program by name */
-	__typeof__(&bpf_object__find_map_by_name) find_map;      /* map by name */
-	__typeof__(&bpf_program__fd) prog_fd;                    /* program fd */
-	__typeof__(&bpf_map__fd) map_fd;                         /* map fd */
-	__typeof__(&bpf_map_update_elem) update;                 /* write a map element */
-	__typeof__(&bpf_map_lookup_elem) lookup;                 /* read a map element */
-	__typeof__(&bpf_map_delete_elem) delete;                 /* remove a map element */
-	__typeof__(&bpf_map_get_next_key) next_key;              /* iterate a map */
-	__typeof__(&bpf_map_create) map_create;                  /* a new (inner) map */
-	__typeof__(&bpf_prog_test_run_opts) test_run;            /* run on a crafted packet */
-	__typeof__(&bpf_xdp_attach) xdp_attach;                  /* attach to an interface */
-	__typeof__(&bpf_xdp_detach) xdp_detach;                  /* detach from it */
-	__typeof__(&libbpf_num_possible_cpus) ncpus;             /* per-CPU value count */
-	__typeof__(&libbpf_set_print) set_print;                 /* libbpf's log sink */
-};
-
-static struct xu_libbpf xl;
-
-static inline int xu_libbpf_open(char *err, size_t errlen)
-{
-	void *h;
-
-	if (xl.open_file)
-		return 0;
-	h = dlopen("libbpf.so.1", RTLD_NOW);
-	if (!h) {
-		snprintf(err, errlen, "dlopen libbpf.so.1: %s (install libbpf1)", dlerror());
-		return -1;
-	}
-#define XU_SYM(field, name)                                                       \
-	do {                                                                      \
-		*(void **)&xl.field = dlsym(h, name);                             \
-		if (!xl.field) {                                                  \
-			snprintf(err, errlen, "libbpf: no symbol %s", name);      \
-			return -1;                                                \
-		}                                                                 \
-	} while (0)
-	XU_SYM(open_file, "bpf_object__open_file");
-	XU_SYM(load, "bpf_object__load");
-	XU_SYM(close, "bpf_object__close");
-	XU_SYM(find_prog, "bpf_object__find_program_by_name");
-	XU_SYM(find_map, "bpf_object__find_map_by_name");
-	XU_SYM(prog_fd, "bpf_program__fd");
-	XU_SYM(map_fd, "bpf_map__fd");
-	XU_SYM(update, "bpf_map_update_elem");
-	XU_SYM(lookup, "bpf_map_lookup_elem");
-	XU_SYM(delete, "bpf_map_delete_elem");
-	XU_SYM(next_key, "bpf_map_get_next_key");
-	XU_SYM(map_create, "bpf_map_create");
-	XU_SYM(test_run, "bpf_prog_test_run_opts");
-	XU_SYM(xdp_attach, "bpf_xdp_attach");
-	XU_SYM(xdp_detach, "bpf_xdp_detach");
-	XU_SYM(ncpus, "libbpf_num_possible_cpus");
-	XU_SYM(set_print, "libbpf_set_print");
-#undef XU_SYM
-	return 0;
-}
 
 /* libbpf's messages (the verifier log on a failed load) go to stderr only
  * when COOP_XDP_VERBOSE is set: a successful run stays quiet. */
@@ -136,9 +68,9 @@ struct xu_env {
 
 static inline int xu_map(struct xu_env *e, const char *name)
 {
-	struct bpf_map *m = xl.find_map(e->obj, name);
+	struct bpf_map *m = bpf_object__find_map_by_name(e->obj, name);
 
-	return m ? xl.map_fd(m) : -1;
+	return m ? bpf_map__fd(m) : -1;
 }
 
 /* Open and load the object at path (program prog_name). 0 or -1 + err. */
@@ -147,27 +79,25 @@ static inline int xu_env_open(struct xu_env *e, const char *path, char *err, siz
 	struct bpf_program *prog;
 
 	memset(e, 0, sizeof(*e));
-	if (xu_libbpf_open(err, errlen))
-		return -1;
-	xl.set_print(xu_libbpf_print);
+	libbpf_set_print(xu_libbpf_print);
 	if (access(path, R_OK)) {
 		snprintf(err, errlen, "%.300s: %s (build it with make)", path, strerror(errno));
 		return -1;
 	}
-	e->obj = xl.open_file(path, NULL);
+	e->obj = bpf_object__open_file(path, NULL);
 	if (!e->obj) {
 		snprintf(err, errlen, "%.300s: cannot open: %s", path, strerror(errno));
 		return -1;
 	}
-	if (xl.load(e->obj)) {
+	if (bpf_object__load(e->obj)) {
 		snprintf(err, errlen, "%.300s: cannot load: %s (COOP_XDP_VERBOSE=1 shows the log)", path,
 			 strerror(errno));
-		xl.close(e->obj);
+		bpf_object__close(e->obj);
 		e->obj = NULL;
 		return -1;
 	}
-	prog = xl.find_prog(e->obj, COOP_XDP_PROG_NAME);
-	e->prog = prog ? xl.prog_fd(prog) : -1;
+	prog = bpf_object__find_program_by_name(e->obj, COOP_XDP_PROG_NAME);
+	e->prog = prog ? bpf_program__fd(prog) : -1;
 	e->config = xu_map(e, COOP_XDP_MAP_CONFIG);
 	e->vips = xu_map(e, COOP_XDP_MAP_VIPS);
 	e->tables = xu_map(e, COOP_XDP_MAP_TABLES);
@@ -176,11 +106,11 @@ static inline int xu_env_open(struct xu_env *e, const char *path, char *err, siz
 	e->frags = xu_map(e, COOP_XDP_MAP_FRAGS);
 	e->stats = xu_map(e, COOP_XDP_MAP_STATS);
 	e->rlimit = xu_map(e, COOP_XDP_MAP_RLIMIT);
-	e->ncpu = xl.ncpus();
+	e->ncpu = libbpf_num_possible_cpus();
 	if (e->prog < 0 || e->config < 0 || e->vips < 0 || e->tables < 0 || e->nodes < 0 ||
 	    e->flows < 0 || e->frags < 0 || e->stats < 0 || e->rlimit < 0 || e->ncpu <= 0) {
 		snprintf(err, errlen, "%.300s: program or map missing", path);
-		xl.close(e->obj);
+		bpf_object__close(e->obj);
 		e->obj = NULL;
 		return -1;
 	}
@@ -190,7 +120,7 @@ static inline int xu_env_open(struct xu_env *e, const char *path, char *err, siz
 static inline void xu_env_close(struct xu_env *e)
 {
 	if (e->obj)
-		xl.close(e->obj);
+		bpf_object__close(e->obj);
 	e->obj = NULL;
 }
 
@@ -199,16 +129,16 @@ static inline int xu_prog_open(const char *path, const char *name, struct bpf_ob
 {
 	struct bpf_program *p;
 
-	*obj = xl.open_file(path, NULL);
+	*obj = bpf_object__open_file(path, NULL);
 	if (!*obj)
 		return -1;
-	if (xl.load(*obj)) {
-		xl.close(*obj);
+	if (bpf_object__load(*obj)) {
+		bpf_object__close(*obj);
 		*obj = NULL;
 		return -1;
 	}
-	p = xl.find_prog(*obj, name);
-	return p ? xl.prog_fd(p) : -1;
+	p = bpf_object__find_program_by_name(*obj, name);
+	return p ? bpf_program__fd(p) : -1;
 }
 
 /*
@@ -231,18 +161,18 @@ static inline int xu_table_publish(struct xu_env *e, uint32_t service,
 		ids = coop_fwd_maglev_entries(t, &n);
 		hdr = n;
 	}
-	fd = xl.map_create(BPF_MAP_TYPE_ARRAY, "coop_xdp_tbl", 4, 4, n + COOP_XDP_TABLE_HDR, &opts);
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "coop_xdp_tbl", 4, 4, n + COOP_XDP_TABLE_HDR, &opts);
 	if (fd < 0)
 		return -errno;
 	k = 0;
-	if (xl.update(fd, &k, &hdr, BPF_ANY))
+	if (bpf_map_update_elem(fd, &k, &hdr, BPF_ANY))
 		rc = -errno;
 	for (i = 0; !rc && i < n; i++) {
 		k = COOP_XDP_TABLE_HDR + i;
-		if (xl.update(fd, &k, &ids[i], BPF_ANY))
+		if (bpf_map_update_elem(fd, &k, &ids[i], BPF_ANY))
 			rc = -errno;
 	}
-	if (!rc && xl.update(e->tables, &service, &fd, BPF_ANY))
+	if (!rc && bpf_map_update_elem(e->tables, &service, &fd, BPF_ANY))
 		rc = -errno;
 	close(fd); /* the outer map holds its own reference */
 	return rc;
@@ -256,7 +186,7 @@ static inline int xu_counters(struct xu_env *e, uint64_t *pk)
 	int c;
 
 	for (id = 0; id < COOP_XDP_CNT_MAX; id++) {
-		if (xl.lookup(e->stats, &id, v))
+		if (bpf_map_lookup_elem(e->stats, &id, v))
 			return -errno;
 		pk[id] = 0;
 		for (c = 0; c < e->ncpu; c++)
@@ -265,16 +195,20 @@ static inline int xu_counters(struct xu_env *e, uint64_t *pk)
 	return 0;
 }
 
-/* Remove every element of a hash map (key of keysize bytes). */
+/* Remove every element of a hash map (key of keysize bytes): find the
+ * successor before deleting, so the walk is linear. */
 static inline void xu_map_clear(int fd, size_t keysize)
 {
 	uint8_t key[64], next[64];
+	bool more;
 
-	while (keysize <= sizeof(key) && !xl.next_key(fd, NULL, next)) {
+	if (keysize > sizeof(key) || bpf_map_get_next_key(fd, NULL, key))
+		return;
+	do {
+		more = !bpf_map_get_next_key(fd, key, next);
+		bpf_map_delete_elem(fd, key);
 		memcpy(key, next, keysize);
-		if (xl.delete(fd, key))
-			break;
-	}
+	} while (more);
 }
 
 /* One run of prog on in; out receives the resulting packet. 0 or -errno. */
@@ -284,7 +218,7 @@ static inline int xu_run(int prog, const void *in, size_t len, void *out, size_t
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = (uint32_t)len,
 		    .data_out = out, .data_size_out = (uint32_t)*outlen, .repeat = 1);
 
-	if (xl.test_run(prog, &opts))
+	if (bpf_prog_test_run_opts(prog, &opts))
 		return -errno;
 	*outlen = opts.data_size_out;
 	*retval = opts.retval;

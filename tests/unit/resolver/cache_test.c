@@ -161,10 +161,10 @@ static void test_generation(void **state)
 }
 
 struct worker_arg {
-	struct res_cache *c;  /* shared cache */
-	int id;               /* thread number */
-	unsigned hits;        /* lookups that found their own entry */
-	unsigned wrong;       /* lookups that found someone else's */
+	struct res_cache *c; /* shared cache */
+	int id;		     /* thread number */
+	unsigned hits;	     /* lookups that found their own entry */
+	unsigned wrong;	     /* lookups that found someone else's */
 };
 
 static void *hammer(void *p)
@@ -196,7 +196,7 @@ static void *hammer(void *p)
 static void test_threads(void **state)
 {
 	struct res_cache *c = res_cache_new(64);
-	struct worker_arg a[2] = { { c, 0, 0, 0 }, { c, 1, 0, 0 } };
+	struct worker_arg a[2] = {{c, 0, 0, 0}, {c, 1, 0, 0}};
 	pthread_t t[2];
 
 	(void)state;
@@ -216,9 +216,9 @@ static void test_threads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ttl_expiry), cmocka_unit_test(test_negative),
-		cmocka_unit_test(test_lru_bound),  cmocka_unit_test(test_generation),
-		cmocka_unit_test(test_threads),
+	    cmocka_unit_test(test_ttl_expiry), cmocka_unit_test(test_negative),
+	    cmocka_unit_test(test_lru_bound),  cmocka_unit_test(test_generation),
+	    cmocka_unit_test(test_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

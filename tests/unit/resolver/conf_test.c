@@ -65,7 +65,8 @@ static void test_dns(void **state)
 
 	(void)state;
 	coop_resolver_conf_init(&c);
-	assert_int_equal(set(&c, "dns", "198.18.1.2, 198.18.1.3:5353 [2001:db8::1]:54,2001:db8::2"), 0);
+	assert_int_equal(set(&c, "dns", "198.18.1.2, 198.18.1.3:5353 [2001:db8::1]:54,2001:db8::2"),
+			 0);
 	assert_int_equal(c.n_servers, 4);
 	assert_int_equal(c.servers[0].family, AF_INET);
 	assert_int_equal(c.servers[0].port, 53);
@@ -86,8 +87,10 @@ static void test_dns(void **state)
 	assert_int_equal(set(&c, "dns", "198.18.1.2:65536"), -EINVAL);
 	assert_int_equal(set(&c, "dns", " , "), -EINVAL);
 	assert_non_null(strstr(err, "no server"));
-	assert_int_equal(set(&c, "dns", "1.1.1.1 1.1.1.2 1.1.1.3 1.1.1.4 1.1.1.5 1.1.1.6 1.1.1.7 1.1.1.8 1.1.1.9"),
-			 -EINVAL);
+	assert_int_equal(
+	    set(&c, "dns",
+		"1.1.1.1 1.1.1.2 1.1.1.3 1.1.1.4 1.1.1.5 1.1.1.6 1.1.1.7 1.1.1.8 1.1.1.9"),
+	    -EINVAL);
 	assert_non_null(strstr(err, "at most 8"));
 	assert_int_equal(c.n_servers, 4);
 }
@@ -232,9 +235,9 @@ static void test_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),   cmocka_unit_test(test_dns),
-		cmocka_unit_test(test_other_keys), cmocka_unit_test(test_hosts_file),
-		cmocka_unit_test(test_hosts_errors), cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_defaults),	 cmocka_unit_test(test_dns),
+	    cmocka_unit_test(test_other_keys),	 cmocka_unit_test(test_hosts_file),
+	    cmocka_unit_test(test_hosts_errors), cmocka_unit_test(test_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

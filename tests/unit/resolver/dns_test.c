@@ -249,7 +249,7 @@ static void test_ttl_rules(void **state)
 
 static void test_name_escapes(void **state)
 {
-	unsigned char raw[] = { 3, 'a', '.', 'b', 2, ' ', 'Z', 4, 't', 'e', 's', 't', 0 };
+	unsigned char raw[] = {3, 'a', '.', 'b', 2, ' ', 'Z', 4, 't', 'e', 's', 't', 0};
 	char out[RES_TEXT_NAME_MAX];
 	size_t off = 0;
 
@@ -264,8 +264,8 @@ static void test_malformed(void **state)
 {
 	struct res_msg_info info;
 	struct res_rrset s;
-	unsigned char loop[] = { 0xc0, 0x00 };
-	unsigned char fwd[] = { 0xc0, 0x02, 0x00 };
+	unsigned char loop[] = {0xc0, 0x00};
+	unsigned char fwd[] = {0xc0, 0x02, 0x00};
 	char out[RES_TEXT_NAME_MAX];
 	size_t off = 0, at;
 
@@ -339,7 +339,8 @@ static void test_ptr_names(void **state)
 	a.family = AF_INET6;
 	inet_pton(AF_INET6, "2001:db8::1:abcd", &a.v6);
 	assert_int_equal(coop_resolver_ptr_name(&a, buf, sizeof(buf)), 0);
-	assert_string_equal(buf, "d.c.b.a.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa");
+	assert_string_equal(
+	    buf, "d.c.b.a.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa");
 	assert_true(res_ptr_name_parse(buf, &b));
 	assert_int_equal(b.family, AF_INET6);
 	assert_memory_equal(&a.v6, &b.v6, 16);
@@ -413,12 +414,12 @@ static void test_result_build(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_a_records),     cmocka_unit_test(test_cname_chain),
-		cmocka_unit_test(test_cname_loop_ends), cmocka_unit_test(test_typed_records),
-		cmocka_unit_test(test_negative_ttl),  cmocka_unit_test(test_ttl_rules),
-		cmocka_unit_test(test_name_escapes),  cmocka_unit_test(test_malformed),
-		cmocka_unit_test(test_ptr_names),     cmocka_unit_test(test_types),
-		cmocka_unit_test(test_result_build),
+	    cmocka_unit_test(test_a_records),	    cmocka_unit_test(test_cname_chain),
+	    cmocka_unit_test(test_cname_loop_ends), cmocka_unit_test(test_typed_records),
+	    cmocka_unit_test(test_negative_ttl),    cmocka_unit_test(test_ttl_rules),
+	    cmocka_unit_test(test_name_escapes),    cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_ptr_names),	    cmocka_unit_test(test_types),
+	    cmocka_unit_test(test_result_build),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

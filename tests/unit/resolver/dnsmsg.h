@@ -13,7 +13,7 @@
 /* A message being written. */
 struct msgb {
 	unsigned char buf[MB_MAX]; /* bytes */
-	size_t len;                /* written */
+	size_t len;		   /* written */
 };
 
 static inline void mb_u8(struct msgb *m, unsigned v)
@@ -62,8 +62,8 @@ static inline void mb_ptr(struct msgb *m, unsigned off)
 
 /* flags: the 16 bits after the id (QR=0x8000, AA=0x400, TC=0x200,
  * RD=0x100, RA=0x80, low 4 bits RCODE). */
-static inline void mb_header(struct msgb *m, unsigned id, unsigned flags, unsigned qd,
-			     unsigned an, unsigned ns, unsigned ar)
+static inline void mb_header(struct msgb *m, unsigned id, unsigned flags, unsigned qd, unsigned an,
+			     unsigned ns, unsigned ar)
 {
 	m->len = 0;
 	mb_u16(m, id);

@@ -34,46 +34,46 @@ enum fake_custom { FAKE_PLAIN, FAKE_SRV, FAKE_PTR };
 
 /* How to answer one (name, type). */
 struct fake_rule {
-	char name[128];      /* question name (case-insensitive) */
-	uint16_t type;       /* question type */
-	enum fake_act act;   /* what to do */
-	char addrs[4][48];   /* A or AAAA rdata, by the type */
+	char name[128];	   /* question name (case-insensitive) */
+	uint16_t type;	   /* question type */
+	enum fake_act act; /* what to do */
+	char addrs[4][48]; /* A or AAAA rdata, by the type */
 	int n_addrs;
-	int n_big;           /* this many A records more (198.19.x.y): truncation */
-	char cname[128];     /* answer with NAME CNAME cname first */
-	uint32_t ttl;        /* of the records (and the SOA minimum) */
-	bool soa;            /* negative answers carry an SOA */
+	int n_big;		 /* this many A records more (198.19.x.y): truncation */
+	char cname[128];	 /* answer with NAME CNAME cname first */
+	uint32_t ttl;		 /* of the records (and the SOA minimum) */
+	bool soa;		 /* negative answers carry an SOA */
 	enum fake_custom custom; /* SRV or PTR records */
 };
 
 /* One question the server saw. */
 struct fake_log {
 	char name[256]; /* as asked */
-	uint16_t type;  /* QTYPE */
-	bool tcp;       /* over TCP */
+	uint16_t type;	/* QTYPE */
+	bool tcp;	/* over TCP */
 };
 
 struct fake_conn {
-	struct fake_server *s;  /* server */
-	ev_io io;               /* readable */
+	struct fake_server *s;	 /* server */
+	ev_io io;		 /* readable */
 	unsigned char buf[4096]; /* partial message */
 	size_t len;
 	struct fake_conn *next; /* server's list */
 };
 
 struct fake_server {
-	int udp, tcp;             /* sockets */
-	uint16_t port;            /* both on 127.0.0.1:port */
-	struct ev_loop *loop;     /* own loop */
-	pthread_t thread;         /* running it */
-	ev_io uio, tio;           /* readable / acceptable */
-	ev_async stop;            /* breaks the loop */
-	pthread_mutex_t lock;     /* rules and log */
+	int udp, tcp;	      /* sockets */
+	uint16_t port;	      /* both on 127.0.0.1:port */
+	struct ev_loop *loop; /* own loop */
+	pthread_t thread;     /* running it */
+	ev_io uio, tio;	      /* readable / acceptable */
+	ev_async stop;	      /* breaks the loop */
+	pthread_mutex_t lock; /* rules and log */
 	struct fake_rule rules[32];
 	int n_rules;
 	struct fake_log log[512];
 	int n_log;
-	struct fake_conn *conns;  /* TCP connections */
+	struct fake_conn *conns; /* TCP connections */
 };
 
 static inline struct fake_rule *fake_rule(struct fake_server *s, const char *name, uint16_t type,
@@ -145,7 +145,8 @@ static inline void fake_answer_records(struct msgb *m, const struct fake_rule *r
 		(*an)++;
 	}
 	for (i = 0; i < r->n_addrs + r->n_big; i++) {
-		at = r->cname[0] ? mb_rr(m, r->cname, r->type, r->ttl) : mb_rr_q(m, r->type, r->ttl);
+		at =
+		    r->cname[0] ? mb_rr(m, r->cname, r->type, r->ttl) : mb_rr_q(m, r->type, r->ttl);
 		if (i >= r->n_addrs) {
 			int k = i - r->n_addrs;
 
@@ -228,8 +229,8 @@ static inline size_t fake_reply(struct fake_server *s, const unsigned char *q, s
 		rcode = 2;
 	else if (r->act == FAKE_REFUSED)
 		rcode = 5;
-	mb_header(m, (unsigned)(q[0] << 8 | q[1]), 0x8000 | 0x400 | (q[2] & 1 ? 0x100 : 0) | 0x80 | rcode,
-		  1, 0, 0, 0);
+	mb_header(m, (unsigned)(q[0] << 8 | q[1]),
+		  0x8000 | 0x400 | (q[2] & 1 ? 0x100 : 0) | 0x80 | rcode, 1, 0, 0, 0);
 	mb_bytes(m, q + 12, qend - 12);
 	if (r->act == FAKE_ANSWER)
 		fake_answer_records(m, r, &an);
@@ -255,7 +256,8 @@ static inline size_t fake_reply(struct fake_server *s, const unsigned char *q, s
 
 static inline void fake_udp_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct fake_server *s = (struct fake_server *)((char *)w - offsetof(struct fake_server, uio));
+	struct fake_server *s =
+	    (struct fake_server *)((char *)w - offsetof(struct fake_server, uio));
 	static struct msgb m;
 	unsigned char q[4096];
 	struct sockaddr_storage from;
@@ -317,7 +319,8 @@ static inline void fake_tcp_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 static inline void fake_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct fake_server *s = (struct fake_server *)((char *)w - offsetof(struct fake_server, tio));
+	struct fake_server *s =
+	    (struct fake_server *)((char *)w - offsetof(struct fake_server, tio));
 	struct fake_conn *c;
 	int fd;
 
@@ -352,7 +355,7 @@ static inline void *fake_main(void *p)
 static inline struct fake_server *fake_start(void)
 {
 	struct fake_server *s = calloc(1, sizeof(*s));
-	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct sockaddr_in sin = {.sin_family = AF_INET};
 	socklen_t sl = sizeof(sin);
 	int one = 1, tries;
 
@@ -365,7 +368,8 @@ static inline struct fake_server *fake_start(void)
 		getsockname(s->udp, (struct sockaddr *)&sin, &sl);
 		s->tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		setsockopt(s->tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(s->tcp, (struct sockaddr *)&sin, sizeof(sin)) == 0 && listen(s->tcp, 16) == 0)
+		if (bind(s->tcp, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+		    listen(s->tcp, 16) == 0)
 			break;
 		close(s->udp);
 		close(s->tcp);

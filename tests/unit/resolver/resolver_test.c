@@ -76,10 +76,10 @@ static struct ev_loop *loop;
 /* Sockets the resolver asked for. */
 static struct {
 	pthread_mutex_t lock;
-	int calls;          /* sockets made */
-	int bad_flags;      /* made without NONBLOCK|CLOEXEC, or not so after */
-	pthread_t last;     /* thread of the last one */
-} socks = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	int calls;	/* sockets made */
+	int bad_flags;	/* made without NONBLOCK|CLOEXEC, or not so after */
+	pthread_t last; /* thread of the last one */
+} socks = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static int test_socket(void *ctx, int domain, int type, int protocol)
 {
@@ -100,11 +100,11 @@ static int test_socket(void *ctx, int domain, int type, int protocol)
 
 /* What a callback received. */
 struct outcome {
-	int calls;                               /* times called */
-	int status;                              /* last status */
-	const struct coop_resolver_result *res;  /* held copy */
-	unsigned info;                           /* COOP_RESOLVER_I_* */
-	pthread_t thread;                        /* where it ran */
+	int calls;				/* times called */
+	int status;				/* last status */
+	const struct coop_resolver_result *res; /* held copy */
+	unsigned info;				/* COOP_RESOLVER_I_* */
+	pthread_t thread;			/* where it ran */
 };
 
 static void cb(int status, const struct coop_resolver_result *res, unsigned info, void *arg)
@@ -156,7 +156,7 @@ static void wait_for(struct ev_loop *l, struct outcome *o, double secs)
 /* Run l for secs. */
 static void spin(struct ev_loop *l, double secs)
 {
-	struct outcome never = { 0 };
+	struct outcome never = {0};
 
 	wait_for(l, &never, secs);
 }
@@ -180,7 +180,8 @@ static struct coop_resolver *mk(const char *keys, unsigned slots)
 		*eq = '\0';
 		assert_int_equal(coop_resolver_conf_set(&c, kv, eq + 1, err, sizeof(err)), 0);
 	}
-	assert_int_equal(coop_resolver_new("t", &c, test_socket, NULL, slots, &r, err, sizeof(err)), 0);
+	assert_int_equal(coop_resolver_new("t", &c, test_socket, NULL, slots, &r, err, sizeof(err)),
+			 0);
 	return r;
 }
 
@@ -220,7 +221,7 @@ static int setup(void **state)
 static void test_no_host_config(void **state)
 {
 	struct coop_resolver *r;
-	struct outcome o = { 0 };
+	struct outcome o = {0};
 	ares_channel plain;
 
 	(void)state;
@@ -262,7 +263,7 @@ static void test_no_host_config(void **state)
 static void test_sockets_and_both_families(void **state)
 {
 	struct coop_resolver *r;
-	struct outcome o = { 0 };
+	struct outcome o = {0};
 	char a[64];
 	int before;
 
@@ -302,7 +303,7 @@ static void test_sockets_and_both_families(void **state)
 static void test_search_and_ndots(void **state)
 {
 	struct coop_resolver *r;
-	struct outcome o = { 0 };
+	struct outcome o = {0};
 	char name[256];
 
 	(void)state;
@@ -359,7 +360,7 @@ static void test_search_and_ndots(void **state)
 static void test_cname_srv_ptr(void **state)
 {
 	struct coop_resolver *r;
-	struct outcome o = { 0 };
+	struct outcome o = {0};
 	struct fake_rule *rule;
 
 	(void)state;
@@ -396,7 +397,7 @@ static void test_negative_and_cache(void **state)
 {
 	struct coop_resolver_stats st;
 	struct coop_resolver *r;
-	struct outcome o = { 0 };
+	struct outcome o = {0};
 
 	(void)state;
 	r = mk(NULL, 1);
@@ -447,7 +448,7 @@ static void test_negative_and_cache(void **state)
 static void test_ttl_expiry(void **state)
 {
 	struct coop_resolver *r;
-	struct outcome o = { 0 };
+	struct outcome o = {0};
 
 	(void)state;
 	r = mk(NULL, 1);
@@ -470,7 +471,7 @@ static void test_ttl_expiry(void **state)
 static void test_truncated_over_tcp(void **state)
 {
 	struct coop_resolver *r;
-	struct outcome o = { 0 };
+	struct outcome o = {0};
 	int before;
 
 	(void)state;
@@ -499,7 +500,7 @@ static void test_deadline(void **state)
 {
 	struct coop_resolver_stats st;
 	struct coop_resolver *r;
-	struct outcome o = { 0 }, good = { 0 };
+	struct outcome o = {0}, good = {0};
 	double t0, took;
 
 	(void)state;
@@ -507,7 +508,8 @@ static void test_deadline(void **state)
 	fake_rule(srv, "dead.corp.test", COOP_DNS_A, FAKE_DROP);
 	fake_addr(fake_rule(srv, "alive.corp.test", COOP_DNS_A, FAKE_ANSWER), "198.18.5.5");
 	t0 = now_s();
-	assert_int_equal(coop_resolver_resolve(r, loop, "dead.corp.test", AF_INET, 0, cb, &o, NULL), 0);
+	assert_int_equal(coop_resolver_resolve(r, loop, "dead.corp.test", AF_INET, 0, cb, &o, NULL),
+			 0);
 	/* While one lookup hangs, others go through. */
 	assert_int_equal(resolve(r, "alive.corp.test", AF_INET, 0, &good), 0);
 	assert_int_equal(o.calls, 0);
@@ -533,12 +535,13 @@ static void test_cancel(void **state)
 	struct coop_resolver_query *q = NULL;
 	struct coop_resolver_stats st;
 	struct coop_resolver *r;
-	struct outcome o = { 0 };
+	struct outcome o = {0};
 
 	(void)state;
 	r = mk("dns_timeout=100;dns_attempts=1", 1);
 	fake_rule(srv, "dead.corp.test", COOP_DNS_A, FAKE_DROP);
-	assert_int_equal(coop_resolver_resolve(r, loop, "dead.corp.test", AF_INET, 0, cb, &o, &q), 0);
+	assert_int_equal(coop_resolver_resolve(r, loop, "dead.corp.test", AF_INET, 0, cb, &o, &q),
+			 0);
 	assert_non_null(q);
 	coop_resolver_cancel(q);
 	spin(loop, 0.4);
@@ -554,7 +557,8 @@ static void test_cancel(void **state)
 	{
 		double t0;
 
-		assert_int_equal(coop_resolver_resolve(r, loop, "dead.corp.test", AF_INET, 0, cb, &o, &q), 0);
+		assert_int_equal(
+		    coop_resolver_resolve(r, loop, "dead.corp.test", AF_INET, 0, cb, &o, &q), 0);
 		assert_non_null(q);
 		coop_resolver_free(r);
 		t0 = now_s();
@@ -569,7 +573,7 @@ static void test_reconfigure(void **state)
 	struct coop_resolver_conf c;
 	struct coop_resolver_stats st;
 	struct coop_resolver *r;
-	struct outcome o = { 0 }, old = { 0 };
+	struct outcome o = {0}, old = {0};
 	char dns[64], a[64];
 
 	(void)state;
@@ -580,7 +584,8 @@ static void test_reconfigure(void **state)
 	assert_int_equal(resolve(r, "same.corp.test", AF_INET, 0, &o), 0);
 	assert_string_equal(coop_resolver_addr_str(&o.res->addrs[0], a, sizeof(a)), "198.18.6.1");
 	/* A lookup in flight when the settings change finishes on the old ones. */
-	assert_int_equal(coop_resolver_resolve(r, loop, "slow.corp.test", AF_INET, 0, cb, &old, NULL), 0);
+	assert_int_equal(
+	    coop_resolver_resolve(r, loop, "slow.corp.test", AF_INET, 0, cb, &old, NULL), 0);
 
 	coop_resolver_conf_get(r, &c);
 	snprintf(dns, sizeof(dns), "127.0.0.1:%u", srv2->port);
@@ -599,7 +604,8 @@ static void test_reconfigure(void **state)
 	assert_int_equal(st.generation, 2);
 
 	/* A bad configuration leaves the current one. */
-	assert_int_equal(coop_resolver_conf_set(&c, "hosts_file", "/nonexistent/hosts", err, sizeof(err)), 0);
+	assert_int_equal(
+	    coop_resolver_conf_set(&c, "hosts_file", "/nonexistent/hosts", err, sizeof(err)), 0);
 	assert_int_equal(coop_resolver_configure(r, &c, err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, "vs 't': hosts_file /nonexistent/hosts"));
 	assert_int_equal(resolve(r, "same.corp.test", AF_INET, 0, &o), 0);
@@ -613,15 +619,18 @@ static void test_no_servers(void **state)
 	struct coop_resolver_conf c;
 	struct coop_resolver_stats st;
 	struct coop_resolver *r = NULL;
-	struct outcome o = { 0 };
+	struct outcome o = {0};
 	char dns[64];
 
 	(void)state;
 	coop_resolver_conf_init(&c);
-	assert_int_equal(coop_resolver_new("none", &c, test_socket, NULL, 1, &r, err, sizeof(err)), 0);
+	assert_int_equal(coop_resolver_new("none", &c, test_socket, NULL, 1, &r, err, sizeof(err)),
+			 0);
 	assert_false(coop_resolver_enabled(r));
-	assert_int_equal(coop_resolver_resolve(r, loop, "a.test", AF_UNSPEC, 0, cb, &o, NULL), -ENOTSUP);
-	assert_int_equal(coop_resolver_resolve(r, loop, "198.18.0.1", AF_UNSPEC, 0, cb, &o, NULL), -ENOTSUP);
+	assert_int_equal(coop_resolver_resolve(r, loop, "a.test", AF_UNSPEC, 0, cb, &o, NULL),
+			 -ENOTSUP);
+	assert_int_equal(coop_resolver_resolve(r, loop, "198.18.0.1", AF_UNSPEC, 0, cb, &o, NULL),
+			 -ENOTSUP);
 	assert_int_equal(o.calls, 0);
 	coop_resolver_stats_get(r, &st);
 	assert_int_equal(st.failures, 2);
@@ -639,7 +648,7 @@ static void test_no_servers(void **state)
 static void test_hosts_and_literals(void **state)
 {
 	struct coop_resolver *r;
-	struct outcome o = { 0 };
+	struct outcome o = {0};
 	char path[] = "/tmp/coop-res-hosts.XXXXXX", keys[128], a[64];
 	const char *text = "198.18.7.10 files.corp.test files\n2001:db8:7::10 files.corp.test\n";
 	int fd;
@@ -668,13 +677,15 @@ static void test_hosts_and_literals(void **state)
 	assert_int_equal(o.res->source, COOP_RESOLVER_SRC_HOSTS);
 	assert_string_equal(o.res->rrs[0].target, "files.corp.test");
 	/* NOHOSTS skips it. */
-	assert_int_equal(resolve(r, "files.corp.test", AF_INET, COOP_RESOLVER_F_NOHOSTS, &o), -ENOENT);
+	assert_int_equal(resolve(r, "files.corp.test", AF_INET, COOP_RESOLVER_F_NOHOSTS, &o),
+			 -ENOENT);
 	assert_int_equal(fake_count(srv, "files.corp.test", 0, -1), 1);
 	assert_int_equal(fake_count(srv, NULL, 0, -1), 2);
 
 	/* Literal addresses answer themselves, at once. */
 	outcome_clear(&o);
-	assert_int_equal(coop_resolver_resolve(r, loop, "198.18.9.9", AF_UNSPEC, 0, cb, &o, NULL), 0);
+	assert_int_equal(coop_resolver_resolve(r, loop, "198.18.9.9", AF_UNSPEC, 0, cb, &o, NULL),
+			 0);
 	assert_int_equal(o.calls, 1);
 	assert_int_equal(o.res->source, COOP_RESOLVER_SRC_LITERAL);
 	assert_int_equal(resolve(r, "2001:db8::5", AF_INET, 0, &o), -ENODATA);
@@ -688,7 +699,7 @@ static void test_servfail_next_server(void **state)
 {
 	struct coop_resolver_conf c;
 	struct coop_resolver *r = NULL;
-	struct outcome o = { 0 };
+	struct outcome o = {0};
 	char dns[128], a[64];
 
 	(void)state;
@@ -709,11 +720,11 @@ static void test_servfail_next_server(void **state)
 
 /* A second thread with its own loop, resolving through the same resolver. */
 struct thread_arg {
-	struct coop_resolver *r;  /* shared */
-	struct outcome o;         /* its result */
-	struct ev_loop *loop;     /* its loop: must outlive the resolver */
-	pthread_t self;           /* its id */
-	int socks_here;           /* sockets made on this thread */
+	struct coop_resolver *r; /* shared */
+	struct outcome o;	 /* its result */
+	struct ev_loop *loop;	 /* its loop: must outlive the resolver */
+	pthread_t self;		 /* its id */
+	int socks_here;		 /* sockets made on this thread */
 };
 
 static void *thread_main(void *p)
@@ -739,9 +750,9 @@ static void *thread_main(void *p)
 
 static void test_threads(void **state)
 {
-	struct thread_arg t = { 0 };
+	struct thread_arg t = {0};
 	struct coop_resolver *r;
-	struct outcome o = { 0 };
+	struct outcome o = {0};
 	pthread_t th;
 
 	(void)state;
@@ -762,15 +773,20 @@ static void test_threads(void **state)
 	{
 		struct ev_loop *l3 = ev_loop_new(EVFLAG_AUTO);
 
-		assert_int_equal(coop_resolver_resolve(r, l3, "t.corp.test", AF_INET, 0, cb, &o, NULL), -ENOSPC);
+		assert_int_equal(
+		    coop_resolver_resolve(r, l3, "t.corp.test", AF_INET, 0, cb, &o, NULL), -ENOSPC);
 		ev_loop_destroy(l3);
 	}
 	/* Bad arguments. */
-	assert_int_equal(coop_resolver_resolve(r, NULL, "t.corp.test", AF_INET, 0, cb, &o, NULL), -EPERM);
-	assert_int_equal(coop_resolver_resolve(r, loop, "bad name", AF_INET, 0, cb, &o, NULL), -EINVAL);
-	assert_int_equal(coop_resolver_resolve(r, loop, "a.test", AF_PACKET, 0, cb, &o, NULL), -EINVAL);
+	assert_int_equal(coop_resolver_resolve(r, NULL, "t.corp.test", AF_INET, 0, cb, &o, NULL),
+			 -EPERM);
+	assert_int_equal(coop_resolver_resolve(r, loop, "bad name", AF_INET, 0, cb, &o, NULL),
+			 -EINVAL);
+	assert_int_equal(coop_resolver_resolve(r, loop, "a.test", AF_PACKET, 0, cb, &o, NULL),
+			 -EINVAL);
 	assert_int_equal(coop_resolver_query(r, loop, "a.test", 0, 0, cb, &o, NULL), -EINVAL);
-	assert_int_equal(coop_resolver_resolve(r, loop, "a.test", AF_INET, 0x100, cb, &o, NULL), -EINVAL);
+	assert_int_equal(coop_resolver_resolve(r, loop, "a.test", AF_INET, 0x100, cb, &o, NULL),
+			 -EINVAL);
 	outcome_clear(&o);
 	outcome_clear(&t.o);
 	/* As coop_vs_down after the workers stopped: the thread is gone, its
@@ -800,20 +816,20 @@ static int group_teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_no_host_config, setup),
-		cmocka_unit_test_setup(test_sockets_and_both_families, setup),
-		cmocka_unit_test_setup(test_search_and_ndots, setup),
-		cmocka_unit_test_setup(test_cname_srv_ptr, setup),
-		cmocka_unit_test_setup(test_negative_and_cache, setup),
-		cmocka_unit_test_setup(test_ttl_expiry, setup),
-		cmocka_unit_test_setup(test_truncated_over_tcp, setup),
-		cmocka_unit_test_setup(test_deadline, setup),
-		cmocka_unit_test_setup(test_cancel, setup),
-		cmocka_unit_test_setup(test_reconfigure, setup),
-		cmocka_unit_test_setup(test_no_servers, setup),
-		cmocka_unit_test_setup(test_hosts_and_literals, setup),
-		cmocka_unit_test_setup(test_servfail_next_server, setup),
-		cmocka_unit_test_setup(test_threads, setup),
+	    cmocka_unit_test_setup(test_no_host_config, setup),
+	    cmocka_unit_test_setup(test_sockets_and_both_families, setup),
+	    cmocka_unit_test_setup(test_search_and_ndots, setup),
+	    cmocka_unit_test_setup(test_cname_srv_ptr, setup),
+	    cmocka_unit_test_setup(test_negative_and_cache, setup),
+	    cmocka_unit_test_setup(test_ttl_expiry, setup),
+	    cmocka_unit_test_setup(test_truncated_over_tcp, setup),
+	    cmocka_unit_test_setup(test_deadline, setup),
+	    cmocka_unit_test_setup(test_cancel, setup),
+	    cmocka_unit_test_setup(test_reconfigure, setup),
+	    cmocka_unit_test_setup(test_no_servers, setup),
+	    cmocka_unit_test_setup(test_hosts_and_literals, setup),
+	    cmocka_unit_test_setup(test_servfail_next_server, setup),
+	    cmocka_unit_test_setup(test_threads, setup),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
