@@ -136,8 +136,8 @@ fail_vs(struct loader *ld, const struct coop_vs_cfg *vs, const char *key, const 
 	return ret;
 }
 
-static int __attribute__((format(printf, 4, 5)))
-why_set(char *why, size_t whylen, int ret, const char *fmt, ...)
+int __attribute__((format(printf, 4, 5)))
+coop_cfg_why(char *why, size_t whylen, int ret, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -187,14 +187,14 @@ static const uint8_t *addr_bytes(const struct coop_addr *a)
 	return a->family == AF_INET ? (const uint8_t *)&a->v4 : a->v6.s6_addr;
 }
 
-static bool addr_equal(const struct coop_addr *a, const struct coop_addr *b)
+bool coop_addr_equal(const struct coop_addr *a, const struct coop_addr *b)
 {
 	return a->family == b->family && !memcmp(addr_bytes(a), addr_bytes(b), addr_bits(a) / 8);
 }
 
 /* Neither unspecified nor multicast (nor v4 limited broadcast): something a
  * VS can own, or send to as its next hop. */
-static bool addr_unicast(const struct coop_addr *a)
+bool coop_addr_unicast(const struct coop_addr *a)
 {
 	if (a->family == AF_INET) {
 		uint32_t v = ntohl(a->v4.s_addr);
@@ -284,7 +284,7 @@ int coop_prefix_parse(const char *s, bool need_len, struct coop_prefix *out)
 
 /* Decimal, or hexadecimal after 0x when hex_ok; digits only (strtoul would
  * also take blanks, a sign, and a second 0x). */
-static int u32_parse(const char *s, bool hex_ok, uint32_t *out)
+int coop_cfg_u32(const char *s, bool hex_ok, uint32_t *out)
 {
 	unsigned base = 10, d;
 	uint64_t v = 0;
@@ -329,7 +329,7 @@ static bool name_ok(const char *s, size_t max, bool upper, const char *extra)
 }
 
 /* The kernel's rule for link names (dev_valid_name). */
-static bool ifname_ok(const char *s)
+bool coop_cfg_ifname_ok(const char *s)
 {
 	size_t n = strlen(s), i;
 
@@ -342,7 +342,7 @@ static bool ifname_ok(const char *s)
 }
 
 /* Trim in place; returns the first non-blank character. */
-static char *strip(char *s)
+char *coop_cfg_strip(char *s)
 {
 	size_t n;
 
@@ -360,14 +360,8 @@ static void lower(char *s)
 		*s = (char)tolower((unsigned char)*s);
 }
 
-/* Called for entry i of n of a list value (trimmed, writable); the call for
- * entry 0 allocates room for all n. */
-typedef int (*entry_fn)(void *obj, size_t i, size_t n, char *e, char *why,
-				    size_t whylen);
-
-/* Run fn over the comma-separated entries of val. Empty entries are an
- * error: a stray comma is more often a lost value than a style. */
-static int list_each(const char *val, void *obj, entry_fn fn, char *why,
+/* Entry callbacks allocate room for all n entries on the call for entry 0. */
+int coop_cfg_list_each(const char *val, void *obj, coop_cfg_entry_fn fn, char *why,
 		     size_t whylen)
 {
 	char *buf = strdup(val), *p, *next;
@@ -376,16 +370,16 @@ static int list_each(const char *val, void *obj, entry_fn fn, char *why,
 	int ret = 0;
 
 	if (!buf)
-		return why_set(why, whylen, -ENOMEM, "out of memory");
+		return coop_cfg_why(why, whylen, -ENOMEM, "out of memory");
 	for (c = val; *c; c++)
 		n += *c == ',';
 	for (p = buf, i = 0; p && !ret; p = next, i++) {
 		next = strchr(p, ',');
 		if (next)
 			*next++ = '\0';
-		p = strip(p);
+		p = coop_cfg_strip(p);
 		if (!*p)
-			ret = why_set(why, whylen, -EINVAL, "empty entry in the list '%s'", val);
+			ret = coop_cfg_why(why, whylen, -EINVAL, "empty entry in the list '%s'", val);
 		else
 			ret = fn(obj, i, n, p, why, whylen);
 	}
@@ -400,8 +394,8 @@ static int parse_workers(void *obj, const char *val, char *why, size_t whylen)
 	struct coop_global_cfg *g = obj;
 	uint32_t v;
 
-	if (u32_parse(val, false, &v) < 0 || v < 1 || v > WORKERS_MAX)
-		return why_set(why, whylen, -EINVAL, "'%s' is not a thread count (1..%d)", val,
+	if (coop_cfg_u32(val, false, &v) < 0 || v < 1 || v > WORKERS_MAX)
+		return coop_cfg_why(why, whylen, -EINVAL, "'%s' is not a thread count (1..%d)", val,
 			       WORKERS_MAX);
 	g->workers = v;
 	return 0;
@@ -417,10 +411,10 @@ static int parse_admin_socket(void *obj, const char *val, char *why, size_t whyl
 		return 0;
 	}
 	if (val[0] != '/')
-		return why_set(why, whylen, -EINVAL,
+		return coop_cfg_why(why, whylen, -EINVAL,
 			       "'%s' is not an absolute path (or 'none' for no admin socket)", val);
 	if (n >= sizeof(g->admin_socket))
-		return why_set(why, whylen, -EINVAL,
+		return coop_cfg_why(why, whylen, -EINVAL,
 			       "path is %zu bytes; a Unix socket path must be shorter than %zu", n,
 			       sizeof(g->admin_socket));
 	memcpy(g->admin_socket, val, n + 1);
@@ -434,7 +428,7 @@ static int parse_admin_mode(void *obj, const char *val, char *why, size_t whylen
 	unsigned long v;
 
 	if (n == 0 || val[n] || n > 4 || (v = strtoul(val, NULL, 8)) > 0777)
-		return why_set(why, whylen, -EINVAL, "'%s' is not an octal file mode (0000..0777)",
+		return coop_cfg_why(why, whylen, -EINVAL, "'%s' is not an octal file mode (0000..0777)",
 			       val);
 	g->admin_mode = (unsigned)v;
 	return 0;
@@ -449,7 +443,7 @@ static int u32_range_parse(const char *val, uint32_t *lo, uint32_t *hi)
 	if (!dash || dash == val || (size_t)(dash - val) >= sizeof(low))
 		return -EINVAL;
 	snprintf(low, sizeof(low), "%.*s", (int)(dash - val), val);
-	if (u32_parse(low, true, lo) < 0 || u32_parse(dash + 1, true, hi) < 0 || !*lo ||
+	if (coop_cfg_u32(low, true, lo) < 0 || coop_cfg_u32(dash + 1, true, hi) < 0 || !*lo ||
 	    *lo > *hi)
 		return -EINVAL;
 	return 0;
@@ -460,7 +454,7 @@ static int parse_pbr_marks(void *obj, const char *val, char *why, size_t whylen)
 	struct coop_global_cfg *g = obj;
 
 	if (u32_range_parse(val, &g->pbr_mark_lo, &g->pbr_mark_hi) < 0)
-		return why_set(why, whylen, -EINVAL,
+		return coop_cfg_why(why, whylen, -EINVAL,
 			       "'%s' is not a mark range LOW-HIGH with 1 <= LOW <= HIGH (0 is unmarked traffic)",
 			       val);
 	return 0;
@@ -472,10 +466,10 @@ static int parse_pbr_tables(void *obj, const char *val, char *why, size_t whylen
 	uint32_t lo, hi;
 
 	if (u32_range_parse(val, &lo, &hi) < 0)
-		return why_set(why, whylen, -EINVAL,
+		return coop_cfg_why(why, whylen, -EINVAL,
 			       "'%s' is not a table range LOW-HIGH with 1 <= LOW <= HIGH", val);
 	if (lo >= 253 && hi <= 255)
-		return why_set(why, whylen, -EINVAL,
+		return coop_cfg_why(why, whylen, -EINVAL,
 			       "'%s' holds only the kernel's tables (253 default, 254 main, 255 local)",
 			       val);
 	g->pbr_table_lo = lo;
@@ -489,8 +483,8 @@ static int parse_pbr_protocol(void *obj, const char *val, char *why, size_t whyl
 	uint32_t v;
 
 	/* 0..4 are the kernel's own; `ip route add` writes 3 or 4. */
-	if (u32_parse(val, false, &v) < 0 || v < 5 || v > 255)
-		return why_set(why, whylen, -EINVAL,
+	if (coop_cfg_u32(val, false, &v) < 0 || v < 5 || v > 255)
+		return coop_cfg_why(why, whylen, -EINVAL,
 			       "'%s' is not a usable protocol number (5..255; 0..4 are the kernel's)",
 			       val);
 	g->pbr_protocol = v;
@@ -502,8 +496,8 @@ static int parse_pbr_priority(void *obj, const char *val, char *why, size_t whyl
 	struct coop_global_cfg *g = obj;
 	uint32_t v;
 
-	if (u32_parse(val, false, &v) < 0 || v < 1 || v > COOP_PBR_PRIORITY_MAX - 2)
-		return why_set(why, whylen, -EINVAL,
+	if (coop_cfg_u32(val, false, &v) < 0 || v < 1 || v > COOP_PBR_PRIORITY_MAX - 2)
+		return coop_cfg_why(why, whylen, -EINVAL,
 			       "'%s' is not a rule priority coop can start at (1..%u, below the main table's rule 32766)",
 			       val, COOP_PBR_PRIORITY_MAX - 2);
 	g->pbr_priority = v;
@@ -521,7 +515,7 @@ static int parse_isolation(void *obj, const char *val, char *why, size_t whylen)
 	else if (!strcasecmp(val, "pbr"))
 		vs->isolation = COOP_ISO_PBR;
 	else
-		return why_set(why, whylen, -EINVAL, "'%s' is not an isolation (netns or pbr)", val);
+		return coop_cfg_why(why, whylen, -EINVAL, "'%s' is not an isolation (netns or pbr)", val);
 	return 0;
 }
 
@@ -533,11 +527,11 @@ static int parse_namespace(void *obj, const char *val, char *why, size_t whylen)
 	 * (/proc/PID/ns/net, a container runtime's mount). */
 	if (val[0] == '/') {
 		if (strlen(val) >= COOP_NAME_MAX || strpbrk(val, " \t") || strstr(val, "/../"))
-			return why_set(why, whylen, -EINVAL,
+			return coop_cfg_why(why, whylen, -EINVAL,
 				       "'%s' is not a usable namespace path (absolute, under %d bytes)",
 				       val, COOP_NAME_MAX);
 	} else if (!name_ok(val, COOP_NAME_MAX, true, "_.-"))
-		return why_set(why, whylen, -EINVAL,
+		return coop_cfg_why(why, whylen, -EINVAL,
 			       "'%s' is not a namespace name (1..%d of A-Z a-z 0-9 _ . -) or an absolute path",
 			       val, COOP_NAME_MAX - 1);
 	snprintf(vs->netns, sizeof(vs->netns), "%s", val);
@@ -548,8 +542,8 @@ static int parse_interface(void *obj, const char *val, char *why, size_t whylen)
 {
 	struct coop_vs_cfg *vs = obj;
 
-	if (!ifname_ok(val))
-		return why_set(why, whylen, -EINVAL,
+	if (!coop_cfg_ifname_ok(val))
+		return coop_cfg_why(why, whylen, -EINVAL,
 			       "'%s' is not a link name (1..%d bytes, no '/', ':' or blanks)", val,
 			       IF_NAMESIZE - 1);
 	snprintf(vs->ifname, sizeof(vs->ifname), "%s", val);
@@ -567,23 +561,23 @@ static int address_entry(void *obj, size_t i, size_t n, char *e, char *why, size
 	size_t j;
 
 	if (!i && !(vs->addrs = calloc(n, sizeof(*vs->addrs))))
-		return why_set(why, whylen, -ENOMEM, "out of memory");
+		return coop_cfg_why(why, whylen, -ENOMEM, "out of memory");
 	p = &vs->addrs[i];
 	snprintf(orig, sizeof(orig), "%s", e);
 	if (at)
 		*at = '\0';
 	r = prefix_parse(e, true, p);
 	if (r == PFX_NOLEN)
-		return why_set(why, whylen, -EINVAL, "'%s' needs a prefix length (ADDR/LEN)", orig);
+		return coop_cfg_why(why, whylen, -EINVAL, "'%s' needs a prefix length (ADDR/LEN)", orig);
 	if (r == PFX_RANGE || (r == PFX_OK && p->len == 0))
-		return why_set(why, whylen, -EINVAL, "'%s': prefix length out of range (1..%u)",
+		return coop_cfg_why(why, whylen, -EINVAL, "'%s': prefix length out of range (1..%u)",
 			       orig, addr_bits(&p->addr));
 	if (r != PFX_OK)
-		return why_set(why, whylen, -EINVAL, "'%s' is not an address/prefix", orig);
-	if (!addr_unicast(&p->addr))
-		return why_set(why, whylen, -EINVAL, "'%s' is not a unicast address", orig);
-	if (at && !ifname_ok(at + 1))
-		return why_set(why, whylen, -EINVAL, "'%s': '%s' is not a link name (1..%d bytes)",
+		return coop_cfg_why(why, whylen, -EINVAL, "'%s' is not an address/prefix", orig);
+	if (!coop_addr_unicast(&p->addr))
+		return coop_cfg_why(why, whylen, -EINVAL, "'%s' is not a unicast address", orig);
+	if (at && !coop_cfg_ifname_ok(at + 1))
+		return coop_cfg_why(why, whylen, -EINVAL, "'%s': '%s' is not a link name (1..%d bytes)",
 			       orig, at + 1, IF_NAMESIZE - 1);
 	if (at)
 		snprintf(p->ifname, sizeof(p->ifname), "%s", at + 1);
@@ -591,15 +585,15 @@ static int address_entry(void *obj, size_t i, size_t n, char *e, char *why, size
 	/* One address is one kernel object: a second copy (even with another
 	 * length) would fail at start with EEXIST. */
 	for (j = 0; j < i; j++)
-		if (addr_equal(&vs->addrs[j].addr, &p->addr))
-			return why_set(why, whylen, -EINVAL, "address %.*s is listed twice",
+		if (coop_addr_equal(&vs->addrs[j].addr, &p->addr))
+			return coop_cfg_why(why, whylen, -EINVAL, "address %.*s is listed twice",
 				       (int)strcspn(orig, "/"), orig);
 	return 0;
 }
 
 static int parse_addresses(void *obj, const char *val, char *why, size_t whylen)
 {
-	return list_each(val, obj, address_entry, why, whylen);
+	return coop_cfg_list_each(val, obj, address_entry, why, whylen);
 }
 
 static int gateway_entry(void *obj, size_t i, size_t n, char *e, char *why, size_t whylen)
@@ -612,15 +606,15 @@ static int gateway_entry(void *obj, size_t i, size_t n, char *e, char *why, size
 	(void)i;
 	(void)n;
 	if (coop_addr_parse(e, &a) < 0)
-		return why_set(why, whylen, -EINVAL,
+		return coop_cfg_why(why, whylen, -EINVAL,
 			       strchr(e, '/') ? "'%s' is not an address (a gateway has no prefix length)" :
 						"'%s' is not an IPv4 or IPv6 address",
 			       e);
-	if (!addr_unicast(&a))
-		return why_set(why, whylen, -EINVAL, "'%s' is not a unicast address", e);
+	if (!coop_addr_unicast(&a))
+		return coop_cfg_why(why, whylen, -EINVAL, "'%s' is not a unicast address", e);
 	v4 = a.family == AF_INET;
 	if (v4 ? vs->has_gw4 : vs->has_gw6)
-		return why_set(why, whylen, -EINVAL,
+		return coop_cfg_why(why, whylen, -EINVAL,
 			       "two IPv%c gateways (%s and %s); give at most one per family",
 			       v4 ? '4' : '6',
 			       coop_addr_str(v4 ? &vs->gw4 : &vs->gw6, prev, sizeof(prev)), e);
@@ -631,7 +625,7 @@ static int gateway_entry(void *obj, size_t i, size_t n, char *e, char *why, size
 
 static int parse_gateway(void *obj, const char *val, char *why, size_t whylen)
 {
-	return list_each(val, obj, gateway_entry, why, whylen);
+	return coop_cfg_list_each(val, obj, gateway_entry, why, whylen);
 }
 
 /* One listen entry: "PROTO:PORT SERVICE". */
@@ -644,39 +638,39 @@ static int listen_entry(void *obj, size_t i, size_t n, char *e, char *why, size_
 	uint32_t port;
 
 	if (!i && !(vs->listens = calloc(n, sizeof(*vs->listens))))
-		return why_set(why, whylen, -ENOMEM, "out of memory");
+		return coop_cfg_why(why, whylen, -ENOMEM, "out of memory");
 	l = &vs->listens[i];
 	if (!colon)
-		return why_set(why, whylen, -EINVAL,
+		return coop_cfg_why(why, whylen, -EINVAL,
 			       "'%s' is not PROTO:PORT SERVICE (e.g. tcp:2049 nfs)", e);
 	if (colon - e == 3 && !strncasecmp(e, "tcp", 3))
 		l->proto = IPPROTO_TCP;
 	else if (colon - e == 3 && !strncasecmp(e, "udp", 3))
 		l->proto = IPPROTO_UDP;
 	else
-		return why_set(why, whylen, -EINVAL, "'%s': unknown protocol '%.*s' (tcp or udp)",
+		return coop_cfg_why(why, whylen, -EINVAL, "'%s': unknown protocol '%.*s' (tcp or udp)",
 			       e, (int)(colon - e), e);
 	digits = strspn(colon + 1, "0123456789");
 	svc = colon + 1 + digits;
 	if (digits && digits < sizeof(pbuf))
 		snprintf(pbuf, sizeof(pbuf), "%.*s", (int)digits, colon + 1);
 	if (!digits || digits > 5 || (*svc && !isspace((unsigned char)*svc)) ||
-	    u32_parse(pbuf, false, &port) < 0 || port < 1 || port > 65535)
-		return why_set(why, whylen, -EINVAL, "'%s': bad port (1..65535)", e);
+	    coop_cfg_u32(pbuf, false, &port) < 0 || port < 1 || port > 65535)
+		return coop_cfg_why(why, whylen, -EINVAL, "'%s': bad port (1..65535)", e);
 	l->port = (uint16_t)port;
 	while (isspace((unsigned char)*svc))
 		svc++;
 	if (!*svc)
-		return why_set(why, whylen, -EINVAL, "'%s' names no service (PROTO:PORT SERVICE)", e);
+		return coop_cfg_why(why, whylen, -EINVAL, "'%s' names no service (PROTO:PORT SERVICE)", e);
 	if (!name_ok(svc, COOP_SERVICE_MAX, false, "_-"))
-		return why_set(why, whylen, -EINVAL,
+		return coop_cfg_why(why, whylen, -EINVAL,
 			       "'%s' is not a service name (1..%d of a-z 0-9 _ -)", svc,
 			       COOP_SERVICE_MAX - 1);
 	snprintf(l->service, sizeof(l->service), "%s", svc);
 	vs->n_listens = i + 1;
 	for (j = 0; j < i; j++)
 		if (vs->listens[j].proto == l->proto && vs->listens[j].port == l->port)
-			return why_set(why, whylen, -EINVAL,
+			return coop_cfg_why(why, whylen, -EINVAL,
 				       "%s:%u is listed twice (one service per port)",
 				       l->proto == IPPROTO_TCP ? "tcp" : "udp", l->port);
 	return 0;
@@ -684,7 +678,7 @@ static int listen_entry(void *obj, size_t i, size_t n, char *e, char *why, size_
 
 static int parse_listen(void *obj, const char *val, char *why, size_t whylen)
 {
-	return list_each(val, obj, listen_entry, why, whylen);
+	return coop_cfg_list_each(val, obj, listen_entry, why, whylen);
 }
 
 static int parse_mark(void *obj, const char *val, char *why, size_t whylen)
@@ -692,13 +686,13 @@ static int parse_mark(void *obj, const char *val, char *why, size_t whylen)
 	struct coop_vs_cfg *vs = obj;
 	uint32_t v;
 
-	if (u32_parse(val, true, &v) < 0)
-		return why_set(why, whylen, -EINVAL,
+	if (coop_cfg_u32(val, true, &v) < 0)
+		return coop_cfg_why(why, whylen, -EINVAL,
 			       "'%s' is not a mark (1..0xffffffff, decimal or 0x hex)", val);
 	/* 0 is what unmarked traffic carries: a VS marked 0 is not separated
 	 * from anything. Leaving the key out means "let coop choose". */
 	if (!v)
-		return why_set(why, whylen, -EINVAL,
+		return coop_cfg_why(why, whylen, -EINVAL,
 			       "0 is the mark of unmarked traffic; use 1..0xffffffff or omit mark");
 	vs->mark = v;
 	return 0;
@@ -709,11 +703,11 @@ static int parse_table(void *obj, const char *val, char *why, size_t whylen)
 	struct coop_vs_cfg *vs = obj;
 	uint32_t v;
 
-	if (u32_parse(val, true, &v) < 0)
-		return why_set(why, whylen, -EINVAL, "'%s' is not a routing table (1..0xffffffff)",
+	if (coop_cfg_u32(val, true, &v) < 0)
+		return coop_cfg_why(why, whylen, -EINVAL, "'%s' is not a routing table (1..0xffffffff)",
 			       val);
 	if (v == 0 || v == 253 || v == 254 || v == 255)
-		return why_set(why, whylen, -EINVAL,
+		return coop_cfg_why(why, whylen, -EINVAL,
 			       "table %u is reserved by the kernel (0 unspec, 253 default, 254 main, 255 local); use another or omit table",
 			       v);
 	vs->table = v;
@@ -730,24 +724,24 @@ static int rpc_entry(void *obj, size_t i, size_t n, char *e, char *why, size_t w
 	size_t k;
 
 	if (!i && !(vs->rpcs = calloc(n, sizeof(*vs->rpcs))))
-		return why_set(why, whylen, -ENOMEM, "out of memory");
+		return coop_cfg_why(why, whylen, -ENOMEM, "out of memory");
 	r = &vs->rpcs[i];
 	snprintf(buf, sizeof(buf), "%s", e);
 	for (k = 0; k < 4; k++)
 		f[k] = strtok_r(k ? NULL : buf, ":", &save);
-	if (!f[3] || strtok_r(NULL, ":", &save) || u32_parse(f[0], false, &prog) < 0 ||
-	    u32_parse(f[1], false, &vers) < 0)
-		return why_set(why, whylen, -EINVAL,
+	if (!f[3] || strtok_r(NULL, ":", &save) || coop_cfg_u32(f[0], false, &prog) < 0 ||
+	    coop_cfg_u32(f[1], false, &vers) < 0)
+		return coop_cfg_why(why, whylen, -EINVAL,
 			       "'%s' is not PROG:VERS:PROTO:PORT (e.g. 100003:3:tcp:2049)", e);
 	if (!strcasecmp(f[2], "tcp"))
 		r->prot = IPPROTO_TCP;
 	else if (!strcasecmp(f[2], "udp"))
 		r->prot = IPPROTO_UDP;
 	else
-		return why_set(why, whylen, -EINVAL, "'%s': unknown protocol '%s' (tcp or udp)", e,
+		return coop_cfg_why(why, whylen, -EINVAL, "'%s': unknown protocol '%s' (tcp or udp)", e,
 			       f[2]);
-	if (u32_parse(f[3], false, &port) < 0 || port < 1 || port > 65535)
-		return why_set(why, whylen, -EINVAL, "'%s': bad port (1..65535)", e);
+	if (coop_cfg_u32(f[3], false, &port) < 0 || port < 1 || port > 65535)
+		return coop_cfg_why(why, whylen, -EINVAL, "'%s': bad port (1..65535)", e);
 	r->prog = prog;
 	r->vers = vers;
 	r->port = port;
@@ -756,14 +750,14 @@ static int rpc_entry(void *obj, size_t i, size_t n, char *e, char *why, size_t w
 	for (k = 0; k < i; k++)
 		if (vs->rpcs[k].prog == prog && vs->rpcs[k].vers == vers &&
 		    vs->rpcs[k].prot == r->prot)
-			return why_set(why, whylen, -EINVAL, "program %u version %u over %s is listed twice",
+			return coop_cfg_why(why, whylen, -EINVAL, "program %u version %u over %s is listed twice",
 				       prog, vers, f[2]);
 	return 0;
 }
 
 static int parse_rpc(void *obj, const char *val, char *why, size_t whylen)
 {
-	return list_each(val, obj, rpc_entry, why, whylen);
+	return coop_cfg_list_each(val, obj, rpc_entry, why, whylen);
 }
 
 /* The key tables: the loader, coop_config_keydoc_at() and docs/config.md
@@ -1012,13 +1006,13 @@ static int classify(struct loader *ld, char *s, unsigned line)
 	size_t n;
 	char *eq;
 
-	s = strip(s);
+	s = coop_cfg_strip(s);
 	n = strlen(s);
 	if (!n || s[0] == '#' || s[0] == ';')
 		return 0;
 	if (s[0] == '[' && s[n - 1] == ']') {
 		*strchr(s, ']') = '\0';
-		s = strip(s + 1);
+		s = coop_cfg_strip(s + 1);
 		lower(s);
 		if (!*s)
 			return fail(ld, -EINVAL, NULL, NULL, "line %u: empty section name", line);
@@ -1030,7 +1024,7 @@ static int classify(struct loader *ld, char *s, unsigned line)
 			    s[0] == '[' ? "is not a section header: a header ends with ']' (no comment after it)" :
 					  "is neither [SECTION] nor KEY = VALUE");
 	*eq = '\0';
-	s = strip(s);
+	s = coop_cfg_strip(s);
 	lower(s);
 	if (!cur)
 		return fail(ld, -EINVAL, NULL, s,
@@ -1304,7 +1298,7 @@ static int ini_load(struct loader *ld)
 	for (p = ini_msg; *p; p++)
 		if (*p == '\n')
 			*p = ' ';
-	m = strip(ini_msg);
+	m = coop_cfg_strip(ini_msg);
 	if (!strncmp(m, "iniparser: ", 11))
 		m += 11;
 	return fail(ld, -EINVAL, NULL, NULL, "%s", *m ? m : "iniparser could not load the file");
@@ -1352,7 +1346,7 @@ static int check_gateway(struct loader *ld, const struct coop_vs_cfg *vs,
 
 	coop_addr_str(gw, a, sizeof(a));
 	for (i = 0; i < vs->n_addrs; i++) {
-		if (addr_equal(&vs->addrs[i].addr, gw))
+		if (coop_addr_equal(&vs->addrs[i].addr, gw))
 			return fail_vs(ld, vs, "gateway", "%s is one of the VS's own addresses", a);
 		family |= vs->addrs[i].addr.family == gw->family;
 		covered |= coop_prefix_overlap(&host, &vs->addrs[i]);

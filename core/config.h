@@ -194,4 +194,32 @@ const char *coop_addr_str(const struct coop_addr *a, char *buf, size_t len);
 /* True when two prefixes overlap (share at least one address). */
 bool coop_prefix_overlap(const struct coop_prefix *a, const struct coop_prefix *b);
 
+/* Same family, same address. */
+bool coop_addr_equal(const struct coop_addr *a, const struct coop_addr *b);
+/* Neither unspecified nor multicast (nor v4 limited broadcast). */
+bool coop_addr_unicast(const struct coop_addr *a);
+
+/*
+ * Value parsers shared by the key tables of every section (core/config.c,
+ * fwd/xdp_config.c, resolver/conf.c). Each failing parser writes why it
+ * failed into why (whylen bytes) and returns a negative errno.
+ */
+/* Write the reason into why; returns ret. */
+int __attribute__((format(printf, 4, 5)))
+coop_cfg_why(char *why, size_t whylen, int ret, const char *fmt, ...);
+/* Decimal digits only, or hexadecimal after 0x when hex_ok; 0 or -EINVAL. */
+int coop_cfg_u32(const char *s, bool hex_ok, uint32_t *out);
+/* The kernel's rule for link names (dev_valid_name). */
+bool coop_cfg_ifname_ok(const char *s);
+/* Trim in place; returns the first non-blank character. */
+char *coop_cfg_strip(char *s);
+/* Entry i of n of a comma-separated list (trimmed, writable). */
+typedef int (*coop_cfg_entry_fn)(void *obj, size_t i, size_t n, char *e, char *why,
+				 size_t whylen);
+/* Run fn over the comma-separated entries of val, stopping at the first
+ * error; an empty entry is an error (a stray comma is more often a lost
+ * value than a style). */
+int coop_cfg_list_each(const char *val, void *obj, coop_cfg_entry_fn fn, char *why,
+		       size_t whylen);
+
 #endif

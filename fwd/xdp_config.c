@@ -19,96 +19,6 @@
 #define FLOWS_MAX (1u << 26)
 #define FLOWS_MIN 1024u
 
-static int __attribute__((format(printf, 4, 5)))
-why_set(char *why, size_t whylen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-	return ret;
-}
-
-/* Decimal digits only (strtoul also takes blanks, signs and 0x). */
-static int u32_parse(const char *s, uint32_t *out)
-{
-	uint64_t v = 0;
-
-	if (!*s)
-		return -EINVAL;
-	for (; *s; s++) {
-		if (!isdigit((unsigned char)*s))
-			return -EINVAL;
-		v = v * 10 + (uint64_t)(*s - '0');
-		if (v > UINT32_MAX)
-			return -EINVAL;
-	}
-	*out = (uint32_t)v;
-	return 0;
-}
-
-static char *strip(char *s)
-{
-	size_t n;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	n = strlen(s);
-	while (n && isspace((unsigned char)s[n - 1]))
-		s[--n] = '\0';
-	return s;
-}
-
-/* Entry i of n of a comma-separated list (trimmed, writable); the call for
- * entry 0 allocates room for all n. */
-typedef int (*entry_fn)(struct coop_fwd_cfg *f, size_t i, size_t n, char *e, char *why,
-			size_t whylen);
-
-static int list_each(const char *val, struct coop_fwd_cfg *f, entry_fn fn, char *why,
-		     size_t whylen)
-{
-	char *buf = strdup(val), *p, *next;
-	size_t n = 1, i;
-	const char *c;
-	int ret = 0;
-
-	if (!buf)
-		return why_set(why, whylen, -ENOMEM, "out of memory");
-	for (c = val; *c; c++)
-		n += *c == ',';
-	for (p = buf, i = 0; p && !ret; p = next, i++) {
-		next = strchr(p, ',');
-		if (next)
-			*next++ = '\0';
-		p = strip(p);
-		if (!*p)
-			ret = why_set(why, whylen, -EINVAL, "empty entry in the list '%s'", val);
-		else
-			ret = fn(f, i, n, p, why, whylen);
-	}
-	free(buf);
-	return ret;
-}
-
-static bool addr_unicast(const struct coop_addr *a)
-{
-	if (a->family == AF_INET) {
-		uint32_t v = ntohl(a->v4.s_addr);
-
-		return v != 0 && (v >> 28) != 0xe && v != 0xffffffffu;
-	}
-	return !IN6_IS_ADDR_UNSPECIFIED(&a->v6) && !IN6_IS_ADDR_MULTICAST(&a->v6);
-}
-
-static bool addr_equal(const struct coop_addr *a, const struct coop_addr *b)
-{
-	if (a->family != b->family)
-		return false;
-	return a->family == AF_INET ? a->v4.s_addr == b->v4.s_addr :
-				      !memcmp(&a->v6, &b->v6, sizeof(a->v6));
-}
-
 bool coop_fwd_node_name_ok(const char *s)
 {
 	size_t n = strlen(s), i;
@@ -147,127 +57,127 @@ void coop_fwd_cfg_release(struct coop_fwd_cfg *f)
 int coop_fwd_cfg_parse_interface(void *obj, const char *val, char *why, size_t whylen)
 {
 	struct coop_fwd_cfg *f = obj;
-	size_t n = strlen(val), i;
-
-	for (i = 0; i < n; i++)
-		if (val[i] == '/' || val[i] == ':' || !isgraph((unsigned char)val[i]))
-			break;
-	if (!n || n >= IF_NAMESIZE || i < n || !strcmp(val, ".") || !strcmp(val, ".."))
-		return why_set(why, whylen, -EINVAL,
-			       "'%s' is not a link name (1..%d bytes, no '/', ':' or blanks)", val,
-			       IF_NAMESIZE - 1);
+	if (!coop_cfg_ifname_ok(val))
+		return coop_cfg_why(why, whylen, -EINVAL,
+				    "'%s' is not a link name (1..%d bytes, no '/', ':' or blanks)",
+				    val, IF_NAMESIZE - 1);
 	snprintf(f->ifname, sizeof(f->ifname), "%s", val);
 	return 0;
 }
 
 /* "ADDR:PORT/PROTO", "[V6ADDR]:PORT/PROTO"; PORT 1..65535 or '*'. */
-static int vip_entry(struct coop_fwd_cfg *f, size_t i, size_t n, char *e, char *why,
-		     size_t whylen)
+static int vip_entry(void *obj, size_t i, size_t n, char *e, char *why, size_t whylen)
 {
+	struct coop_fwd_cfg *f = obj;
 	char orig[128], *slash, *colon, *addr = e;
 	struct coop_fwd_vip_cfg *v;
 	uint32_t port = 0;
 	size_t j;
 
 	if (!i && !(f->vips = calloc(n, sizeof(*f->vips))))
-		return why_set(why, whylen, -ENOMEM, "out of memory");
+		return coop_cfg_why(why, whylen, -ENOMEM, "out of memory");
 	v = &f->vips[i];
 	snprintf(orig, sizeof(orig), "%s", e);
 	slash = strrchr(e, '/');
 	colon = slash ? memrchr(e, ':', (size_t)(slash - e)) : NULL;
 	if (!slash || !colon)
-		return why_set(why, whylen, -EINVAL,
-			       "'%s' is not ADDR:PORT/PROTO (e.g. 198.18.100.1:2049/tcp, [2001:db8::1]:*/udp)",
-			       orig);
+		return coop_cfg_why(
+		    why, whylen, -EINVAL,
+		    "'%s' is not ADDR:PORT/PROTO (e.g. 198.18.100.1:2049/tcp, [2001:db8::1]:*/udp)",
+		    orig);
 	*slash = *colon = '\0';
 	if (!strcasecmp(slash + 1, "tcp"))
 		v->proto = IPPROTO_TCP;
 	else if (!strcasecmp(slash + 1, "udp"))
 		v->proto = IPPROTO_UDP;
 	else
-		return why_set(why, whylen, -EINVAL, "'%s': unknown protocol '%s' (tcp or udp)",
-			       orig, slash + 1);
+		return coop_cfg_why(why, whylen, -EINVAL,
+				    "'%s': unknown protocol '%s' (tcp or udp)", orig, slash + 1);
 	if (strcmp(colon + 1, "*") &&
-	    (u32_parse(colon + 1, &port) < 0 || port < 1 || port > 65535))
-		return why_set(why, whylen, -EINVAL, "'%s': bad port (1..65535, or * for all)", orig);
+	    (coop_cfg_u32(colon + 1, false, &port) < 0 || port < 1 || port > 65535))
+		return coop_cfg_why(why, whylen, -EINVAL, "'%s': bad port (1..65535, or * for all)",
+				    orig);
 	v->port = (uint16_t)port;
 	if (addr[0] == '[') {
 		size_t len = strlen(addr);
 
 		if (len < 3 || addr[len - 1] != ']')
-			return why_set(why, whylen, -EINVAL, "'%s': unbalanced [ ]", orig);
+			return coop_cfg_why(why, whylen, -EINVAL, "'%s': unbalanced [ ]", orig);
 		addr[len - 1] = '\0';
 		addr++;
 	}
-	if (coop_addr_parse(addr, &v->addr) < 0 || !addr_unicast(&v->addr))
-		return why_set(why, whylen, -EINVAL, "'%s': '%s' is not a unicast address", orig,
-			       addr);
+	if (coop_addr_parse(addr, &v->addr) < 0 || !coop_addr_unicast(&v->addr))
+		return coop_cfg_why(why, whylen, -EINVAL, "'%s': '%s' is not a unicast address",
+				    orig, addr);
 	if (v->addr.family == AF_INET6 && e[0] != '[')
-		return why_set(why, whylen, -EINVAL, "'%s': write an IPv6 VIP as [ADDR]:PORT/PROTO",
-			       orig);
+		return coop_cfg_why(why, whylen, -EINVAL,
+				    "'%s': write an IPv6 VIP as [ADDR]:PORT/PROTO", orig);
 	f->n_vips = i + 1;
 	for (j = 0; j < i; j++)
-		if (addr_equal(&f->vips[j].addr, &v->addr) && f->vips[j].port == v->port &&
+		if (coop_addr_equal(&f->vips[j].addr, &v->addr) && f->vips[j].port == v->port &&
 		    f->vips[j].proto == v->proto)
-			return why_set(why, whylen, -EINVAL, "'%s' is listed twice", orig);
+			return coop_cfg_why(why, whylen, -EINVAL, "'%s' is listed twice", orig);
 	if (f->n_vips > COOP_XDP_VIPS_MAX / 2)
-		return why_set(why, whylen, -EINVAL, "more than %u VIP entries",
-			       COOP_XDP_VIPS_MAX / 2);
+		return coop_cfg_why(why, whylen, -EINVAL, "more than %u VIP entries",
+				    COOP_XDP_VIPS_MAX / 2);
 	return 0;
 }
 
 int coop_fwd_cfg_parse_vips(void *obj, const char *val, char *why, size_t whylen)
 {
-	return list_each(val, obj, vip_entry, why, whylen);
+	return coop_cfg_list_each(val, obj, vip_entry, why, whylen);
 }
 
 /* "NAME ADDR [WEIGHT]". */
-static int node_entry(struct coop_fwd_cfg *f, size_t i, size_t n, char *e, char *why,
-		      size_t whylen)
+static int node_entry(void *obj, size_t i, size_t n, char *e, char *why, size_t whylen)
 {
+	struct coop_fwd_cfg *f = obj;
 	char orig[160], *tok[4], *save = NULL;
 	struct coop_fwd_node_cfg *nd;
 	size_t k, j;
 
 	if (!i && !(f->nodes = calloc(n, sizeof(*f->nodes))))
-		return why_set(why, whylen, -ENOMEM, "out of memory");
+		return coop_cfg_why(why, whylen, -ENOMEM, "out of memory");
 	nd = &f->nodes[i];
 	snprintf(orig, sizeof(orig), "%s", e);
 	for (k = 0; k < 4; k++)
 		tok[k] = strtok_r(k ? NULL : e, " \t", &save);
 	if (!tok[1] || tok[3])
-		return why_set(why, whylen, -EINVAL,
-			       "'%s' is not NAME ADDR [WEIGHT] (e.g. node1 198.18.1.1 2)", orig);
+		return coop_cfg_why(why, whylen, -EINVAL,
+				    "'%s' is not NAME ADDR [WEIGHT] (e.g. node1 198.18.1.1 2)",
+				    orig);
 	if (!coop_fwd_node_name_ok(tok[0]))
-		return why_set(why, whylen, -EINVAL,
-			       "'%s' is not a node name (1..%d of a-z 0-9 _ . -)", tok[0],
-			       COOP_FWD_NODE_NAME_MAX - 1);
+		return coop_cfg_why(why, whylen, -EINVAL,
+				    "'%s' is not a node name (1..%d of a-z 0-9 _ . -)", tok[0],
+				    COOP_FWD_NODE_NAME_MAX - 1);
 	snprintf(nd->name, sizeof(nd->name), "%s", tok[0]);
-	if (coop_addr_parse(tok[1], &nd->addr) < 0 || !addr_unicast(&nd->addr))
-		return why_set(why, whylen, -EINVAL, "node %s: '%s' is not a unicast address",
-			       tok[0], tok[1]);
+	if (coop_addr_parse(tok[1], &nd->addr) < 0 || !coop_addr_unicast(&nd->addr))
+		return coop_cfg_why(why, whylen, -EINVAL, "node %s: '%s' is not a unicast address",
+				    tok[0], tok[1]);
 	nd->weight = 1;
-	if (tok[2] && (u32_parse(tok[2], &nd->weight) < 0 || nd->weight > COOP_FWD_WEIGHT_MAX))
-		return why_set(why, whylen, -EINVAL,
-			       "node %s: '%s' is not a weight (0..%u; 0 drains the node)", tok[0],
-			       tok[2], COOP_FWD_WEIGHT_MAX);
+	if (tok[2] &&
+	    (coop_cfg_u32(tok[2], false, &nd->weight) < 0 || nd->weight > COOP_FWD_WEIGHT_MAX))
+		return coop_cfg_why(why, whylen, -EINVAL,
+				    "node %s: '%s' is not a weight (0..%u; 0 drains the node)",
+				    tok[0], tok[2], COOP_FWD_WEIGHT_MAX);
 	f->n_nodes = i + 1;
 	if (f->n_nodes > COOP_XDP_NODES_MAX)
-		return why_set(why, whylen, -EINVAL, "more than %u nodes", COOP_XDP_NODES_MAX);
+		return coop_cfg_why(why, whylen, -EINVAL, "more than %u nodes", COOP_XDP_NODES_MAX);
 	for (j = 0; j < i; j++) {
 		if (!strcmp(f->nodes[j].name, nd->name))
-			return why_set(why, whylen, -EINVAL, "node %s is listed twice", nd->name);
-		if (addr_equal(&f->nodes[j].addr, &nd->addr))
-			return why_set(why, whylen, -EINVAL,
-				       "nodes %s and %s have the same address %s", f->nodes[j].name,
-				       nd->name, tok[1]);
+			return coop_cfg_why(why, whylen, -EINVAL, "node %s is listed twice",
+					    nd->name);
+		if (coop_addr_equal(&f->nodes[j].addr, &nd->addr))
+			return coop_cfg_why(why, whylen, -EINVAL,
+					    "nodes %s and %s have the same address %s",
+					    f->nodes[j].name, nd->name, tok[1]);
 	}
 	return 0;
 }
 
 int coop_fwd_cfg_parse_nodes(void *obj, const char *val, char *why, size_t whylen)
 {
-	return list_each(val, obj, node_entry, why, whylen);
+	return coop_cfg_list_each(val, obj, node_entry, why, whylen);
 }
 
 int coop_fwd_cfg_parse_self(void *obj, const char *val, char *why, size_t whylen)
@@ -275,8 +185,9 @@ int coop_fwd_cfg_parse_self(void *obj, const char *val, char *why, size_t whylen
 	struct coop_fwd_cfg *f = obj;
 
 	if (!coop_fwd_node_name_ok(val))
-		return why_set(why, whylen, -EINVAL, "'%s' is not a node name (1..%d of a-z 0-9 _ . -)",
-			       val, COOP_FWD_NODE_NAME_MAX - 1);
+		return coop_cfg_why(why, whylen, -EINVAL,
+				    "'%s' is not a node name (1..%d of a-z 0-9 _ . -)", val,
+				    COOP_FWD_NODE_NAME_MAX - 1);
 	snprintf(f->self, sizeof(f->self), "%s", val);
 	return 0;
 }
@@ -286,13 +197,14 @@ int coop_fwd_cfg_parse_table_size(void *obj, const char *val, char *why, size_t 
 	struct coop_fwd_cfg *f = obj;
 	uint32_t v;
 
-	if (u32_parse(val, &v) < 0 || v < 101 || v > COOP_FWD_M_MAX)
-		return why_set(why, whylen, -EINVAL, "'%s' is not a table size (a prime, 101..%u)",
-			       val, COOP_FWD_M_MAX);
+	if (coop_cfg_u32(val, false, &v) < 0 || v < 101 || v > COOP_FWD_M_MAX)
+		return coop_cfg_why(why, whylen, -EINVAL,
+				    "'%s' is not a table size (a prime, 101..%u)", val,
+				    COOP_FWD_M_MAX);
 	if (coop_fwd_prime_next(v) != v)
-		return why_set(why, whylen, -EINVAL,
-			       "%u is not prime (Maglev needs a prime size; next prime: %u)", v,
-			       coop_fwd_prime_next(v));
+		return coop_cfg_why(why, whylen, -EINVAL,
+				    "%u is not prime (Maglev needs a prime size; next prime: %u)",
+				    v, coop_fwd_prime_next(v));
 	f->table_size = v;
 	return 0;
 }
@@ -302,9 +214,9 @@ int coop_fwd_cfg_parse_flow_cache_size(void *obj, const char *val, char *why, si
 	struct coop_fwd_cfg *f = obj;
 	uint32_t v;
 
-	if (u32_parse(val, &v) < 0 || v < FLOWS_MIN || v > FLOWS_MAX)
-		return why_set(why, whylen, -EINVAL, "'%s' is not a flow count (%u..%u)", val,
-			       FLOWS_MIN, FLOWS_MAX);
+	if (coop_cfg_u32(val, false, &v) < 0 || v < FLOWS_MIN || v > FLOWS_MAX)
+		return coop_cfg_why(why, whylen, -EINVAL, "'%s' is not a flow count (%u..%u)", val,
+				    FLOWS_MIN, FLOWS_MAX);
 	f->flow_cache_size = v;
 	return 0;
 }
@@ -318,7 +230,8 @@ int coop_fwd_cfg_parse_encap(void *obj, const char *val, char *why, size_t whyle
 	else if (!strcasecmp(val, "ipip"))
 		f->encap = COOP_FWD_ENCAP_IPIP;
 	else
-		return why_set(why, whylen, -EINVAL, "'%s' is not an encapsulation (gue or ipip)", val);
+		return coop_cfg_why(why, whylen, -EINVAL,
+				    "'%s' is not an encapsulation (gue or ipip)", val);
 	return 0;
 }
 
@@ -327,8 +240,8 @@ int coop_fwd_cfg_parse_gue_port(void *obj, const char *val, char *why, size_t wh
 	struct coop_fwd_cfg *f = obj;
 	uint32_t v;
 
-	if (u32_parse(val, &v) < 0 || v < 1 || v > 65535)
-		return why_set(why, whylen, -EINVAL, "'%s' is not a UDP port (1..65535)", val);
+	if (coop_cfg_u32(val, false, &v) < 0 || v < 1 || v > 65535)
+		return coop_cfg_why(why, whylen, -EINVAL, "'%s' is not a UDP port (1..65535)", val);
 	f->gue_port = (uint16_t)v;
 	return 0;
 }
@@ -342,10 +255,11 @@ int coop_fwd_cfg_parse_mtu(void *obj, const char *val, char *why, size_t whylen)
 		f->mtu = 0;
 		return 0;
 	}
-	if (u32_parse(val, &v) < 0 || v < COOP_XDP_MTU_MIN || v > 65535)
-		return why_set(why, whylen, -EINVAL,
-			       "'%s' is not a cluster MTU (auto, or %u..65535: encapsulated packets must still carry 1280-byte IPv6 packets)",
-			       val, COOP_XDP_MTU_MIN);
+	if (coop_cfg_u32(val, false, &v) < 0 || v < COOP_XDP_MTU_MIN || v > 65535)
+		return coop_cfg_why(why, whylen, -EINVAL,
+				    "'%s' is not a cluster MTU (auto, or %u..65535: encapsulated "
+				    "packets must still carry 1280-byte IPv6 packets)",
+				    val, COOP_XDP_MTU_MIN);
 	f->mtu = v;
 	return 0;
 }
@@ -361,8 +275,8 @@ int coop_fwd_cfg_parse_xdp_mode(void *obj, const char *val, char *why, size_t wh
 	else if (!strcasecmp(val, "generic"))
 		f->xdp_mode = COOP_FWD_XDP_GENERIC;
 	else
-		return why_set(why, whylen, -EINVAL, "'%s' is not an XDP mode (auto, native or generic)",
-			       val);
+		return coop_cfg_why(why, whylen, -EINVAL,
+				    "'%s' is not an XDP mode (auto, native or generic)", val);
 	return 0;
 }
 
@@ -375,19 +289,22 @@ int coop_fwd_cfg_check(const struct coop_fwd_cfg *f, bool links, const char **ke
 	*key = NULL;
 	if (!f->ifname[0]) {
 		*key = "interface";
-		return why_set(why, whylen, -EINVAL, "required: the link VIP traffic arrives on");
+		return coop_cfg_why(why, whylen, -EINVAL,
+				    "required: the link VIP traffic arrives on");
 	}
 	if (!f->n_vips) {
 		*key = "vips";
-		return why_set(why, whylen, -EINVAL, "required: at least one ADDR:PORT/PROTO");
+		return coop_cfg_why(why, whylen, -EINVAL, "required: at least one ADDR:PORT/PROTO");
 	}
 	if (!f->n_nodes) {
 		*key = "nodes";
-		return why_set(why, whylen, -EINVAL, "required: the cluster's nodes, this one included");
+		return coop_cfg_why(why, whylen, -EINVAL,
+				    "required: the cluster's nodes, this one included");
 	}
 	if (!f->self[0]) {
 		*key = "self";
-		return why_set(why, whylen, -EINVAL, "required: which of the nodes this one is");
+		return coop_cfg_why(why, whylen, -EINVAL,
+				    "required: which of the nodes this one is");
 	}
 	for (i = 0; i < f->n_nodes; i++) {
 		if (!strcmp(f->nodes[i].name, f->self))
@@ -396,21 +313,23 @@ int coop_fwd_cfg_check(const struct coop_fwd_cfg *f, bool links, const char **ke
 		 * source of every tunnel it sends. */
 		if (f->nodes[i].addr.family != f->nodes[0].addr.family) {
 			*key = "nodes";
-			return why_set(why, whylen, -EINVAL,
-				       "nodes %s and %s have addresses of different families; cluster addresses are all IPv4 or all IPv6",
-				       f->nodes[0].name, f->nodes[i].name);
+			return coop_cfg_why(why, whylen, -EINVAL,
+					    "nodes %s and %s have addresses of different families; "
+					    "cluster addresses are all IPv4 or all IPv6",
+					    f->nodes[0].name, f->nodes[i].name);
 		}
 	}
 	if (!self) {
 		*key = "self";
-		return why_set(why, whylen, -EINVAL, "'%s' is not one of the nodes", f->self);
+		return coop_cfg_why(why, whylen, -EINVAL, "'%s' is not one of the nodes", f->self);
 	}
 	*key = "table_size";
 	if (coop_fwd_maglev_check_size(f->table_size, f->n_nodes, why, whylen) < 0)
 		return -EINVAL;
 	*key = "interface";
 	if (links && !if_nametoindex(f->ifname))
-		return why_set(why, whylen, -EINVAL, "no link '%s' in coopd's namespace", f->ifname);
+		return coop_cfg_why(why, whylen, -EINVAL, "no link '%s' in coopd's namespace",
+				    f->ifname);
 	*key = NULL;
 	return 0;
 }

@@ -13,7 +13,7 @@ RUNS=${COOP_BENCH_RUNS:-5}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+. "$top/bench/lib.sh"
 per1000() { awk -v a="$1" -v n="$2" 'BEGIN {printf "%.1f\n", a * 1000 / n}'; }
 
 echo "cluster: $N connections, $RUNS runs"
@@ -80,12 +80,5 @@ halves the table's disruption; the other half would need state shared
 between nodes, which this design has none of.
 MD
 )
-res="$top/bench/RESULTS.md"
-[ -f "$res" ] || printf '# coop benchmark results\n\nWritten by `make bench`; each section by its bench/NAME/run.sh.\n' >"$res"
-grep -q '<!-- cluster:begin -->' "$res" || printf '\n<!-- cluster:begin -->\n<!-- cluster:end -->\n' >>"$res"
-awk -v body="$section" '
-	/<!-- cluster:begin -->/ {print; print body; skip=1; next}
-	/<!-- cluster:end -->/ {skip=0}
-	!skip {print}' "$res" >"$res.new" && mv "$res.new" "$res"
+printf '%s\n' "$section" | bench_record cluster "$top/bench/RESULTS.md"
 echo "removal: $m_rt per 1,000 ($m_rl lost with n3, $m_rc collateral); addition: $m_ac per 1,000"
-echo "recorded in bench/RESULTS.md"

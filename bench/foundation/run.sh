@@ -24,7 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+. "$top/bench/lib.sh"
 
 echo "bring-up of $N netns VSes, $RUNS runs each"
 : >"$T/create" ; : >"$T/kernel" ; : >"$T/attach" ; : >"$T/haproxy"; : >"$T/rss"; : >"$T/rss_attach"
@@ -54,9 +54,9 @@ for r in $(seq "$RUNS"); do
 	printf '  run %d: create %s ms (kernel %s), attach %s ms (haproxy %s)\n' "$r" \
 		"$(tail -1 "$T/create")" "$(tail -1 "$T/kernel")" "$(tail -1 "$T/attach")" "$(tail -1 "$T/haproxy")"
 done
-create=$(median <"$T/create"); kernel=$(median <"$T/kernel")
-attach=$(median <"$T/attach"); hap=$(median <"$T/haproxy")
-rss=$(median <"$T/rss"); rssa=$(median <"$T/rss_attach")
+create=$(median %.2f <"$T/create"); kernel=$(median %.2f <"$T/kernel")
+attach=$(median %.2f <"$T/attach"); hap=$(median %.2f <"$T/haproxy")
+rss=$(median %.2f <"$T/rss"); rssa=$(median %.2f <"$T/rss_attach")
 echo "create: $create ms (kernel alone $kernel ms), attach: $attach ms (haproxy $hap ms), RSS/VS $rss kB"
 
 # Echo request/response: the same coopd serves one VS in its own namespace
@@ -99,7 +99,7 @@ for r in $(seq "$RUNS"); do
 	printf '  run %d: netns %s/s, root %s/s\n' "$r" "$(tail -1 "$T/rr_ns")" "$(tail -1 "$T/rr_root")"
 done
 kill -TERM "${pids[-1]}"; wait "${pids[-1]}"
-rr_ns=$(median <"$T/rr_ns"); rr_root=$(median <"$T/rr_root")
+rr_ns=$(median %.2f <"$T/rr_ns"); rr_root=$(median %.2f <"$T/rr_root")
 ratio_rr=$(awk -v a="$rr_ns" -v b="$rr_root" 'BEGIN {printf "%.3f", a / b}')
 ratio_create=$(awk -v a="$create" -v b="$kernel" 'BEGIN {printf "%.2f", a / b}')
 ratio_attach=$(awk -v a="$attach" -v b="$hap" 'BEGIN {printf "%.2f", a / b}')
@@ -118,11 +118,4 @@ Measured $(date -u +%Y-%m-%d) on $(uname -r), $(nproc) CPUs ($(awk -F': ' '/mode
 | echo request/response, 64 B, 32 connections | netns VS: $rr_ns /s | same coopd, root-namespace VS: $rr_root /s | $ratio_rr | ≥ 0.97 |
 MD
 )
-res="$top/bench/RESULTS.md"
-[ -f "$res" ] || printf '# coop benchmark results\n\nWritten by `make bench`; each section is rewritten by its own benchmark.\n' >"$res"
-grep -q '<!-- foundation:begin -->' "$res" || printf '\n<!-- foundation:begin -->\n<!-- foundation:end -->\n' >>"$res"
-awk -v body="$section" '
-	/<!-- foundation:begin -->/ {print; print body; skip=1; next}
-	/<!-- foundation:end -->/ {skip=0}
-	!skip {print}' "$res" >"$res.new" && mv "$res.new" "$res"
-echo "recorded in bench/RESULTS.md"
+printf '%s\n' "$section" | bench_record foundation "$top/bench/RESULTS.md"

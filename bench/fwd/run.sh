@@ -63,7 +63,6 @@ row_broken() {
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 
 {
-	echo "<!-- fwd:begin -->"
 	echo "## Forwarder core (fwd/): Maglev table, flow cache, hashing"
 	echo
 	echo "Recorded $(date -u '+%Y-%m-%d %H:%M UTC') by \`make bench\` (bench/fwd/run.sh) on Linux $(uname -r), $(nproc) CPUs, ${cpu}."
@@ -119,19 +118,8 @@ cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 	echo "the M = 65,537 table: $(val "$tmp/disrupt.txt" 'series=flows_1m_m65537' max_over_avg) (sampling noise dominates)."
 	echo
 	echo "![per-backend load histogram](fwd/load_hist.png)"
-	echo "<!-- fwd:end -->"
 } >"$tmp/section.md"
 
-# Replace our section of bench/RESULTS.md; other sections belong to others.
-res=bench/RESULTS.md
-[ -f "$res" ] || printf '# Benchmark results\n\nWritten by `make bench`; each section by its bench/NAME/run.sh.\n' >"$res"
-if grep -q '^<!-- fwd:begin -->' "$res" && grep -q '^<!-- fwd:end -->' "$res"; then
-	awk -v sec="$tmp/section.md" '
-		/^<!-- fwd:begin -->/ { while ((getline l < sec) > 0) print l; skip = 1; next }
-		/^<!-- fwd:end -->/ { skip = 0; next }
-		!skip { print }' "$res" >"$tmp/results.md"
-else
-	{ cat "$res"; echo; cat "$tmp/section.md"; } >"$tmp/results.md"
-fi
-cat "$tmp/results.md" >"$res"
-echo "bench/fwd: figures written to $res, plots bench/fwd/moved_vs_m.png bench/fwd/load_hist.png"
+. bench/lib.sh
+bench_record fwd <"$tmp/section.md"
+echo "bench/fwd: plots bench/fwd/moved_vs_m.png bench/fwd/load_hist.png"

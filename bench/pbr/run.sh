@@ -32,7 +32,7 @@ cleanup() {
 trap cleanup EXIT
 
 [ -x "$bin" ] || { echo "build first: make B=$B bench" >&2; exit 1; }
-median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+. "$top/bench/lib.sh"
 nsx() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
 
 # mkns NAME [SINK] : a namespace with link v0; its peer v0p sits in SINK
@@ -141,11 +141,4 @@ Measured $(date -u +%Y-%m-%d) on $(uname -r), $(nproc) CPUs ($(awk -F': ' '/mode
 | cross-check, wall clock, whole-second runs alternating (noisy on a shared machine) | $wmed /s | $w1 /s | $r_wall | |
 MD
 )
-res="$top/bench/RESULTS.md"
-[ -f "$res" ] || printf '# coop benchmark results\n\nWritten by `make bench`; each section is rewritten by its own benchmark.\n' >"$res"
-grep -q '<!-- pbr:begin -->' "$res" || printf '\n<!-- pbr:begin -->\n<!-- pbr:end -->\n' >>"$res"
-awk -v body="$section" '
-	/<!-- pbr:begin -->/ {print; print body; skip=1; next}
-	/<!-- pbr:end -->/ {skip=0}
-	!skip {print}' "$res" >"$res.new" && mv "$res.new" "$res"
-echo "recorded in bench/RESULTS.md"
+printf '%s\n' "$section" | bench_record pbr "$top/bench/RESULTS.md"

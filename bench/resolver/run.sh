@@ -24,7 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+. "$top/bench/lib.sh"
 
 [ -x "$bin" ] || { echo "build $bin first (make bench)" >&2; exit 1; }
 command -v dnsmasq >/dev/null || { echo "dnsmasq missing (dnsmasq-base)" >&2; exit 1; }
@@ -116,11 +116,4 @@ Measured $(date -u +%Y-%m-%d) on $(uname -r), $(nproc) CPUs ($(awk -F': ' '/mode
 | lookup answered by the server, one at a time (through the VS namespace) | $miss µs | | | |
 MD
 )
-res="$top/bench/RESULTS.md"
-[ -f "$res" ] || printf '# Benchmark results\n\nWritten by `make bench`; each section by its bench/NAME/run.sh.\n' >"$res"
-grep -q '<!-- resolver:begin -->' "$res" || printf '\n<!-- resolver:begin -->\n<!-- resolver:end -->\n' >>"$res"
-awk -v body="$section" '
-	/<!-- resolver:begin -->/ {print; print body; skip=1; next}
-	/<!-- resolver:end -->/ {skip=0}
-	!skip {print}' "$res" >"$res.new" && mv "$res.new" "$res"
-echo "recorded in bench/RESULTS.md"
+printf '%s\n' "$section" | bench_record resolver "$top/bench/RESULTS.md"

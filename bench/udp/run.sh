@@ -29,7 +29,7 @@ trap cleanup EXIT
 
 [ -x "$bin" ] || { echo "missing $bin (make bench builds it)" >&2; exit 1; }
 [ "$N" -ge 1 ] && [ "$N" -le 250 ] || { echo "COOP_BENCH_UDP_VS must be 1..250" >&2; exit 1; }
-median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.0f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+. "$top/bench/lib.sh"
 ins() { nsenter --net="/run/netns/$P-s" "$@"; }
 inc() { nsenter --net="/run/netns/$P-c" "$@"; }
 
@@ -106,8 +106,8 @@ for r in $(seq "$RUNS"); do
 	done
 	echo "$line"
 done
-demux=$(median <"$T/demux"); bound=$(median <"$T/bound"); setmark=$(median <"$T/setmark")
-cdemux=$(median <"$T/demux.cpu"); cbound=$(median <"$T/bound.cpu"); csetmark=$(median <"$T/setmark.cpu")
+demux=$(median %.0f <"$T/demux"); bound=$(median %.0f <"$T/bound"); setmark=$(median %.0f <"$T/setmark")
+cdemux=$(median %.0f <"$T/demux.cpu"); cbound=$(median %.0f <"$T/bound.cpu"); csetmark=$(median %.0f <"$T/setmark.cpu")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
 ra=$(ratio "$demux" "$bound"); rb=$(ratio "$demux" "$setmark")
 cra=$(ratio "$cdemux" "$cbound"); crb=$(ratio "$cdemux" "$csetmark")
@@ -131,11 +131,4 @@ Two figures per server: replies per second as measured, and replies per second o
 (÷ = coop demux divided by that server.)
 MD
 )
-res="$top/bench/RESULTS.md"
-[ -f "$res" ] || printf '# coop benchmark results\n\nWritten by `make bench`; each section is rewritten by its own benchmark.\n' >"$res"
-grep -q '<!-- udp:begin -->' "$res" || printf '\n<!-- udp:begin -->\n<!-- udp:end -->\n' >>"$res"
-awk -v body="$section" '
-	/<!-- udp:begin -->/ {print; print body; skip=1; next}
-	/<!-- udp:end -->/ {skip=0}
-	!skip {print}' "$res" >"$res.new" && mv "$res.new" "$res"
-echo "recorded in bench/RESULTS.md"
+printf '%s\n' "$section" | bench_record udp "$top/bench/RESULTS.md"
