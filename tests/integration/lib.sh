@@ -63,6 +63,35 @@ client_ns() {
 	nsx "$ns" ip -6 addr add "$a6" dev "${peer}c" nodad
 }
 
+# bare_ns NS... : namespaces with lo up and reverse-path filtering off (the
+# tests route asymmetrically on purpose).
+bare_ns() {
+	local ns
+	for ns in "$@"; do
+		ip netns add "$ns" || fail "ip netns add $ns"
+		nsx "$ns" ip link set lo up
+		nsx "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+	done
+}
+
+# veth NS1 IF1 NS2 IF2 : a veth pair between two namespaces, both ends up.
+veth() {
+	ip link add "$2" netns "$1" type veth peer name "$4" netns "$3" || fail "veth $2"
+	nsx "$1" ip link set "$2" up
+	nsx "$3" ip link set "$4" up
+}
+
+# build_app NAME : compile $T/NAME.c, an application embedding libcoop,
+# against the built libcoop.a, linked the way the Makefile links coopd.
+build_app() {
+	local ldlibs
+	[ -f "$top/$B/libcoop.a" ] || fail "build first: make B=$B"
+	ldlibs=$(sed -n 's/^LDLIBS *:= *//p' "$top/Makefile")
+	# shellcheck disable=SC2086
+	cc -std=gnu11 -D_GNU_SOURCE -Wall -Werror -I"$top" -o "$T/$1" "$T/$1.c" \
+		"$top/$B/libcoop.a" $ldlibs || fail "test application $1 does not build"
+}
+
 # start_coopd CONFIG : start coopd in the background and wait until its
 # admin socket answers.
 start_coopd() {

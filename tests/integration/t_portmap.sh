@@ -14,16 +14,7 @@ client_ns "$P-c1" "${P}v1" 198.18.1.2/24 2001:db8:1::2/64
 client_ns "$P-c2" "${P}v2" 198.18.1.2/24 2001:db8:1::2/64
 
 S="$P-s" RA="$P-ra" RB="$P-rb" C="$P-c"
-for ns in "$S" "$RA" "$RB" "$C"; do
-	ip netns add "$ns" || fail "ip netns add $ns"
-	nsx "$ns" ip link set lo up
-	nsx "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
-done
-veth() { # veth NS1 IF1 NS2 IF2
-	ip link add "$2" netns "$1" type veth peer name "$4" netns "$3" || fail "veth $2"
-	nsx "$1" ip link set "$2" up
-	nsx "$3" ip link set "$4" up
-}
+bare_ns "$S" "$RA" "$RB" "$C"
 veth "$S" "${P}xa" "$RA" ra0
 veth "$S" "${P}xb" "$RB" rb0
 veth "$RA" ra1 "$C" ca

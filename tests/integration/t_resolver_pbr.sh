@@ -130,25 +130,14 @@ int main(int argc, char **argv)
 	return 0;
 }
 C
-[ -f "$top/$B/libcoop.a" ] || fail "build first: make B=$B"
-ldlibs=$(sed -n 's/^LDLIBS *:= *//p' "$top/Makefile")
-# shellcheck disable=SC2086
-cc -std=gnu11 -D_GNU_SOURCE -Wall -Werror -I"$top" -o "$T/resapp" "$T/resapp.c" \
-	"$top/$B/libcoop.a" $ldlibs || fail "test application does not build"
+build_app resapp
 COOPD="$T/resapp"
 
 # --- the network ---------------------------------------------------------------
 S="$P-s" RA="$P-ra" RB="$P-rb"
-for ns in "$S" "$RA" "$RB"; do
-	ip netns add "$ns" || fail "ip netns add $ns"
-	nsx "$ns" ip link set lo up
-done
-ip link add "${P}xa" netns "$S" type veth peer name ra0 netns "$RA" || fail "veth xa"
-ip link add "${P}xb" netns "$S" type veth peer name rb0 netns "$RB" || fail "veth xb"
-nsx "$S" ip link set "${P}xa" up
-nsx "$S" ip link set "${P}xb" up
-nsx "$RA" ip link set ra0 up
-nsx "$RB" ip link set rb0 up
+bare_ns "$S" "$RA" "$RB"
+veth "$S" "${P}xa" "$RA" ra0
+veth "$S" "${P}xb" "$RB" rb0
 nsx "$RA" ip addr add 198.18.10.1/24 dev ra0
 nsx "$RB" ip addr add 198.18.11.1/24 dev rb0
 # The same server address behind both routers.

@@ -78,25 +78,11 @@ int main(int argc, char **argv)
 	return 0;
 }
 C
-[ -f "$top/$B/libcoop.a" ] || fail "build first: make B=$B"
-# Link exactly as the Makefile links coopd.
-ldlibs=$(sed -n 's/^LDLIBS *:= *//p' "$top/Makefile")
-# shellcheck disable=SC2086
-cc -std=gnu11 -D_GNU_SOURCE -Wall -Werror -I"$top" -o "$T/udpapp" "$T/udpapp.c" \
-	"$top/$B/libcoop.a" $ldlibs || fail "test application does not build"
+build_app udpapp
 COOPD="$T/udpapp"
 
 S="$P-s" RA="$P-ra" RB="$P-rb" C="$P-c"
-for ns in "$S" "$RA" "$RB" "$C"; do
-	ip netns add "$ns" || fail "ip netns add $ns"
-	nsx "$ns" ip link set lo up
-	nsx "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
-done
-veth() { # veth NS1 IF1 NS2 IF2
-	ip link add "$2" netns "$1" type veth peer name "$4" netns "$3" || fail "veth $2"
-	nsx "$1" ip link set "$2" up
-	nsx "$3" ip link set "$4" up
-}
+bare_ns "$S" "$RA" "$RB" "$C"
 veth "$S" "${P}xa" "$RA" ra0
 veth "$S" "${P}xb" "$RB" rb0
 veth "$RA" ra1 "$C" ca
