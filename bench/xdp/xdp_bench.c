@@ -1,4 +1,5 @@
 /* xdp_bench.c - XDP forwarder figures: ns per packet under bpf_prog_test_run against a calibration program, and forwarded packets per second on veth against the kernel's IP forwarding. */
+#include <dirent.h>
 #include <net/if.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -20,9 +21,12 @@
  * live mode (inside the namespace bench/xdp/run.sh builds): test_run's
  * live-frames mode transmits frames from the generator veth to the
  * forwarder veth, whose XDP program is either coop_xdp (encapsulating back
- * out of the same veth) or a plain XDP_PASS handing them to the kernel's
- * IP forwarding (out of a second veth); a counting sink on the receiving
- * veth measures what was forwarded. A, B, A, B... medians.
+ * out of the same veth), a plain XDP_PASS handing them to the kernel's IP
+ * forwarding (out of a second veth), or a reflector (the generator's
+ * ceiling); counting sinks on the receiving veths measure what was
+ * forwarded. Two layouts per round: the forwarder veth's NAPI in a thread
+ * pinned to its own CPU (timed by the scheduler), and everything on the
+ * generator's CPU. A, B, C... medians.
  */
 
 #define NODE_SELF 0
@@ -412,40 +416,195 @@ static int if_mac(const char *ifname, uint8_t *mac)
 	return 0;
 }
 
-static uint64_t sunk(int map, int ncpu)
+/* First number of a file (a sysfs counter, /proc/TID/schedstat). */
+static uint64_t file_u64(const char *path)
 {
-	uint64_t v[ncpu], sum = 0;
-	uint32_t zero = 0;
-	int c;
+	unsigned long long v = 0;
+	FILE *f = fopen(path, "r");
 
-	if (bpf_map_lookup_elem(map, &zero, v))
-		die("sink counter");
-	for (c = 0; c < ncpu; c++)
-		sum += v[c];
-	return sum;
+	if (!f)
+		die(path);
+	if (fscanf(f, "%llu", &v) != 1) {
+		fclose(f);
+		die(path);
+	}
+	fclose(f);
+	return v;
 }
 
-/* Live frames from gen (ifindex) for frames packets; pps delivered to the
- * sink whose counter map is sink_map, over the time from the first frame
- * to the last one arriving (polled until the count stops moving). */
-static double generate(int gen_prog, int gen_if, const struct xu_pkt *p, uint32_t frames,
-		       int sink_map, int ncpu, uint64_t *delivered)
+/* A counter of /sys/class/net/IF/statistics. */
+static uint64_t if_stat(const char *ifname, const char *name)
 {
-	struct xdp_md ctx = { .data_end = (uint32_t)p->len, .ingress_ifindex = (uint32_t)gen_if };
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p->b, .data_size_in = (uint32_t)p->len,
-		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = frames,
+	char path[128];
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/statistics/%s", ifname, name);
+	return file_u64(path);
+}
+
+/* Run ifname's NAPI in a kernel thread of its own (on) or, veth's
+ * default, in the softirq of the CPU that scheduled it. 0 or -1. */
+static int napi_threaded(const char *ifname, int on)
+{
+	char path[128];
+	FILE *f;
+	int rc;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/threaded", ifname);
+	f = fopen(path, "w");
+	if (!f)
+		return -1;
+	rc = fprintf(f, "%d\n", on) < 0;
+	rc |= fclose(f) != 0;
+	return rc ? -1 : 0;
+}
+
+/* The kernel thread of ifname's NAPI (a veth with one receive queue has
+ * one, named napi/IFNAME-ID, cut to 15 characters). tid or -1. */
+static pid_t napi_tid(const char *ifname)
+{
+	char want[32], comm[32], path[300];
+	struct dirent *e;
+	pid_t found = -1;
+	int n = 0;
+	DIR *d = opendir("/proc");
+
+	if (!d)
+		return -1;
+	snprintf(want, sizeof(want), "napi/%s-", ifname);
+	want[15] = '\0';
+	while ((e = readdir(d))) {
+		FILE *f;
+
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/comm", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f) && !strncmp(comm, want, strlen(want))) {
+			found = atoi(e->d_name);
+			n++;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return n == 1 ? found : -1;
+}
+
+/* Pin a thread (0: the caller) to cpu. 0 or -1. */
+static int pin(pid_t tid, int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(tid, sizeof(set), &set);
+}
+
+/* Time tid has spent on a CPU, ns (the scheduler's account). */
+static uint64_t task_runtime(pid_t tid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)tid);
+	return file_u64(path);
+}
+
+/* Per-CPU packets of element key of a PERCPU_ARRAY into v[ncpu]: u64
+ * values (the sink), or struct coop_xdp_counter (coop_xdp's counters). */
+static void percpu_packets(int map, uint32_t key, int ncpu, int counter, uint64_t *v)
+{
+	struct coop_xdp_counter c[ncpu];
+	uint64_t u[ncpu];
+	int i;
+
+	if (bpf_map_lookup_elem(map, &key, counter ? (void *)c : (void *)u))
+		die("per-CPU counter");
+	for (i = 0; i < ncpu; i++)
+		v[i] = counter ? c[i].packets : u[i];
+}
+
+static uint64_t sum(const uint64_t *v, int n)
+{
+	uint64_t s = 0;
+	int i;
+
+	for (i = 0; i < n; i++)
+		s += v[i];
+	return s;
+}
+
+/* The veths of the packets-per-second run and where their work runs. */
+struct live {
+	const char *gen, *fwd;  /* generator veth, its peer: the forwarder's */
+	const char *out, *sink; /* the kernel's way out, its peer with a sink */
+	int gen_if, fwd_if;     /* ifindexes of gen, fwd */
+	int sink_if;            /* ifindex of sink */
+	int gen_cpu, fwd_cpu;   /* the generator's CPU, the forwarder's */
+	pid_t fwd_tid;          /* fwd's NAPI thread (two-CPU layout), else 0 */
+	int gen_prog;           /* xdp_bench_gen */
+	int sink_map;           /* xdp_bench_sunk */
+	int ncpu;               /* possible CPUs */
+	uint32_t frames;        /* frames per run */
+	struct xu_pkt pkt;      /* the generated frame */
+};
+
+/*
+ * Where receive processing runs. two: fwd's NAPI in a kernel thread
+ * pinned to fwd_cpu, so the generator's CPU does nothing of the
+ * forwarder's work, as on a node receiving from a wire; the sinks' NAPI
+ * stays in the softirq of the CPU that schedules it, the forwarder's.
+ * !two: veth's default everywhere: everything on the generator's CPU.
+ */
+static void live_layout(struct live *l, int two)
+{
+	if (napi_threaded(l->fwd, two))
+		die("cannot switch veth NAPI threading (/sys/class/net/IF/threaded)");
+	l->fwd_tid = 0;
+	if (!two)
+		return;
+	l->fwd_tid = napi_tid(l->fwd);
+	if (l->fwd_tid < 0 || pin(l->fwd_tid, l->fwd_cpu))
+		die("cannot find or pin the forwarder veth's NAPI thread");
+}
+
+/* One run's outcome. */
+struct live_run {
+	double pps;        /* packets the sink counted per second */
+	double gen_pps;    /* frames the generator sent per second */
+	uint64_t sunk;     /* packets the sink counted */
+	uint64_t sunk_fwd; /* of which on the forwarder's CPU */
+	double wall_ns;    /* first frame sent to last one counted */
+	uint64_t fwd_ns;   /* CPU time of fwd's NAPI thread (two CPUs) */
+};
+
+/* Live frames from the generator veth, l->frames of them; the sink's
+ * rate over the time from the first frame to the last one arriving
+ * (polled until the count stops moving). */
+static void generate(struct live *l, struct live_run *res)
+{
+	struct xdp_md ctx = { .data_end = (uint32_t)l->pkt.len,
+			      .ingress_ifindex = (uint32_t)l->gen_if };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = l->pkt.b, .data_size_in = (uint32_t)l->pkt.len,
+		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = l->frames,
 		    .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .batch_size = 64);
-	uint64_t before = sunk(sink_map, ncpu), t0, t1, n, last;
+	uint64_t a[l->ncpu], z[l->ncpu], t0, t1, n, last, r0 = 0;
 	int still = 0;
 
+	percpu_packets(l->sink_map, 0, l->ncpu, 0, a);
+	if (l->fwd_tid)
+		r0 = task_runtime(l->fwd_tid);
 	t0 = now_ns();
-	if (bpf_prog_test_run_opts(gen_prog, &o))
+	if (bpf_prog_test_run_opts(l->gen_prog, &o))
 		die("live-frames test_run");
 	t1 = now_ns();
-	last = sunk(sink_map, ncpu);
+	res->gen_pps = (double)l->frames / ((double)(t1 - t0) / 1e9);
+	percpu_packets(l->sink_map, 0, l->ncpu, 0, z);
+	last = sum(z, l->ncpu);
 	while (still < 5) {
 		usleep(1000);
-		n = sunk(sink_map, ncpu);
+		percpu_packets(l->sink_map, 0, l->ncpu, 0, z);
+		n = sum(z, l->ncpu);
 		if (n != last) {
 			last = n;
 			t1 = now_ns();
@@ -454,48 +613,176 @@ static double generate(int gen_prog, int gen_if, const struct xu_pkt *p, uint32_
 			still++;
 		}
 	}
-	*delivered = last - before;
-	return (double)*delivered / ((double)(t1 - t0) / 1e9);
+	res->fwd_ns = l->fwd_tid ? task_runtime(l->fwd_tid) - r0 : 0;
+	res->sunk = last - sum(a, l->ncpu);
+	res->sunk_fwd = z[l->fwd_cpu] - a[l->fwd_cpu];
+	res->wall_ns = (double)(t1 - t0);
+	res->pps = (double)res->sunk / (res->wall_ns / 1e9);
 }
 
-/* Pin the calling thread to cpu. 0 or -1. */
-static int pin_self(int cpu)
+/* Every run: enough arrived, and the sinks ran on the CPU the layout
+ * says (the forwarder's with two CPUs, the generator's with one). */
+static void check_run(const struct live *l, const char *what, const struct live_run *r)
 {
-	cpu_set_t set;
+	uint64_t want = l->fwd_tid ? r->sunk : 0;
 
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	return sched_setaffinity(0, sizeof(set), &set);
+	if (r->sunk < l->frames / 20 || r->sunk_fwd != want) {
+		fprintf(stderr, "xdp_bench: %s: %llu of %u frames reached the sink, %llu of them on "
+				"CPU %d, want %llu\n",
+			what, (unsigned long long)r->sunk, l->frames, (unsigned long long)r->sunk_fwd,
+			l->fwd_cpu, (unsigned long long)want);
+		exit(1);
+	}
 }
 
-static int run_live(const char *gen, const char *fwd, const char *out, int rounds, uint32_t frames)
+/* A: coop_xdp encapsulates and transmits back out of fwd. Every packet
+ * that reached it was encapsulated (no other verdict), on the CPU the
+ * layout gives the forwarder, and the sink got them all. The generator
+ * may outrun the forwarder, so frames can be lost before it (its receive
+ * ring is full), not after it. */
+static void run_xdp(struct live *l, struct bench *b, struct live_run *r)
 {
-	int gen_if = (int)if_nametoindex(gen), fwd_if = (int)if_nametoindex(fwd),
-	    out_if = (int)if_nametoindex(out);
+	uint64_t a[COOP_XDP_CNT_MAX], z[COOP_XDP_CNT_MAX], ea[l->ncpu], ez[l->ncpu], enc, all = 0;
+	int cpu = l->fwd_tid ? l->fwd_cpu : l->gen_cpu;
+	uint32_t id;
+
+	if (bpf_xdp_attach(l->fwd_if, b->x.prog, XDP_FLAGS_DRV_MODE, NULL))
+		die("attach coop_xdp");
+	xu_map_clear(b->x.flows, sizeof(struct coop_fwd_tuple));
+	if (xu_counters(&b->x, a))
+		die("counters");
+	percpu_packets(b->x.stats, COOP_XDP_CNT_TX_ENCAP, l->ncpu, 1, ea);
+	generate(l, r);
+	if (xu_counters(&b->x, z))
+		die("counters");
+	percpu_packets(b->x.stats, COOP_XDP_CNT_TX_ENCAP, l->ncpu, 1, ez);
+	check_run(l, "xdp", r);
+	enc = z[COOP_XDP_CNT_TX_ENCAP] - a[COOP_XDP_CNT_TX_ENCAP];
+	for (id = 0; id < COOP_XDP_CNT_FLOW_HIT; id++)
+		all += z[id] - a[id];
+	if (all != enc || r->sunk != enc || ez[cpu] - ea[cpu] != enc) {
+		fprintf(stderr, "xdp_bench: xdp run: %llu packets, %llu encapsulated (%llu on CPU %d), "
+				"%llu sunk of %u\n",
+			(unsigned long long)all, (unsigned long long)enc,
+			(unsigned long long)(ez[cpu] - ea[cpu]), cpu, (unsigned long long)r->sunk,
+			l->frames);
+		exit(1);
+	}
+}
+
+/* B: XDP_PASS, the kernel forwards out of the other veth; everything it
+ * sent there reached the sink (none dropped on the way out). */
+static void run_kernel(struct live *l, int pass, struct live_run *r)
+{
+	uint64_t rx = if_stat(l->sink, "rx_packets"), drop = if_stat(l->out, "tx_dropped");
+
+	if (bpf_xdp_attach(l->fwd_if, pass, XDP_FLAGS_DRV_MODE, NULL))
+		die("attach xdp_pass");
+	generate(l, r);
+	check_run(l, "kernel", r);
+	rx = if_stat(l->sink, "rx_packets") - rx;
+	drop = if_stat(l->out, "tx_dropped") - drop;
+	if (r->sunk != rx || drop) {
+		fprintf(stderr, "xdp_bench: kernel run: %llu sunk, %llu received, %llu dropped on the "
+				"way out\n",
+			(unsigned long long)r->sunk, (unsigned long long)rx, (unsigned long long)drop);
+		exit(1);
+	}
+}
+
+/* C: the reflector, frames sent straight back from fwd. */
+static void run_reflect(struct live *l, int refl_prog, struct live_run *r)
+{
+	if (bpf_xdp_attach(l->fwd_if, refl_prog, XDP_FLAGS_DRV_MODE, NULL))
+		die("attach the reflector");
+	generate(l, r);
+	check_run(l, "reflector", r);
+}
+
+/* Figures of one layout, per round. */
+struct live_fig {
+	double xdp[64], kern[64], refl[64];     /* Mpps at the sink */
+	double gen[64];                         /* generator Mpps (reflector runs) */
+	double ratio[64];                       /* xdp / kern */
+	double fxdp[64], fkern[64], fratio[64]; /* one CPU: ns above the reflector */
+	double cxdp[64], ckern[64], crefl[64];  /* two CPUs: forwarder CPU ns/packet */
+	double bxdp[64], bkern[64], brefl[64];  /* two CPUs: forwarder CPU busy, % */
+};
+
+static void fig_round(struct live_fig *f, int r, const struct live_run *x, const struct live_run *k,
+		      const struct live_run *c)
+{
+	const struct live_run *run[3] = { x, k, c };
+	double *ns[3] = { f->cxdp, f->ckern, f->crefl }, *busy[3] = { f->bxdp, f->bkern, f->brefl };
+	int i;
+
+	f->xdp[r] = x->pps / 1e6;
+	f->kern[r] = k->pps / 1e6;
+	f->refl[r] = c->pps / 1e6;
+	f->gen[r] = c->gen_pps / 1e6;
+	f->ratio[r] = x->pps / k->pps;
+	f->fxdp[r] = 1e9 / x->pps - 1e9 / c->pps;
+	f->fkern[r] = 1e9 / k->pps - 1e9 / c->pps;
+	f->fratio[r] = f->fkern[r] / f->fxdp[r];
+	for (i = 0; i < 3; i++) {
+		ns[i][r] = (double)run[i]->fwd_ns / (double)run[i]->sunk;
+		busy[i][r] = 100.0 * (double)run[i]->fwd_ns / run[i]->wall_ns;
+	}
+}
+
+static void print_fig(const char *name, struct live_fig *f, int rounds, int two)
+{
+	printf("pps layout=%s rounds=%d xdp_mpps=%.2f kernel_mpps=%.2f ratio=%.2f reflect_mpps=%.2f "
+	       "gen_mpps=%.2f",
+	       name, rounds, median_d(f->xdp, rounds), median_d(f->kern, rounds),
+	       median_d(f->ratio, rounds), median_d(f->refl, rounds), median_d(f->gen, rounds));
+	if (two)
+		printf(" xdp_cpu_ns=%.1f kernel_cpu_ns=%.1f reflect_cpu_ns=%.1f xdp_busy=%.0f "
+		       "kernel_busy=%.0f reflect_busy=%.0f",
+		       median_d(f->cxdp, rounds), median_d(f->ckern, rounds),
+		       median_d(f->crefl, rounds), median_d(f->bxdp, rounds),
+		       median_d(f->bkern, rounds), median_d(f->brefl, rounds));
+	else
+		printf(" xdp_fwd_ns=%.1f kernel_fwd_ns=%.1f fwd_ratio=%.2f", median_d(f->fxdp, rounds),
+		       median_d(f->fkern, rounds), median_d(f->fratio, rounds));
+	printf("\n");
+}
+
+static int run_live(const char *gen, const char *fwd, const char *out, const char *sink,
+		    int rounds, uint32_t frames)
+{
+	static struct live_fig fig[2];
+	struct live l = { .gen = gen, .fwd = fwd, .out = out, .sink = sink, .gen_cpu = 0,
+			  .fwd_cpu = 1, .frames = frames };
 	uint8_t gen_mac[6], fwd_mac[6];
 	struct bpf_object *pass_obj, *bench_obj;
 	struct bench b = { 0 };
-	struct xu_pkt pkt;
 	char path[PATH_MAX + 64], err[512];
-	double xdp[64], kern[64], refl[64], ratio[64], fxdp[64], fkern[64], fratio[64];
-	int pass, gen_prog, sink_prog, sink_map, refl_prog, r, pinned;
+	int pass, refl_prog, sink_prog, r, two;
 	uint32_t i;
 
-	if (!gen_if || !fwd_if || !out_if || if_mac(gen, gen_mac) || if_mac(fwd, fwd_mac))
+	l.gen_if = (int)if_nametoindex(gen);
+	l.fwd_if = (int)if_nametoindex(fwd);
+	l.sink_if = (int)if_nametoindex(sink);
+	if (!l.gen_if || !l.fwd_if || !l.sink_if || !if_nametoindex(out) || if_mac(gen, gen_mac) ||
+	    if_mac(fwd, fwd_mac))
 		die("interfaces missing (run inside bench/xdp/run.sh's namespace)");
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		die("the two-CPU layout needs two CPUs online");
 	if (rounds > 64)
 		rounds = 64;
 	xu_object_path(path, sizeof(path), "COOP_XDP_BPF_OBJ", "coop_xdp.bpf.o", 3);
 	if (xu_env_open(&b.x, path, err, sizeof(err)))
 		die(err);
+	l.ncpu = b.x.ncpu;
 	xu_object_path(path, sizeof(path), "COOP_XDP_PASS_OBJ", "xdp_pass.bpf.o", 3);
 	pass = xu_prog_open(path, "xdp_pass", &pass_obj);
 	xu_object_path(path, sizeof(path), "COOP_XDP_BENCH_OBJ", "xdp_bench.bpf.o", 3);
-	gen_prog = xu_prog_open(path, "xdp_bench_gen", &bench_obj);
-	if (pass < 0 || gen_prog < 0)
+	l.gen_prog = xu_prog_open(path, "xdp_bench_gen", &bench_obj);
+	if (pass < 0 || l.gen_prog < 0)
 		die("cannot load xdp_pass.bpf.o / xdp_bench.bpf.o");
 	sink_prog = bpf_program__fd(bpf_object__find_program_by_name(bench_obj, "xdp_bench_sink"));
-	sink_map = bpf_map__fd(bpf_object__find_map_by_name(bench_obj, "xdp_bench_sunk"));
+	l.sink_map = bpf_map__fd(bpf_object__find_map_by_name(bench_obj, "xdp_bench_sunk"));
 	refl_prog = bpf_program__fd(bpf_object__find_program_by_name(bench_obj, "xdp_bench_reflect"));
 	/* encapsulated packets go back out of fwd, to the generator's veth */
 	bench_setup(&b, gen_mac, fwd_mac);
@@ -503,88 +790,50 @@ static int run_live(const char *gen, const char *fwd, const char *out, int round
 	/* a flow of node 1, addressed to the forwarder's MAC so the kernel
 	 * accepts it too; from 198.18.1.2, the generator side's subnet */
 	for (i = 40000;; i++) {
-		bench_packet(&b, &pkt, inet_addr("198.18.1.2"), (uint16_t)i, 0x10, 0);
-		if (owner(&b, &pkt) == NODE_REMOTE)
+		bench_packet(&b, &l.pkt, inet_addr("198.18.1.2"), (uint16_t)i, 0x10, 0);
+		if (owner(&b, &l.pkt) == NODE_REMOTE)
 			break;
 	}
-	memcpy(pkt.b, fwd_mac, 6);
-	memcpy(pkt.b + 6, gen_mac, 6);
+	memcpy(l.pkt.b, fwd_mac, 6);
+	memcpy(l.pkt.b + 6, gen_mac, 6);
 	{
 		/* the generator restores this frame before sending it */
 		struct replay_frame fr = { 0 };
 		uint32_t zero = 0;
+		int fd = bpf_map__fd(bpf_object__find_map_by_name(bench_obj, "xdp_bench_frame"));
 
-		if (pkt.len != REPLAY_LEN)
+		if (l.pkt.len != REPLAY_LEN)
 			die("generated frames are 128 bytes");
-		memcpy(fr.frame, pkt.b, REPLAY_LEN);
-		if (bpf_map_update_elem(bpf_map__fd(bpf_object__find_map_by_name(bench_obj, "xdp_bench_frame")), &zero, &fr,
-			      BPF_ANY))
+		memcpy(fr.frame, l.pkt.b, REPLAY_LEN);
+		if (bpf_map_update_elem(fd, &zero, &fr, BPF_ANY))
 			die("generator frame");
 	}
 
-	if (bpf_xdp_attach(gen_if, sink_prog, XDP_FLAGS_DRV_MODE, NULL) ||
-	    bpf_xdp_attach(out_if, sink_prog, XDP_FLAGS_DRV_MODE, NULL) ||
-	    bpf_xdp_attach(fwd_if, pass, XDP_FLAGS_DRV_MODE, NULL))
+	/* the sinks, and a program on fwd from now on: veth has NAPI (and so
+	 * a thread to pin) only while one is attached; replacing it keeps it */
+	if (bpf_xdp_attach(l.gen_if, sink_prog, XDP_FLAGS_DRV_MODE, NULL) ||
+	    bpf_xdp_attach(l.sink_if, sink_prog, XDP_FLAGS_DRV_MODE, NULL) ||
+	    bpf_xdp_attach(l.fwd_if, pass, XDP_FLAGS_DRV_MODE, NULL))
 		die("attach the sinks (native XDP on veth)");
-	/* one CPU does everything: the generator, and the receive processing
-	 * its transmissions schedule there (veth runs NAPI where it was kicked) */
-	pinned = !pin_self(0);
+	if (pin(0, l.gen_cpu))
+		die("cannot pin the generator");
 	for (r = 0; r < rounds; r++) {
-		uint64_t a[COOP_XDP_CNT_MAX], z[COOP_XDP_CNT_MAX], got;
+		for (two = 1; two >= 0; two--) {
+			struct live_run x, k, c;
 
-		/* A: coop_xdp encapsulates and transmits back out of fwd */
-		if (bpf_xdp_attach(fwd_if, b.x.prog, XDP_FLAGS_DRV_MODE, NULL))
-			die("attach coop_xdp");
-		xu_map_clear(b.x.flows, sizeof(struct coop_fwd_tuple));
-		if (xu_counters(&b.x, a))
-			die("counters");
-		xdp[r] = generate(gen_prog, gen_if, &pkt, frames, sink_map, b.x.ncpu, &got);
-		if (xu_counters(&b.x, z))
-			die("counters");
-		/* what reached the forwarder was encapsulated (no other
-		 * verdict), and the sink got it; the generator may outrun the
-		 * forwarder, so frames can be lost before it, not after */
-		{
-			uint64_t enc = z[COOP_XDP_CNT_TX_ENCAP] - a[COOP_XDP_CNT_TX_ENCAP], all = 0;
-			uint32_t id;
-
-			for (id = 0; id < COOP_XDP_CNT_FLOW_HIT; id++)
-				all += z[id] - a[id];
-			if (all != enc || got > enc || got < frames / 20) {
-				fprintf(stderr, "xdp_bench: xdp round: %llu packets, %llu encapsulated, "
-						"%llu sunk of %u\n",
-					(unsigned long long)all, (unsigned long long)enc,
-					(unsigned long long)got, frames);
-				exit(1);
-			}
+			live_layout(&l, two);
+			run_xdp(&l, &b, &x);
+			run_kernel(&l, pass, &k);
+			run_reflect(&l, refl_prog, &c);
+			fig_round(&fig[two], r, &x, &k, &c);
 		}
-		/* B: XDP_PASS, the kernel forwards out of the other veth */
-		if (bpf_xdp_attach(fwd_if, pass, XDP_FLAGS_DRV_MODE, NULL))
-			die("attach xdp_pass");
-		kern[r] = generate(gen_prog, gen_if, &pkt, frames, sink_map, b.x.ncpu, &got);
-		if (got < frames / 20) {
-			fprintf(stderr, "xdp_bench: kernel round: %llu of %u forwarded (routes?)\n",
-				(unsigned long long)got, frames);
-			exit(1);
-		}
-		/* C: the baseline, frames reflected unchanged from fwd */
-		if (bpf_xdp_attach(fwd_if, refl_prog, XDP_FLAGS_DRV_MODE, NULL))
-			die("attach the reflector");
-		refl[r] = generate(gen_prog, gen_if, &pkt, frames, sink_map, b.x.ncpu, &got);
-		ratio[r] = xdp[r] / kern[r];
-		/* the forwarding alone: time per packet above the baseline */
-		fxdp[r] = 1e9 / xdp[r] - 1e9 / refl[r];
-		fkern[r] = 1e9 / kern[r] - 1e9 / refl[r];
-		fratio[r] = fkern[r] / fxdp[r];
 	}
-	bpf_xdp_detach(fwd_if, XDP_FLAGS_DRV_MODE, NULL);
-	bpf_xdp_detach(gen_if, XDP_FLAGS_DRV_MODE, NULL);
-	bpf_xdp_detach(out_if, XDP_FLAGS_DRV_MODE, NULL);
-	printf("pps rounds=%d frames=%u pinned=%d xdp_mpps=%.2f kernel_mpps=%.2f ratio=%.2f "
-	       "reflect_mpps=%.2f xdp_fwd_ns=%.1f kernel_fwd_ns=%.1f fwd_ratio=%.2f\n",
-	       rounds, frames, pinned, median_d(xdp, rounds) / 1e6, median_d(kern, rounds) / 1e6,
-	       median_d(ratio, rounds), median_d(refl, rounds) / 1e6, median_d(fxdp, rounds),
-	       median_d(fkern, rounds), median_d(fratio, rounds));
+	bpf_xdp_detach(l.fwd_if, XDP_FLAGS_DRV_MODE, NULL);
+	bpf_xdp_detach(l.gen_if, XDP_FLAGS_DRV_MODE, NULL);
+	bpf_xdp_detach(l.sink_if, XDP_FLAGS_DRV_MODE, NULL);
+	printf("live frames=%u gen_cpu=%d fwd_cpu=%d\n", frames, l.gen_cpu, l.fwd_cpu);
+	print_fig("two", &fig[1], rounds, 1);
+	print_fig("one", &fig[0], rounds, 0);
 	bpf_object__close(bench_obj);
 	bpf_object__close(pass_obj);
 	coop_fwd_maglev_free(b.t);
@@ -599,10 +848,10 @@ int main(int argc, char **argv)
 		die("needs root (BPF programs)");
 	if (argc >= 2 && !strcmp(argv[1], "ns"))
 		return run_ns(argc > 2 ? atoi(argv[2]) : 7, argc > 3 ? (uint32_t)atoi(argv[3]) : 20000);
-	if (argc >= 5 && !strcmp(argv[1], "live"))
-		return run_live(argv[2], argv[3], argv[4], argc > 5 ? atoi(argv[5]) : 5,
-				argc > 6 ? (uint32_t)atoi(argv[6]) : 2000000);
+	if (argc >= 6 && !strcmp(argv[1], "live"))
+		return run_live(argv[2], argv[3], argv[4], argv[5], argc > 6 ? atoi(argv[6]) : 5,
+				argc > 7 ? (uint32_t)atoi(argv[7]) : 4000000);
 	fprintf(stderr, "usage: xdp_bench ns [ROUNDS [CALLS]]\n"
-			"       xdp_bench live GEN_IF FWD_IF OUT_IF [ROUNDS [FRAMES]]\n");
+			"       xdp_bench live GEN_IF FWD_IF OUT_IF SINK_IF [ROUNDS [FRAMES]]\n");
 	return 2;
 }
