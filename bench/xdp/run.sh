@@ -137,4 +137,3 @@ verdict=$(awk -v busy="$(two xdp_busy)" -v r="$(two ratio)" -v x="$(two xdp_mpps
 
 . bench/lib.sh
 bench_record xdp <"$tmp/section.md"
-echo "bench/xdp: figures written to $res"
