@@ -1,6 +1,7 @@
 /* coop_rpc.h - public API of the per-VS ONC RPC portmapper: each VS has its
  * own registry of (program, version, protocol, port) mappings, answered by
- * the "portmap" service (program 100000 version 2, RFC 1833) on whatever
+ * the "portmap" service (program 100000: portmap version 2 and rpcbind
+ * versions 3 and 4, RFC 1833) on whatever
  * `listen = udp:111 portmap, tcp:111 portmap` entries the VS has. See
  * docs/udp.md. */
 #ifndef COOP_RPC_H
@@ -35,6 +36,12 @@ struct coop_rpc_mapping {
  * -ENOSPC past COOP_RPC_MAPPINGS_MAX, -ENOMEM. */
 int coop_vs_rpc_set(struct coop_vs *vs, uint32_t prog, uint32_t vers, int proto, uint16_t port);
 
+/* The same with the owner string rpcbind versions 3 and 4 show for the
+ * mapping (r_owner; at most 31 bytes are kept). coop_vs_rpc_set uses
+ * rpcbind's own rule: "superuser" for uid 0, else the uid in decimal. */
+int coop_vs_rpc_set_owner(struct coop_vs *vs, uint32_t prog, uint32_t vers, int proto,
+			  uint16_t port, const char *owner);
+
 /* Remove every mapping of prog/vers (all protocols) that the application
  * or a remote SET made; mappings that come from the configuration (the
  * portmapper's own, `rpc =`) stay. Any thread. Returns how many were
@@ -48,8 +55,8 @@ uint16_t coop_vs_rpc_getport(const struct coop_vs *vs, uint32_t prog, uint32_t v
  * many there are in total (call again with a larger out if more). */
 size_t coop_vs_rpc_dump(const struct coop_vs *vs, struct coop_rpc_mapping *out, size_t max);
 
-/* "portmap": ONC RPC program 100000 version 2 over UDP and TCP (record
- * marking) answering from the VS's own registry. Register it with
+/* "portmap": ONC RPC program 100000 versions 2, 3 and 4 over UDP and TCP
+ * (record marking) answering from the VS's own registry. Register it with
  * coop_service_register() and list it on udp:111 and tcp:111. */
 extern const struct coop_service coop_service_portmap;
 

@@ -1,5 +1,6 @@
 /* rpc.c - XDR, ONC RPC call parsing and replies, TCP record marking, and the
- * per-VS portmapper (registry and version 2 protocol), over plain buffers. */
+ * per-VS portmapper (registry, portmap version 2 and rpcbind versions 3 and
+ * 4 with universal addresses), over plain buffers. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -7,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/coop_admin.h"
 #include "core/runtime.h"
@@ -355,8 +359,9 @@ int coop_rpc_rec_feed(struct coop_rpc_rec *r, const void *data, size_t len, coop
 
 /* One mapping and who made it. */
 struct reg_entry {
-	struct coop_rpc_mapping m; /* the mapping */
-	enum coop_rpc_owner owner; /* who may remove it */
+	struct coop_rpc_mapping m;     /* the mapping */
+	enum coop_rpc_owner owner;     /* who may remove it */
+	char name[COOP_RPC_OWNER_LEN]; /* rpcbind's r_owner, shown by v3/v4 DUMP */
 };
 
 struct coop_rpc_reg {
@@ -365,6 +370,12 @@ struct coop_rpc_reg {
 	size_t n;		   /* used */
 	size_t cap;		   /* allocated */
 	struct coop_pmap_stats st; /* counters (atomics, outside the lock) */
+	/* The VS's first address of each family (set before the registry is
+	 * shared, read without the lock): the host part of universal
+	 * addresses when the request's destination is not of that family. */
+	bool has4, has6;    /* an address of the family is known */
+	struct in_addr a4;  /* first IPv4 address */
+	struct in6_addr a6; /* first IPv6 address */
 };
 
 struct coop_rpc_reg *coop_rpc_reg_new(void)
@@ -386,8 +397,38 @@ void coop_rpc_reg_free(struct coop_rpc_reg *reg)
 	free(reg);
 }
 
+void coop_rpc_reg_addr_add(struct coop_rpc_reg *reg, int family, const void *addr)
+{
+	if (family == AF_INET && !reg->has4) {
+		memcpy(&reg->a4, addr, sizeof(reg->a4));
+		reg->has4 = true;
+	} else if (family == AF_INET6 && !reg->has6) {
+		memcpy(&reg->a6, addr, sizeof(reg->a6));
+		reg->has6 = true;
+	}
+}
+
+/* rpcbind's getowner() for a caller it knows the uid of. */
+static void default_owner(enum coop_rpc_owner owner, char *buf, size_t len)
+{
+	uid_t uid = geteuid();
+
+	if (owner == COOP_RPC_OWNER_NET)
+		snprintf(buf, len, "unknown");
+	else if (owner == COOP_RPC_OWNER_CONFIG || uid == 0)
+		snprintf(buf, len, "superuser");
+	else
+		snprintf(buf, len, "%u", (unsigned)uid);
+}
+
 int coop_rpc_reg_set(struct coop_rpc_reg *reg, const struct coop_rpc_mapping *m,
 		     enum coop_rpc_owner owner)
+{
+	return coop_rpc_reg_set_owned(reg, m, owner, NULL);
+}
+
+int coop_rpc_reg_set_owned(struct coop_rpc_reg *reg, const struct coop_rpc_mapping *m,
+			   enum coop_rpc_owner owner, const char *name)
 {
 	struct reg_entry *e;
 	size_t i;
@@ -419,8 +460,13 @@ int coop_rpc_reg_set(struct coop_rpc_reg *reg, const struct coop_rpc_mapping *m,
 		reg->entries = e;
 		reg->cap = cap;
 	}
-	reg->entries[reg->n].m = *m;
-	reg->entries[reg->n].owner = owner;
+	e = &reg->entries[reg->n];
+	e->m = *m;
+	e->owner = owner;
+	if (name)
+		snprintf(e->name, sizeof(e->name), "%s", name);
+	else
+		default_owner(owner, e->name, sizeof(e->name));
 	reg->n++;
 out:
 	pthread_mutex_unlock(&reg->lock);
@@ -429,6 +475,12 @@ out:
 
 int coop_rpc_reg_unset(struct coop_rpc_reg *reg, uint32_t prog, uint32_t vers, unsigned owners)
 {
+	return coop_rpc_reg_unset_prot(reg, prog, vers, 0, owners);
+}
+
+int coop_rpc_reg_unset_prot(struct coop_rpc_reg *reg, uint32_t prog, uint32_t vers, uint32_t prot,
+			    unsigned owners)
+{
 	size_t i, k = 0;
 	int gone;
 
@@ -436,7 +488,8 @@ int coop_rpc_reg_unset(struct coop_rpc_reg *reg, uint32_t prog, uint32_t vers, u
 	for (i = 0; i < reg->n; i++) {
 		const struct reg_entry *e = &reg->entries[i];
 
-		if (e->m.prog == prog && e->m.vers == vers && (owners & (1u << e->owner)))
+		if (e->m.prog == prog && e->m.vers == vers && (!prot || e->m.prot == prot) &&
+		    (owners & (1u << e->owner)))
 			continue;
 		reg->entries[k++] = *e;
 	}
@@ -464,10 +517,12 @@ uint16_t coop_rpc_reg_port(struct coop_rpc_reg *reg, uint32_t prog, uint32_t ver
 	return port;
 }
 
-/* GETPORT as rpcbind answers it: the exact version, or else any version
- * of the program on that protocol, so the client learns the program is
- * there and gets PROG_MISMATCH from it rather than "not registered". */
-static uint32_t reg_getport(struct coop_rpc_reg *reg, uint32_t prog, uint32_t vers, uint32_t prot)
+/* GETPORT (and rpcbind's GETADDR) as rpcbind answers it: the exact
+ * version, or else any version of the program on that protocol, so the
+ * client learns the program is there and gets PROG_MISMATCH from it rather
+ * than "not registered". GETVERSADDR wants the exact one (exact). */
+static uint32_t reg_lookup(struct coop_rpc_reg *reg, uint32_t prog, uint32_t vers, uint32_t prot,
+			   bool exact)
 {
 	uint32_t port = 0;
 	size_t i;
@@ -476,7 +531,7 @@ static uint32_t reg_getport(struct coop_rpc_reg *reg, uint32_t prog, uint32_t ve
 	for (i = 0; i < reg->n; i++) {
 		const struct coop_rpc_mapping *m = &reg->entries[i].m;
 
-		if (m->prog != prog || m->prot != prot)
+		if (m->prog != prog || m->prot != prot || (exact && m->vers != vers))
 			continue;
 		port = m->port;
 		if (m->vers == vers)
@@ -506,6 +561,96 @@ const struct coop_pmap_stats *coop_rpc_reg_stats(const struct coop_rpc_reg *reg)
 void coop_rpc_reg_note_record_drop(struct coop_rpc_reg *reg)
 {
 	atomic_fetch_add_explicit(&reg->st.drop_record, 1, memory_order_relaxed);
+}
+
+/* --- universal addresses and netids ------------------------------------------------------- */
+
+int coop_rpc_uaddr_fmt(char *buf, size_t len, int family, const void *addr, uint16_t port)
+{
+	char host[INET6_ADDRSTRLEN];
+	int n;
+
+	if ((family != AF_INET && family != AF_INET6) ||
+	    !inet_ntop(family, addr, host, sizeof(host)))
+		return -EINVAL;
+	n = snprintf(buf, len, "%s.%u.%u", host, (unsigned)(port >> 8), (unsigned)(port & 0xff));
+	if (n < 0 || (size_t)n >= len)
+		return -ENOSPC;
+	return n;
+}
+
+/* A port octet of a universal address: 1 to 3 decimal digits, at most
+ * 255; -1 otherwise. */
+static int uaddr_octet(const char *s, size_t len)
+{
+	int v = 0;
+	size_t i;
+
+	if (!len || len > 3)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v > 255 ? -1 : v;
+}
+
+int coop_rpc_uaddr_parse(const char *s, size_t len, int *family, void *addr, uint16_t *port)
+{
+	char host[INET6_ADDRSTRLEN];
+	size_t d1, d2;
+	int p1, p2;
+
+	if (!s)
+		return -EINVAL;
+	/* The port is the last two dot-separated fields; the host is what
+	 * comes before (itself dotted for IPv4). */
+	for (d2 = len; d2 > 0 && s[d2 - 1] != '.'; d2--)
+		;
+	if (d2 < 2)
+		return -EINVAL;
+	d2--;
+	for (d1 = d2; d1 > 0 && s[d1 - 1] != '.'; d1--)
+		;
+	if (d1 < 2)
+		return -EINVAL;
+	d1--;
+	p1 = uaddr_octet(s + d1 + 1, d2 - d1 - 1);
+	p2 = uaddr_octet(s + d2 + 1, len - d2 - 1);
+	if (p1 < 0 || p2 < 0 || d1 >= sizeof(host) || memchr(s, '\0', d1))
+		return -EINVAL;
+	memcpy(host, s, d1);
+	host[d1] = '\0';
+	*family = memchr(host, ':', d1) ? AF_INET6 : AF_INET;
+	if (inet_pton(*family, host, addr) != 1)
+		return -EINVAL;
+	*port = (uint16_t)(p1 << 8 | p2);
+	return 0;
+}
+
+int coop_rpc_netid_parse(const char *s, size_t len, uint32_t *prot, int *family)
+{
+	static const struct {
+		const char *name; /* netid */
+		uint32_t prot;	  /* its protocol */
+		int family;	  /* and address family */
+	} ids[] = {
+	    {"tcp", IPPROTO_TCP, AF_INET},
+	    {"udp", IPPROTO_UDP, AF_INET},
+	    {"tcp6", IPPROTO_TCP, AF_INET6},
+	    {"udp6", IPPROTO_UDP, AF_INET6},
+	};
+	size_t i;
+
+	for (i = 0; s && i < sizeof(ids) / sizeof(ids[0]); i++) {
+		if (strlen(ids[i].name) == len && !memcmp(ids[i].name, s, len)) {
+			*prot = ids[i].prot;
+			*family = ids[i].family;
+			return 0;
+		}
+	}
+	return -EINVAL;
 }
 
 /* --- the portmap protocol ---------------------------------------------------------------- */
@@ -542,24 +687,23 @@ static void put_dump(struct coop_rpc_reg *reg, struct coop_xdr_out *x)
 	coop_xdr_put_u32(x, 0); /* end of list */
 }
 
-/* Run a well-formed call to program 100000 version 2. */
-static void pmap_call(struct coop_rpc_reg *reg, const struct coop_rpc_call *call, bool local,
-		      struct coop_xdr_out *x)
+/* A version 2 call: writes the results after the accepted header the
+ * caller wrote and returns the accept_stat. */
+static uint32_t pmap_call(struct coop_rpc_reg *reg, const struct coop_rpc_call *call, bool local,
+			  struct coop_xdr_out *x)
 {
 	struct coop_xdr_in in;
 	struct coop_rpc_mapping m;
-	size_t start = x->off;
 	bool ok;
 
 	coop_xdr_in_init(&in, call->args, call->args_len);
 	switch (call->proc) {
 	case COOP_PMAP_NULL:
-		coop_rpc_put_accepted(x, call->xid, COOP_RPC_SUCCESS);
-		break;
+		return COOP_RPC_SUCCESS;
 	case COOP_PMAP_SET:
 	case COOP_PMAP_UNSET:
 		if (!get_mapping(&in, &m))
-			goto garbage;
+			return COOP_RPC_GARBAGE_ARGS;
 		if (!local) {
 			/* Only the VS's own host may change its map,
 			 * as with rpcbind; others are told FALSE. */
@@ -567,46 +711,444 @@ static void pmap_call(struct coop_rpc_reg *reg, const struct coop_rpc_call *call
 			ok = false;
 		} else if (call->proc == COOP_PMAP_SET) {
 			ok = coop_rpc_reg_set(reg, &m, COOP_RPC_OWNER_NET) == 0;
+			if (ok)
+				count(&reg->st.set_ok[0]);
 		} else {
 			ok = coop_rpc_reg_unset(reg, m.prog, m.vers, 1u << COOP_RPC_OWNER_NET) > 0;
+			if (ok)
+				count(&reg->st.unset_ok[0]);
 		}
-		coop_rpc_put_accepted(x, call->xid, COOP_RPC_SUCCESS);
 		coop_xdr_put_u32(x, ok);
-		break;
+		return COOP_RPC_SUCCESS;
 	case COOP_PMAP_GETPORT:
 		if (!get_mapping(&in, &m))
-			goto garbage;
-		coop_rpc_put_accepted(x, call->xid, COOP_RPC_SUCCESS);
-		coop_xdr_put_u32(x, reg_getport(reg, m.prog, m.vers, m.prot));
-		break;
+			return COOP_RPC_GARBAGE_ARGS;
+		coop_xdr_put_u32(x, reg_lookup(reg, m.prog, m.vers, m.prot, false));
+		return COOP_RPC_SUCCESS;
 	case COOP_PMAP_DUMP:
-		coop_rpc_put_accepted(x, call->xid, COOP_RPC_SUCCESS);
 		put_dump(reg, x);
+		return COOP_RPC_SUCCESS;
+	}
+	/* CALLIT (5) included: an indirect call would make every VS a
+	 * reflector for spoofed requests. */
+	return COOP_RPC_PROC_UNAVAIL;
+}
+
+/* --- rpcbind versions 3 and 4 ------------------------------------------------------------- */
+
+/* Where version 3/4 answers say the VS is: the host part of universal
+ * addresses, per family (index 0 IPv4, 1 IPv6). */
+struct view {
+	bool has[2];	     /* the family can be answered */
+	uint8_t addr[2][16]; /* its host address (in_addr, in6_addr) */
+	int to_family;	     /* family the request came in on, 0 if unknown */
+};
+
+static int fam_idx(int family)
+{
+	return family == AF_INET6;
+}
+
+static void view_init(struct view *v, const struct coop_rpc_reg *reg, const struct sockaddr *to)
+{
+	memset(v, 0, sizeof(*v));
+	if (reg->has4) {
+		v->has[0] = true;
+		memcpy(v->addr[0], &reg->a4, 4);
+	}
+	if (reg->has6) {
+		v->has[1] = true;
+		memcpy(v->addr[1], &reg->a6, 16);
+	}
+	/* The address the client called beats the configured one: it is
+	 * the one that reaches the VS from where the client is. */
+	if (to && to->sa_family == AF_INET) {
+		v->to_family = AF_INET;
+		v->has[0] = true;
+		memcpy(v->addr[0], &((const struct sockaddr_in *)to)->sin_addr, 4);
+	} else if (to && to->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)to)->sin6_addr;
+
+		if (IN6_IS_ADDR_V4MAPPED(a)) {
+			v->to_family = AF_INET;
+			v->has[0] = true;
+			memcpy(v->addr[0], &a->s6_addr[12], 4);
+		} else {
+			v->to_family = AF_INET6;
+			v->has[1] = true;
+			memcpy(v->addr[1], a, 16);
+		}
+	}
+	/* A VS without addresses, asked without a destination: rpcbind's
+	 * wildcard form, 0.0.0.0. */
+	if (!v->has[0] && !v->has[1])
+		v->has[0] = true;
+}
+
+static void put_string(struct coop_xdr_out *x, const char *s)
+{
+	coop_xdr_put_opaque(x, s, strlen(s));
+}
+
+static void put_uaddr(struct coop_xdr_out *x, const struct view *v, int fi, uint32_t port)
+{
+	char buf[COOP_RPCB_UADDR_MAX];
+
+	if (coop_rpc_uaddr_fmt(buf, sizeof(buf), fi ? AF_INET6 : AF_INET, v->addr[fi],
+			       (uint16_t)port) < 0)
+		buf[0] = '\0';
+	put_string(x, buf);
+}
+
+static const char *netid_name(uint32_t prot, int fi)
+{
+	if (prot == IPPROTO_TCP)
+		return fi ? "tcp6" : "tcp";
+	return fi ? "udp6" : "udp";
+}
+
+/* struct rpcb as a call argument; the strings point into the message. */
+struct rpcb_args {
+	uint32_t prog, vers; /* r_prog, r_vers */
+	const char *netid;   /* r_netid */
+	size_t netid_len;
+	const char *addr; /* r_addr, a universal address */
+	size_t addr_len;
+};
+
+static bool get_rpcb(struct coop_xdr_in *x, struct rpcb_args *a)
+{
+	size_t owner_len;
+
+	a->prog = coop_xdr_u32(x);
+	a->vers = coop_xdr_u32(x);
+	a->netid = (const char *)coop_xdr_opaque(x, COOP_RPCB_NETID_MAX, &a->netid_len);
+	a->addr = (const char *)coop_xdr_opaque(x, COOP_RPCB_UADDR_MAX, &a->addr_len);
+	/* r_owner is read and ignored: like rpcbind, the owner is decided
+	 * by who the caller is, not by what it says. */
+	coop_xdr_opaque(x, COOP_RPCB_OWNER_MAX, &owner_len);
+	return !x->bad;
+}
+
+/* (prog, vers, prot) is mapped to port by a remote SET. */
+static bool reg_has_net(struct coop_rpc_reg *reg, const struct coop_rpc_mapping *m)
+{
+	bool hit = false;
+	size_t i;
+
+	pthread_mutex_lock(&reg->lock);
+	for (i = 0; i < reg->n && !hit; i++) {
+		const struct reg_entry *e = &reg->entries[i];
+
+		hit = e->m.prog == m->prog && e->m.vers == m->vers && e->m.prot == m->prot &&
+		      e->m.port == m->port && e->owner == COOP_RPC_OWNER_NET;
+	}
+	pthread_mutex_unlock(&reg->lock);
+	return hit;
+}
+
+/* SET or UNSET, versions 3/4: the v2 rule (local callers only, remote
+ * mappings only), keyed by netid and universal address. */
+static bool rpcb_change(struct coop_rpc_reg *reg, const struct rpcb_args *a, bool set, bool local,
+			unsigned vi)
+{
+	struct coop_rpc_mapping m = {a->prog, a->vers, 0, 0};
+	int family, afam, ret;
+	uint8_t addr[16];
+	uint16_t port;
+	bool ok;
+
+	if (!local) {
+		count(&reg->st.set_refused);
+		return false;
+	}
+	if (set) {
+		if (coop_rpc_netid_parse(a->netid, a->netid_len, &m.prot, &family) < 0 ||
+		    coop_rpc_uaddr_parse(a->addr, a->addr_len, &afam, addr, &port) < 0 ||
+		    afam != family || !port)
+			return false;
+		m.port = port;
+		ret = coop_rpc_reg_set(reg, &m, COOP_RPC_OWNER_NET);
+		/* The registry maps protocols, not netids: "udp6" after "udp"
+		 * at the same port is the same mapping, already there. */
+		ok = ret == 0 || (ret == -EEXIST && reg_has_net(reg, &m));
+	} else {
+		/* An empty netid removes every transport, as in rpcbind. */
+		if (a->netid_len &&
+		    coop_rpc_netid_parse(a->netid, a->netid_len, &m.prot, &family) < 0)
+			return false;
+		ok = coop_rpc_reg_unset_prot(reg, a->prog, a->vers, m.prot,
+					     1u << COOP_RPC_OWNER_NET) > 0;
+	}
+	if (ok)
+		count(set ? &reg->st.set_ok[vi] : &reg->st.unset_ok[vi]);
+	return ok;
+}
+
+/* GETADDR (any version of the program, as GETPORT) and GETVERSADDR (that
+ * version): the universal address for the netid, "" when none. */
+static void put_getaddr(struct coop_rpc_reg *reg, const struct view *v, const struct rpcb_args *a,
+			bool exact, struct coop_xdr_out *x)
+{
+	uint32_t prot, port = 0;
+	int family;
+
+	if (coop_rpc_netid_parse(a->netid, a->netid_len, &prot, &family) == 0 &&
+	    v->has[fam_idx(family)])
+		port = reg_lookup(reg, a->prog, a->vers, prot, exact);
+	if (port)
+		put_uaddr(x, v, fam_idx(family), port);
+	else
+		put_string(x, "");
+}
+
+/* rpcblist: every mapping once per family the VS answers on. */
+static void put_rpcb_dump(struct coop_rpc_reg *reg, const struct view *v, struct coop_xdr_out *x)
+{
+	size_t i;
+	int fi;
+
+	pthread_mutex_lock(&reg->lock);
+	for (i = 0; i < reg->n && !x->full; i++) {
+		const struct reg_entry *e = &reg->entries[i];
+
+		for (fi = 0; fi < 2; fi++) {
+			if (!v->has[fi])
+				continue;
+			coop_xdr_put_u32(x, 1); /* value follows */
+			coop_xdr_put_u32(x, e->m.prog);
+			coop_xdr_put_u32(x, e->m.vers);
+			put_string(x, netid_name(e->m.prot, fi));
+			put_uaddr(x, v, fi, e->m.port);
+			put_string(x, e->name);
+		}
+	}
+	pthread_mutex_unlock(&reg->lock);
+	coop_xdr_put_u32(x, 0);
+}
+
+/* rpcb_entry_list: the mappings of (prog, vers) on the family the request
+ * came in on (every family when that is unknown). */
+static void put_addrlist(struct coop_rpc_reg *reg, const struct view *v, const struct rpcb_args *a,
+			 struct coop_xdr_out *x)
+{
+	size_t i;
+	int fi;
+
+	pthread_mutex_lock(&reg->lock);
+	for (i = 0; i < reg->n && !x->full; i++) {
+		const struct coop_rpc_mapping *m = &reg->entries[i].m;
+
+		if (m->prog != a->prog || m->vers != a->vers)
+			continue;
+		for (fi = 0; fi < 2; fi++) {
+			if (!v->has[fi] || (v->to_family && fam_idx(v->to_family) != fi))
+				continue;
+			coop_xdr_put_u32(x, 1);
+			put_uaddr(x, v, fi, m->port);		/* r_maddr */
+			put_string(x, netid_name(m->prot, fi)); /* r_nc_netid */
+			coop_xdr_put_u32(
+			    x, m->prot == IPPROTO_TCP ? 3 : 1); /* NC_TPI_COTS_ORD, _CLTS */
+			put_string(x, fi ? "inet6" : "inet");	/* r_nc_protofmly */
+			put_string(x, m->prot == IPPROTO_TCP ? "tcp" : "udp"); /* r_nc_proto */
+		}
+	}
+	pthread_mutex_unlock(&reg->lock);
+	coop_xdr_put_u32(x, 0);
+}
+
+/* rpcb_stat_byvers: for versions 2, 3, 4 the calls of each procedure,
+ * the SETs and UNSETs that changed the map, and two lists: GETPORT/GETADDR
+ * per program (not kept: empty) and indirect calls (refused: empty). */
+static void put_stat(struct coop_rpc_reg *reg, struct coop_xdr_out *x)
+{
+	const struct coop_pmap_stats *s = &reg->st;
+	unsigned v, p;
+
+	for (v = 0; v < 3; v++) {
+		for (p = 0; p < COOP_RPCB_NPROC; p++)
+			coop_xdr_put_u32(x, (uint32_t)atomic_load_explicit(&s->proc[v][p],
+									   memory_order_relaxed));
+		coop_xdr_put_u32(
+		    x, (uint32_t)atomic_load_explicit(&s->set_ok[v], memory_order_relaxed));
+		coop_xdr_put_u32(
+		    x, (uint32_t)atomic_load_explicit(&s->unset_ok[v], memory_order_relaxed));
+		coop_xdr_put_u32(x, 0); /* addrinfo: NULL */
+		coop_xdr_put_u32(x, 0); /* rmtinfo: NULL */
+	}
+}
+
+/* UADDR2TADDR: a netbuf {maxlen, buf<>} holding the sockaddr in this
+ * host's layout, as libtirpc's uaddr2taddr makes it; an empty netbuf for a
+ * bad universal address (rpcbind's answer too). */
+static void put_taddr(struct coop_xdr_out *x, const char *s, size_t len)
+{
+	struct sockaddr_in6 sin6;
+	struct sockaddr_in sin;
+	uint8_t addr[16];
+	uint16_t port;
+	int family;
+
+	if (coop_rpc_uaddr_parse(s, len, &family, addr, &port) < 0) {
+		coop_xdr_put_u32(x, 0);
+		coop_xdr_put_opaque(x, NULL, 0);
+	} else if (family == AF_INET) {
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons(port);
+		memcpy(&sin.sin_addr, addr, 4);
+		coop_xdr_put_u32(x, sizeof(sin));
+		coop_xdr_put_opaque(x, &sin, sizeof(sin));
+	} else {
+		memset(&sin6, 0, sizeof(sin6));
+		sin6.sin6_family = AF_INET6;
+		sin6.sin6_port = htons(port);
+		memcpy(&sin6.sin6_addr, addr, 16);
+		coop_xdr_put_u32(x, sizeof(sin6));
+		coop_xdr_put_opaque(x, &sin6, sizeof(sin6));
+	}
+}
+
+/* TADDR2UADDR: the universal address of a netbuf's sockaddr, "" when it
+ * holds no IPv4 or IPv6 one. */
+static void put_taddr2uaddr(struct coop_xdr_out *x, const uint8_t *buf, size_t len)
+{
+	char out[COOP_RPCB_UADDR_MAX] = "";
+	struct sockaddr_in6 sin6;
+	struct sockaddr_in sin;
+	sa_family_t fam = AF_UNSPEC;
+
+	if (len >= sizeof(fam))
+		memcpy(&fam, buf, sizeof(fam));
+	if (fam == AF_INET && len >= sizeof(sin)) {
+		memcpy(&sin, buf, sizeof(sin));
+		if (coop_rpc_uaddr_fmt(out, sizeof(out), AF_INET, &sin.sin_addr,
+				       ntohs(sin.sin_port)) < 0)
+			out[0] = '\0';
+	} else if (fam == AF_INET6 && len >= sizeof(sin6)) {
+		memcpy(&sin6, buf, sizeof(sin6));
+		if (coop_rpc_uaddr_fmt(out, sizeof(out), AF_INET6, &sin6.sin6_addr,
+				       ntohs(sin6.sin6_port)) < 0)
+			out[0] = '\0';
+	}
+	put_string(x, out);
+}
+
+/* A version 3 or 4 call, as pmap_call. */
+static uint32_t rpcb_call(struct coop_rpc_reg *reg, const struct coop_rpc_call *call, bool local,
+			  const struct sockaddr *to, struct coop_xdr_out *x)
+{
+	bool v4 = call->vers == 4;
+	const uint8_t *p;
+	struct coop_xdr_in in;
+	struct rpcb_args a;
+	struct view v;
+	uint32_t maxlen;
+	size_t len;
+
+	coop_xdr_in_init(&in, call->args, call->args_len);
+	view_init(&v, reg, to);
+	switch (call->proc) {
+	case COOP_RPCB_NULL:
+		return COOP_RPC_SUCCESS;
+	case COOP_RPCB_SET:
+	case COOP_RPCB_UNSET:
+		if (!get_rpcb(&in, &a))
+			return COOP_RPC_GARBAGE_ARGS;
+		coop_xdr_put_u32(
+		    x, rpcb_change(reg, &a, call->proc == COOP_RPCB_SET, local, call->vers - 2));
+		return COOP_RPC_SUCCESS;
+	case COOP_RPCB_GETVERSADDR:
+		if (!v4)
+			break;
+		/* fall through */
+	case COOP_RPCB_GETADDR:
+		if (!get_rpcb(&in, &a))
+			return COOP_RPC_GARBAGE_ARGS;
+		put_getaddr(reg, &v, &a, call->proc == COOP_RPCB_GETVERSADDR, x);
+		return COOP_RPC_SUCCESS;
+	case COOP_RPCB_DUMP:
+		put_rpcb_dump(reg, &v, x);
+		return COOP_RPC_SUCCESS;
+	case COOP_RPCB_GETTIME:
+		coop_xdr_put_u32(x, (uint32_t)time(NULL));
+		return COOP_RPC_SUCCESS;
+	case COOP_RPCB_UADDR2TADDR:
+		p = coop_xdr_opaque(&in, COOP_RPCB_UADDR_MAX, &len);
+		if (in.bad)
+			return COOP_RPC_GARBAGE_ARGS;
+		put_taddr(x, (const char *)p, len);
+		return COOP_RPC_SUCCESS;
+	case COOP_RPCB_TADDR2UADDR:
+		maxlen = coop_xdr_u32(&in);
+		p = coop_xdr_opaque(&in, sizeof(struct sockaddr_storage), &len);
+		if (in.bad || len > maxlen)
+			return COOP_RPC_GARBAGE_ARGS;
+		put_taddr2uaddr(x, p, len);
+		return COOP_RPC_SUCCESS;
+	case COOP_RPCB_GETADDRLIST:
+		if (!v4)
+			break;
+		if (!get_rpcb(&in, &a))
+			return COOP_RPC_GARBAGE_ARGS;
+		put_addrlist(reg, &v, &a, x);
+		return COOP_RPC_SUCCESS;
+	case COOP_RPCB_GETSTAT:
+		if (!v4)
+			break;
+		put_stat(reg, x);
+		return COOP_RPC_SUCCESS;
+	}
+	/* CALLIT/BCAST (5) and INDIRECT (10) included, for the reason v2's
+	 * CALLIT is refused: no VS becomes a reflector. */
+	return COOP_RPC_PROC_UNAVAIL;
+}
+
+/* Run a well-formed call to program 100000, version 2 to 4. */
+static void rpcb_dispatch(struct coop_rpc_reg *reg, const struct coop_rpc_call *call, bool local,
+			  const struct sockaddr *to, struct coop_xdr_out *x)
+{
+	size_t start = x->off;
+	uint32_t stat;
+
+	/* Counted as rpcbind does for GETSTAT: every request of a known
+	 * procedure number, answered or refused. */
+	if (call->proc < COOP_RPCB_NPROC)
+		count(&reg->st.proc[call->vers - COOP_RPCB_VERS_LOW][call->proc]);
+	coop_rpc_put_accepted(x, call->xid, COOP_RPC_SUCCESS);
+	if (call->vers == COOP_PMAP_VERS)
+		stat = pmap_call(reg, call, local, x);
+	else
+		stat = rpcb_call(reg, call, local, to, x);
+	if (stat == COOP_RPC_SUCCESS && !x->full) {
+		count(&reg->st.success);
+		return;
+	}
+	switch (stat) {
+	case COOP_RPC_SUCCESS:
+		stat = COOP_RPC_SYSTEM_ERR; /* the results did not fit */
+		count(&reg->st.system_err);
+		break;
+	case COOP_RPC_GARBAGE_ARGS:
+		count(&reg->st.garbage_args);
 		break;
 	default:
-		/* CALLIT (5) included: an indirect call would make every
-		 * VS a reflector for spoofed requests. */
 		count(&reg->st.proc_unavail);
-		coop_rpc_put_accepted(x, call->xid, COOP_RPC_PROC_UNAVAIL);
-		return;
+		break;
 	}
-	if (x->full) {
-		x->full = false;
-		x->off = start;
-		count(&reg->st.system_err);
-		coop_rpc_put_accepted(x, call->xid, COOP_RPC_SYSTEM_ERR);
-		return;
-	}
-	count(&reg->st.success);
-	return;
-
-garbage:
-	count(&reg->st.garbage_args);
-	coop_rpc_put_accepted(x, call->xid, COOP_RPC_GARBAGE_ARGS);
+	x->full = false;
+	x->off = start;
+	coop_rpc_put_accepted(x, call->xid, stat);
 }
 
 size_t coop_pmap_handle(struct coop_rpc_reg *reg, const void *msg, size_t len, bool local,
 			void *out, size_t cap)
+{
+	return coop_pmap_handle_to(reg, msg, len, local, NULL, out, cap);
+}
+
+size_t coop_pmap_handle_to(struct coop_rpc_reg *reg, const void *msg, size_t len, bool local,
+			   const struct sockaddr *to, void *out, size_t cap)
 {
 	struct coop_rpc_call call;
 	struct coop_xdr_out x;
@@ -636,13 +1178,13 @@ size_t coop_pmap_handle(struct coop_rpc_reg *reg, const void *msg, size_t len, b
 		if (call.prog != COOP_PMAP_PROG) {
 			count(&reg->st.prog_unavail);
 			coop_rpc_put_accepted(&x, call.xid, COOP_RPC_PROG_UNAVAIL);
-		} else if (call.vers != COOP_PMAP_VERS) {
+		} else if (call.vers < COOP_RPCB_VERS_LOW || call.vers > COOP_RPCB_VERS_HIGH) {
 			count(&reg->st.prog_mismatch);
 			coop_rpc_put_accepted(&x, call.xid, COOP_RPC_PROG_MISMATCH);
-			coop_xdr_put_u32(&x, COOP_PMAP_VERS);
-			coop_xdr_put_u32(&x, COOP_PMAP_VERS);
+			coop_xdr_put_u32(&x, COOP_RPCB_VERS_LOW);
+			coop_xdr_put_u32(&x, COOP_RPCB_VERS_HIGH);
 		} else {
-			pmap_call(reg, &call, local, &x);
+			rpcb_dispatch(reg, &call, local, to, &x);
 		}
 		break;
 	}
@@ -684,6 +1226,7 @@ void coop_rpc_reg_json(struct coop_rpc_reg *reg, struct coop_json *out)
 		coop_json_kv_string(out, "proto", e->m.prot == IPPROTO_TCP ? "tcp" : "udp");
 		coop_json_kv_u64(out, "port", e->m.port);
 		coop_json_kv_string(out, "owner", owner_name(e->owner));
+		coop_json_kv_string(out, "r_owner", e->name);
 		coop_json_object_end(out);
 	}
 	pthread_mutex_unlock(&reg->lock);
@@ -730,14 +1273,22 @@ int coop_rpc_vs_init(struct coop_vs *vs, char *err, size_t errlen)
 	 * does; the service is recognised by identity, not by name. */
 	for (i = 0; i < cfg->n_listens; i++) {
 		const struct coop_listen_cfg *lc = &cfg->listens[i];
-		struct coop_rpc_mapping m = {COOP_PMAP_PROG, COOP_PMAP_VERS, (uint32_t)lc->proto,
-					     lc->port};
+		struct coop_rpc_mapping m = {COOP_PMAP_PROG, 0, (uint32_t)lc->proto, lc->port};
 
 		if (coop_service_find(vs->coop, lc->service) != &coop_service_portmap)
 			continue;
-		ret = coop_rpc_reg_set(reg, &m, COOP_RPC_OWNER_CONFIG);
-		if (ret == -ENOMEM)
-			goto err_free;
+		for (m.vers = COOP_RPCB_VERS_LOW; m.vers <= COOP_RPCB_VERS_HIGH; m.vers++) {
+			ret = coop_rpc_reg_set(reg, &m, COOP_RPC_OWNER_CONFIG);
+			if (ret == -ENOMEM)
+				goto err_free;
+		}
+	}
+	for (i = 0; i < cfg->n_addrs; i++) {
+		const struct coop_addr *a = &cfg->addrs[i].addr;
+
+		coop_rpc_reg_addr_add(reg, a->family,
+				      a->family == AF_INET ? (const void *)&a->v4
+							   : (const void *)&a->v6);
 	}
 	for (i = 0; i < cfg->n_rpcs; i++) {
 		const struct coop_rpc_cfg *rc = &cfg->rpcs[i];
@@ -775,11 +1326,17 @@ void coop_rpc_vs_fini(struct coop_vs *vs)
 
 int coop_vs_rpc_set(struct coop_vs *vs, uint32_t prog, uint32_t vers, int proto, uint16_t port)
 {
+	return coop_vs_rpc_set_owner(vs, prog, vers, proto, port, NULL);
+}
+
+int coop_vs_rpc_set_owner(struct coop_vs *vs, uint32_t prog, uint32_t vers, int proto,
+			  uint16_t port, const char *owner)
+{
 	struct coop_rpc_mapping m = {prog, vers, (uint32_t)proto, port};
 
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return -EINVAL;
-	return coop_rpc_reg_set(vs->rpc, &m, COOP_RPC_OWNER_APP);
+	return coop_rpc_reg_set_owned(vs->rpc, &m, COOP_RPC_OWNER_APP, owner);
 }
 
 int coop_vs_rpc_unset(struct coop_vs *vs, uint32_t prog, uint32_t vers)

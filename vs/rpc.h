@@ -1,6 +1,7 @@
 /* rpc.h - inside libcoop: XDR (RFC 4506), ONC RPC call parsing and reply
  * encoding (RFC 5531), TCP record marking, and the portmapper registry and
- * protocol (RFC 1833, version 2). Pure functions over buffers, so every
+ * protocol (RFC 1833: portmap version 2, rpcbind versions 3 and 4, with
+ * universal addresses). Pure functions over buffers, so every
  * path is tested with hand-built packets; the service glue is in
  * examples/services/portmap.c, the public calls in vs/coop_rpc.h.
  *
@@ -19,17 +20,30 @@
 
 struct coop_json;
 struct coop_vs;
+struct sockaddr;
 
 #define COOP_RPC_VERSION       2   /* rpcvers of RFC 5531 */
 #define COOP_RPC_AUTH_BODY_MAX 400 /* opaque_auth body<400> */
 #define COOP_PMAP_PROG	       100000
-#define COOP_PMAP_VERS	       2
+#define COOP_PMAP_VERS	       2 /* portmap: rpcbind version 2 */
+#define COOP_RPCB_VERS_LOW     2 /* versions answered: 2 (portmap), */
+#define COOP_RPCB_VERS_HIGH    4 /* 3 and 4 (rpcbind) */
+/* Bounds on the strings of rpcbind arguments. Real ones are a few bytes
+ * ("udp6"; a uaddr is at most 53 characters; owners are "superuser" or a
+ * uid); longer ones are GARBAGE_ARGS. */
+#define COOP_RPCB_NETID_MAX 32
+#define COOP_RPCB_UADDR_MAX 64
+#define COOP_RPCB_OWNER_MAX 256
+/* Owner strings kept with a mapping (NUL included). */
+#define COOP_RPC_OWNER_LEN 32
 /* A portmap call is a few dozen bytes plus two credentials: 4 KiB is far
  * beyond any honest one, and what a TCP record may grow to. */
 #define COOP_PMAP_RECORD_MAX 4096
-/* The largest portmap reply: DUMP of a full registry (20 bytes a mapping,
- * one closing word) after a 24-byte accepted-reply header. */
-#define COOP_PMAP_REPLY_MAX (64 + COOP_RPC_MAPPINGS_MAX * 20)
+/* The largest reply: what one UDP datagram can carry, rounded down to a
+ * word. A version 2 DUMP of a full registry (20 bytes a mapping) fits; a
+ * version 3/4 DUMP (about 80 bytes a mapping and address family) of a
+ * large registry may not, and is answered SYSTEM_ERR. */
+#define COOP_PMAP_REPLY_MAX 65504
 
 /* msg_type, reply_stat, accept_stat, reject_stat, auth_flavor, auth_stat */
 enum { COOP_RPC_CALL = 0, COOP_RPC_REPLY = 1 };
@@ -58,6 +72,23 @@ enum {
 	COOP_PMAP_GETPORT = 3,
 	COOP_PMAP_DUMP = 4,
 	COOP_PMAP_CALLIT = 5,
+};
+/* rpcbind procedures, versions 3 and 4 (RFC 1833 section 2.2). */
+enum {
+	COOP_RPCB_NULL = 0,
+	COOP_RPCB_SET = 1,
+	COOP_RPCB_UNSET = 2,
+	COOP_RPCB_GETADDR = 3,
+	COOP_RPCB_DUMP = 4,
+	COOP_RPCB_CALLIT = 5, /* v3; BCAST in v4 */
+	COOP_RPCB_GETTIME = 6,
+	COOP_RPCB_UADDR2TADDR = 7,
+	COOP_RPCB_TADDR2UADDR = 8,
+	COOP_RPCB_GETVERSADDR = 9, /* v4 only, from here */
+	COOP_RPCB_INDIRECT = 10,
+	COOP_RPCB_GETADDRLIST = 11,
+	COOP_RPCB_GETSTAT = 12,
+	COOP_RPCB_NPROC = 13, /* RPCBSTAT_HIGHPROC: procedures counted per version */
 };
 
 /* --- XDR --------------------------------------------------------------------- */
@@ -189,6 +220,11 @@ struct coop_pmap_stats {
 	_Atomic uint64_t drop_header;	/* dropped: truncated call header */
 	_Atomic uint64_t drop_record;	/* TCP records over the bound (connection closed) */
 	_Atomic uint64_t set_refused;	/* SET/UNSET from a non-loopback client */
+	/* What rpcbind's GETSTAT reports, per version (2, 3, 4): calls of each
+	 * procedure, and SETs and UNSETs that changed the map. */
+	_Atomic uint64_t proc[3][COOP_RPCB_NPROC];
+	_Atomic uint64_t set_ok[3];
+	_Atomic uint64_t unset_ok[3];
 };
 
 /* A VS's registry: mappings and counters. */
@@ -200,9 +236,25 @@ void coop_rpc_reg_free(struct coop_rpc_reg *reg);
  * not TCP/UDP, port not 1..65535), -ENOSPC, -ENOMEM. */
 int coop_rpc_reg_set(struct coop_rpc_reg *reg, const struct coop_rpc_mapping *m,
 		     enum coop_rpc_owner owner);
+/* The same with rpcbind's owner string (r_owner, shown by version 3/4
+ * DUMP): name, cut to COOP_RPC_OWNER_LEN - 1 bytes; NULL for the default of
+ * the kind: CONFIG "superuser", NET "unknown" (rpcbind's word for a caller
+ * it cannot identify), APP the process's, as rpcbind names a local
+ * registrant ("superuser" for uid 0, else the uid in decimal). */
+int coop_rpc_reg_set_owned(struct coop_rpc_reg *reg, const struct coop_rpc_mapping *m,
+			   enum coop_rpc_owner owner, const char *name);
+/* Tell the registry the VS's addresses (family AF_INET with a struct
+ * in_addr, AF_INET6 with a struct in6_addr): the first of each family is
+ * the host part of the universal addresses it answers when the request's
+ * own destination is not of that family. Call before the registry is
+ * shared (coop_rpc_vs_init). */
+void coop_rpc_reg_addr_add(struct coop_rpc_reg *reg, int family, const void *addr);
 /* Remove the mappings of prog/vers whose owner bit is in owners
  * (1u << COOP_RPC_OWNER_x). Returns how many went. */
 int coop_rpc_reg_unset(struct coop_rpc_reg *reg, uint32_t prog, uint32_t vers, unsigned owners);
+/* The same, limited to protocol prot (0: all). */
+int coop_rpc_reg_unset_prot(struct coop_rpc_reg *reg, uint32_t prog, uint32_t vers, uint32_t prot,
+			    unsigned owners);
 /* Exact (prog, vers, prot) lookup: the port or 0. */
 uint16_t coop_rpc_reg_port(struct coop_rpc_reg *reg, uint32_t prog, uint32_t vers, uint32_t prot);
 /* Copy up to max mappings; returns the total. */
@@ -228,6 +280,30 @@ void coop_rpc_vs_fini(struct coop_vs *vs);
  * without a reply (counted). */
 size_t coop_pmap_handle(struct coop_rpc_reg *reg, const void *msg, size_t len, bool local,
 			void *out, size_t cap);
+/* The same, knowing the address the message was sent to (sockaddr_in or
+ * sockaddr_in6; NULL when unknown): rpcbind versions 3 and 4 answer it as
+ * the host part of universal addresses of its family, and GETADDRLIST lists
+ * that family only. Without it, the registry's first address of each
+ * family stands in. */
+size_t coop_pmap_handle_to(struct coop_rpc_reg *reg, const void *msg, size_t len, bool local,
+			   const struct sockaddr *to, void *out, size_t cap);
+
+/* --- universal addresses (RFC 1833 section 2.1, RFC 5665) ------------------------------ */
+
+/* Write "h1.h2.h3.h4.p1.p2" (AF_INET, addr a struct in_addr) or
+ * "x:x::x.p1.p2" (AF_INET6, a struct in6_addr) into buf, NUL-terminated.
+ * Returns its length, or -EINVAL (family) / -ENOSPC (len too small;
+ * COOP_RPCB_UADDR_MAX is always enough). */
+int coop_rpc_uaddr_fmt(char *buf, size_t len, int family, const void *addr, uint16_t port);
+/* Parse the len bytes at s (no NUL needed) as a universal address: *family
+ * AF_INET or AF_INET6, addr (16 bytes of room) a struct in_addr or in6_addr,
+ * *port. 0, or -EINVAL for anything else: missing or empty or non-decimal
+ * port octets, octets above 255, a host part inet_pton refuses (scopes
+ * included), NULs or other stray bytes. */
+int coop_rpc_uaddr_parse(const char *s, size_t len, int *family, void *addr, uint16_t *port);
+/* A netid: "tcp", "udp" (AF_INET), "tcp6", "udp6" (AF_INET6) into *prot
+ * (IPPROTO_TCP/UDP) and *family. 0 or -EINVAL. */
+int coop_rpc_netid_parse(const char *s, size_t len, uint32_t *prot, int *family);
 
 /* Write "rpc": {"mappings": [...], "counters": {...}} as members of the
  * object being written (admin `show vs NAME`). */

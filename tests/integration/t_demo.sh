@@ -142,7 +142,9 @@ maps() { nsx "$CL" timeout 10 rpcinfo -p "$1" | awk 'NR > 1 {print $1, $2, $3, $
 m1=$(maps 198.18.1.1) || fail "rpcinfo -p 198.18.1.1"
 m3=$(maps 198.18.3.1) || fail "rpcinfo -p 198.18.3.1"
 m4=$(maps 198.18.4.1) || fail "rpcinfo -p 198.18.4.1"
-pm=$'100000 2 tcp 111\n100000 2 udp 111'
+pm=""
+for v in 2 3 4; do pm+="100000 $v tcp 111"$'\n'"100000 $v udp 111"$'\n'; done
+pm=${pm%$'\n'}
 [ "$m1" = "$(sort <<<"$pm"$'\n100003 3 tcp 2049\n100005 3 udp 20048')" ] || fail "nas1's map: $m1"
 [ "$m3" = "$(sort <<<"$pm"$'\n100003 4 tcp 2049\n100227 3 tcp 2049')" ] || fail "nas3's map: $m3"
 [ "$m4" = "$(sort <<<"$pm"$'\n100011 1 udp 875\n100024 1 udp 662')" ] || fail "nas4's map: $m4"

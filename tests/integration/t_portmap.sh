@@ -82,7 +82,8 @@ dump() {
 }
 # want LINE... : the expected dump, sorted
 want() {
-	printf '%s\n' "100000 2 tcp 111" "100000 2 udp 111" "$@" | sort
+	printf '%s\n' "100000 2 tcp 111" "100000 2 udp 111" "100000 3 tcp 111" "100000 3 udp 111" \
+		"100000 4 tcp 111" "100000 4 udp 111" "$@" | sort
 }
 
 check() { # check NS ADDR VS LINE...
@@ -107,18 +108,101 @@ check "$C" 198.18.10.5 pa "100024 1 udp 662"
 check "$C" 198.18.11.5 pb "100003 4 tcp 2049" "100003 4 udp 2049"
 ok "pbr VSes sharing a namespace and port 111: each rpcinfo sees its own VS's map"
 
-# Version 3 and 4 (rpcbind) are not spoken: PROG_MISMATCH, as rpcinfo says.
-out=$(nsx "$P-c1" timeout 10 rpcinfo -u 198.18.1.1 100000 4 2>&1)
-echo "$out" | grep -q "low version = 2, high version = 2" ||
-	fail "rpcbind v4 on nas1: '$out'"
+# Versions 2 to 4 are spoken; version 5 gets PROG_MISMATCH 2..4.
+out=$(nsx "$P-c1" timeout 10 rpcinfo -u 198.18.1.1 100000 5 2>&1)
+echo "$out" | grep -q "low version = 2, high version = 4" ||
+	fail "portmap v5 on nas1: '$out'"
 # GETPORT of a program another VS has: not registered here.
 out=$(nsx "$P-c1" timeout 10 rpcinfo -u 198.18.1.1 100005 3 2>&1)
 echo "$out" | grep -qi "not available\|not registered" || fail "nas1 knows mountd: '$out'"
-ok "other versions get PROG_MISMATCH (2..2); other VSes' programs are unknown"
+ok "version 5 gets PROG_MISMATCH (2..4); other VSes' programs are unknown"
+
+
+# --- rpcbind versions 3 and 4 (universal addresses, netids, IPv6) -----------
+# rpcq NS ARGS... : rpcinfo ARGS in NS, output in $T/rpcq.out; fails loudly
+rpcq() {
+	local ns=$1
+	shift
+	nsx "$ns" timeout 10 rpcinfo "$@" >"$T/rpcq.out" 2>&1 || {
+		sed 's/^/  rpcinfo: /' "$T/rpcq.out" >&2
+		fail "rpcinfo $* (in $ns)"
+	}
+}
+# has LINE... : each "field field ..." appears as the start of an output line
+# (whitespace squeezed)
+has() {
+	local l
+	for l in "$@"; do
+		awk '{$1 = $1; print}' "$T/rpcq.out" | grep -qF -- "$l" || {
+			sed 's/^/  got: /' "$T/rpcq.out" >&2
+			fail "expected '$l'"
+		}
+	done
+}
+hasnt() {
+	if grep -qF -- "$1" "$T/rpcq.out"; then
+		sed 's/^/  got: /' "$T/rpcq.out" >&2
+		fail "unexpected '$1'"
+	fi
+}
+
+# rpcinfo ADDR (no -p): rpcbind v4 DUMP, netids and universal addresses of
+# the VS's own addresses, owners.
+rpcq "$P-c1" 198.18.1.1
+has "100000 4 tcp 198.18.1.1.0.111 portmapper superuser" \
+	"100000 2 udp6 2001:db8:1::1.0.111 portmapper superuser" \
+	"100003 3 tcp 198.18.1.1.8.1 nfs superuser" "100003 3 tcp6 2001:db8:1::1.8.1 nfs superuser"
+hasnt 100005
+rpcq "$P-c2" 198.18.1.1
+has "100005 3 udp 198.18.1.1.78.80" "100021 4 udp6 2001:db8:1::1.15.205"
+hasnt "100003"
+rpcq "$C" 198.18.10.5
+has "100024 1 udp 198.18.10.5.2.150 status superuser" "100000 3 tcp 198.18.10.5.0.111"
+hasnt "100003"
+hasnt "198.18.11.5"
+rpcq "$C" 198.18.11.5
+has "100003 4 tcp 198.18.11.5.8.1 nfs" "100003 4 udp 198.18.11.5.8.1 nfs"
+hasnt "100024"
+ok "rpcinfo ADDR (rpcbind v4 DUMP): each VS's own map, with netids, uaddrs and owners"
+
+# The same over IPv6, to a netns VS's IPv6 address.
+rpcq "$P-c1" 2001:db8:1::1
+has "100003 3 tcp6 2001:db8:1::1.8.1 nfs" "100000 4 udp6 2001:db8:1::1.0.111"
+hasnt 100005
+rpcq "$P-c2" 2001:db8:1::1
+has "100021 4 udp6 2001:db8:1::1.15.205 nlockmgr"
+hasnt 100003
+for t in "udp6 4" "tcp6 3" "udp6 2" "tcp6 4"; do
+	set -- $t
+	rpcq "$P-c1" -T "$1" 2001:db8:1::1 100000 "$2"
+	has "program 100000 version $2 ready and waiting"
+done
+ok "over IPv6: rpcinfo 2001:db8:1::1 and rpcinfo -T udp6/tcp6 ... 100000 2/3/4"
+
+# IPv4 with an explicit transport and version; a universal address given
+# directly (-a); GETADDRLIST (-l), the concise DUMP (-s), GETSTAT (-m).
+for t in "udp 3" "udp 4" "tcp 3" "tcp 4"; do
+	set -- $t
+	rpcq "$C" -T "$1" 198.18.11.5 100000 "$2"
+	has "program 100000 version $2 ready and waiting"
+done
+rpcq "$P-c1" -a 198.18.1.1.0.111 -T udp 100000 4
+has "program 100000 version 4 ready and waiting"
+rpcq "$P-c1" -a 2001:db8:1::1.0.111 -T tcp6 100000 3
+has "program 100000 version 3 ready and waiting"
+rpcq "$P-c2" -l 198.18.1.1 100021 4
+has "100021 4 inet/udp/clts 198.18.1.1.15.205"
+rpcq "$P-c1" -l 2001:db8:1::1 100003 3
+has "100003 3 inet6/tcp/cots_ord 2001:db8:1::1.8.1"
+rpcq "$C" -s 198.18.10.5
+has "100024 1 udp status superuser" "100000 4,3,2 tcp,udp portmapper superuser"
+rpcq "$C" -m 198.18.11.5
+has "PORTMAP (version 2) statistics" "RPCBIND (version 3) statistics" "RPCBIND (version 4) statistics"
+ok "rpcinfo -T udp/tcp ADDR 100000 3/4, -a UADDR, -l (GETADDRLIST), -s, -m (GETSTAT)"
 
 # The registry and the counters, per VS, through the admin socket.
 "$COOPCTL" -s "$T/admin.sock" --json show vs nas2 >"$T/nas2.json" || fail "show vs nas2"
-[ "$(jq -r '.rpc.mappings | length' "$T/nas2.json")" = 4 ] || fail "nas2: 4 mappings expected"
+[ "$(jq -r '.rpc.mappings | length' "$T/nas2.json")" = 8 ] || fail "nas2: 8 mappings expected"
 [ "$(jq -r '.rpc.mappings[] | select(.program == 100021) | .owner' "$T/nas2.json")" = config ] ||
 	fail "nas2: nlockmgr should be owned by the configuration"
 calls=$(jq -r '.rpc.counters.calls' "$T/nas2.json")
