@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "tests/unit/fwd/xdp_util.h"
@@ -887,11 +888,18 @@ static void test_flow_cache(void **state)
 	e->cfg.insert_burst_ns = 3600000000000ull;
 	write_cfg(e);
 	{
-		struct coop_fwd_ratelimit zero[e->x.ncpu];
+		/* a full bucket refilled just now, whatever the uptime: one insert */
+		struct coop_fwd_ratelimit full[e->x.ncpu];
+		struct timespec ts;
 		uint32_t k = 0;
+		int cpu;
 
-		memset(zero, 0, sizeof(zero));
-		assert_int_equal(bpf_map_update_elem(e->x.rlimit, &k, zero, BPF_ANY), 0);
+		assert_int_equal(clock_gettime(CLOCK_MONOTONIC, &ts), 0);
+		for (cpu = 0; cpu < e->x.ncpu; cpu++) {
+			full[cpu].credit_ns = e->cfg.insert_burst_ns;
+			full[cpu].last_ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+		}
+		assert_int_equal(bpf_map_update_elem(e->x.rlimit, &k, full, BPF_ANY), 0);
 	}
 	a = flow4(6, 80);
 	find_owner(e, &a, 2);
