@@ -219,9 +219,18 @@ bool coop_fwd_xdp_node_resolve(struct coop_fwd_xdp *x, struct xdp_node *n)
 	}
 	/* unknown, failed or stale: have the kernel (re)confirm it; at most
 	 * once a second, since the probe's own notifications lead back here */
-	if ((!n->resolved || (state & NUD_STALE)) && ev_now(x->coop->loop) - n->probed >= PROBE_GAP) {
-		n->probed = ev_now(x->coop->loop);
-		neigh_probe(x, n->oif, via);
+	if (!n->resolved || (state & NUD_STALE)) {
+		double since = ev_now(x->coop->loop) - n->probed;
+
+		if (since >= PROBE_GAP) {
+			n->probed = ev_now(x->coop->loop);
+			neigh_probe(x, n->oif, via);
+		} else if (!n->resolved && x->mngr && !ev_is_active(&x->retry)) {
+			/* paced: come back when the probe is due, rather
+			 * than wait for the next refresh */
+			ev_timer_set(&x->retry, PROBE_GAP - since, 0.);
+			ev_timer_start(x->coop->loop, &x->retry);
+		}
 	}
 out_write:
 	if (ne)
@@ -268,6 +277,15 @@ static void settle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void refresh_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct coop_fwd_xdp *x = (struct coop_fwd_xdp *)((char *)w - offsetof(struct coop_fwd_xdp, refresh));
+
+	(void)loop;
+	(void)revents;
+	resolve_all(x);
+}
+
+static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct coop_fwd_xdp *x = (struct coop_fwd_xdp *)((char *)w - offsetof(struct coop_fwd_xdp, retry));
 
 	(void)loop;
 	(void)revents;
@@ -331,6 +349,7 @@ int coop_fwd_xdp_nl_start(struct coop_fwd_xdp *x, char *err, size_t errlen)
 
 	ev_timer_init(&x->settle, settle_cb, SETTLE, 0.);
 	ev_timer_init(&x->refresh, refresh_cb, REFRESH, REFRESH);
+	ev_timer_init(&x->retry, retry_cb, PROBE_GAP, 0.);
 	x->nl = nl_socket_alloc();
 	if (!x->nl) {
 		snprintf(err, errlen, "out of memory");
@@ -372,6 +391,7 @@ void coop_fwd_xdp_nl_stop(struct coop_fwd_xdp *x)
 	ev_io_stop(x->coop->loop, &x->nl_io);
 	ev_timer_stop(x->coop->loop, &x->settle);
 	ev_timer_stop(x->coop->loop, &x->refresh);
+	ev_timer_stop(x->coop->loop, &x->retry);
 	if (x->mngr)
 		nl_cache_mngr_free(x->mngr); /* frees its caches, closes nl_mngr */
 	x->mngr = NULL;

@@ -87,6 +87,7 @@ struct coop_fwd_xdp {
 	ev_io nl_io;                      /* mngr socket on the control loop */
 	ev_timer settle;                  /* re-resolve shortly after netlink changes */
 	ev_timer refresh;                 /* periodic re-resolution and probes */
+	ev_timer retry;                   /* re-resolve when a paced probe is due */
 	uint64_t resolutions;             /* full re-resolutions done */
 };
 

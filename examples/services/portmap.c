@@ -1,6 +1,8 @@
-/* portmap.c - the "portmap" service: ONC RPC program 100000 version 2
- * (RFC 1833) answered from each VS's own registry, over UDP datagrams and
- * over TCP with record marking. The protocol itself is in vs/rpc.c. */
+/* portmap.c - the "portmap" service: ONC RPC program 100000 versions 2, 3
+ * and 4 (RFC 1833) answered from each VS's own registry, over UDP datagrams
+ * and over TCP with record marking. Universal addresses in version 3/4
+ * answers carry the address the request came to. The protocol itself is in
+ * vs/rpc.c. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -16,6 +18,7 @@ struct pmap_conn {
 	struct coop_conn *conn;	  /* the connection */
 	struct coop_rpc_reg *reg; /* its VS's registry */
 	struct coop_rpc_rec rec;  /* record being reassembled */
+	struct sockaddr_storage to; /* the VS address the client connected to */
 	bool local;		  /* the client is on the VS's own host */
 	bool closed;		  /* coop_conn_close was called: read no more */
 };
@@ -60,7 +63,8 @@ static void pmap_datagram(struct coop_dgram *dg, const void *data, size_t len)
 	size_t n;
 
 	local = peer_local(coop_dgram_peer(dg, NULL), coop_dgram_local(dg, NULL));
-	n = coop_pmap_handle(reg, data, len, local, out, sizeof(out));
+	n = coop_pmap_handle_to(reg, data, len, local, coop_dgram_local(dg, NULL), out,
+				sizeof(out));
 	if (!n) {
 		coop_dgram_drop(dg);
 		return;
@@ -71,12 +75,16 @@ static void pmap_datagram(struct coop_dgram *dg, const void *data, size_t len)
 static int pmap_accept(struct coop_conn *conn)
 {
 	struct pmap_conn *pc = calloc(1, sizeof(*pc));
+	const struct sockaddr *to;
+	socklen_t tolen;
 
 	if (!pc)
 		return -ENOMEM;
 	pc->conn = conn;
 	pc->reg = coop_vs_rpc_reg(coop_conn_vs(conn));
-	pc->local = peer_local(coop_conn_peer(conn, NULL), coop_conn_local(conn, NULL));
+	to = coop_conn_local(conn, &tolen);
+	pc->local = peer_local(coop_conn_peer(conn, NULL), to);
+	memcpy(&pc->to, to, tolen < sizeof(pc->to) ? tolen : sizeof(pc->to));
 	coop_rpc_rec_init(&pc->rec, COOP_PMAP_RECORD_MAX);
 	coop_conn_set_data(conn, pc);
 	return 0;
@@ -88,7 +96,8 @@ static int pmap_record(void *arg, const uint8_t *rec, size_t len)
 	uint8_t out[4 + COOP_PMAP_REPLY_MAX];
 	size_t n;
 
-	n = coop_pmap_handle(pc->reg, rec, len, pc->local, out + 4, sizeof(out) - 4);
+	n = coop_pmap_handle_to(pc->reg, rec, len, pc->local, (const struct sockaddr *)&pc->to,
+				out + 4, sizeof(out) - 4);
 	/* A dropped record is counted; the framing is intact, so the
 	 * stream goes on with the next one. */
 	if (!n)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run every integration test (tests/integration/t_*.sh); one summary line.
+# Run every integration test (tests/integration/t_*.sh), or the ones named
+# (run.sh t_portmap.sh ...); one summary line.
 # Needs root: the tests build real network namespaces.
 set -u
 cd "$(dirname "$0")"
@@ -8,7 +9,10 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 pass=0 fail=0 failed=()
-for t in t_*.sh; do
+tests=("$@")
+[ ${#tests[@]} -eq 0 ] && tests=(t_*.sh)
+for t in "${tests[@]}"; do
+	t=$(basename "$t")
 	echo "== $t"
 	if bash "$t"; then
 		pass=$((pass + 1))

@@ -39,7 +39,7 @@ admin_socket = $T/admin.sock
 [vs nas1]
 namespace = $P-nas1
 interface = ${P}v1
-addresses = 198.18.1.1/24, 2001:db8:1::1/64
+addresses = 198.18.1.1/24, 2001:db8:1::1/64, 198.18.1.3/24
 listen = udp:111 portmap, tcp:111 portmap
 rpc = 100003:3:tcp:2049
 
@@ -199,6 +199,16 @@ has "100024 1 udp status superuser" "100000 4,3,2 tcp,udp portmapper superuser"
 rpcq "$C" -m 198.18.11.5
 has "PORTMAP (version 2) statistics" "RPCBIND (version 3) statistics" "RPCBIND (version 4) statistics"
 ok "rpcinfo -T udp/tcp ADDR 100000 3/4, -a UADDR, -l (GETADDRLIST), -s, -m (GETSTAT)"
+
+# A VS with two IPv4 addresses: universal addresses carry the one the
+# request came to, over TCP (DUMP) and UDP (GETADDRLIST).
+rpcq "$P-c1" 198.18.1.3
+has "100003 3 tcp 198.18.1.3.8.1 nfs" "100000 4 udp 198.18.1.3.0.111"
+hasnt "198.18.1.1."
+rpcq "$P-c1" -l 198.18.1.3 100003 3
+has "100003 3 inet/tcp/cots_ord 198.18.1.3.8.1"
+hasnt "198.18.1.1."
+ok "second address: uaddrs name the address the request came to (TCP DUMP, UDP GETADDRLIST)"
 
 # The registry and the counters, per VS, through the admin socket.
 "$COOPCTL" -s "$T/admin.sock" --json show vs nas2 >"$T/nas2.json" || fail "show vs nas2"
