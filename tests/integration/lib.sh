@@ -81,6 +81,28 @@ veth() {
 	nsx "$3" ip link set "$4" up
 }
 
+# two_routers : the pbr tests' topology. S (the VSes' shared namespace)
+# reaches client namespace C through two routers:
+#   S xa --- ra0 198.18.10.1  RA  ra1 198.18.20.1 --- ca 198.18.20.2  C
+#   S xb --- rb0 198.18.11.1  RB  rb1 198.18.21.1 --- cb 198.18.21.2  C
+# Sets S RA RB C; both routers forward (v4, v6). Routes are the test's.
+two_routers() {
+	S="$P-s" RA="$P-ra" RB="$P-rb" C="$P-c"
+	bare_ns "$S" "$RA" "$RB" "$C"
+	veth "$S" "${P}xa" "$RA" ra0
+	veth "$S" "${P}xb" "$RB" rb0
+	veth "$RA" ra1 "$C" ca
+	veth "$RB" rb1 "$C" cb
+	nsx "$RA" ip addr add 198.18.10.1/24 dev ra0
+	nsx "$RA" ip addr add 198.18.20.1/24 dev ra1
+	nsx "$RB" ip addr add 198.18.11.1/24 dev rb0
+	nsx "$RB" ip addr add 198.18.21.1/24 dev rb1
+	nsx "$C" ip addr add 198.18.20.2/24 dev ca
+	nsx "$C" ip addr add 198.18.21.2/24 dev cb
+	nsx "$RA" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+	nsx "$RB" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+}
+
 # build_app NAME : compile $T/NAME.c, an application embedding libcoop,
 # against the built libcoop.a, linked the way the Makefile links coopd.
 build_app() {

@@ -255,31 +255,17 @@ build_app pbrapp
 COOPD="$T/pbrapp"
 
 # --- topology -----------------------------------------------------------------
-S="$P-s" RA="$P-ra" RB="$P-rb" C="$P-c"
-bare_ns "$S" "$RA" "$RB" "$C"
-veth "$S" "${P}xa" "$RA" ra0
-veth "$S" "${P}xb" "$RB" rb0
-veth "$RA" ra1 "$C" ca
-veth "$RB" rb1 "$C" cb
-nsx "$RA" ip addr add 198.18.10.1/24 dev ra0
-nsx "$RA" ip addr add 198.18.20.1/24 dev ra1
+two_routers
 nsx "$RA" ip route add 198.18.21.0/24 via 198.18.20.2
-nsx "$RB" ip addr add 198.18.11.1/24 dev rb0
 nsx "$RB" ip addr add 198.18.12.1/24 dev rb0
-nsx "$RB" ip addr add 198.18.21.1/24 dev rb1
 nsx "$RB" ip route add 198.18.20.0/24 via 198.18.21.2
 nsx "$RB" ip -6 addr add 2001:db8:12::1/64 dev rb0 nodad
 nsx "$RB" ip -6 addr add 2001:db8:21::1/64 dev rb1 nodad
-nsx "$C" ip addr add 198.18.20.2/24 dev ca
-nsx "$C" ip addr add 198.18.21.2/24 dev cb
 nsx "$C" ip -6 addr add 2001:db8:21::2/64 dev cb nodad
 nsx "$C" ip route add 198.18.10.0/24 via 198.18.20.1
 nsx "$C" ip route add 198.18.11.0/24 via 198.18.21.1
 nsx "$C" ip route add 198.18.12.0/24 via 198.18.21.1
 nsx "$C" ip -6 route add 2001:db8:12::/64 via 2001:db8:21::1
-for r in "$RA" "$RB"; do
-	nsx "$r" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-done
 # The host's own address on the shared link, and a foreign rule and route:
 # coop must never touch them. (With no address of its own on the link, the
 # kernel would drop the route when coop removes the link's last IPv4

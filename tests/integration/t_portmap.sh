@@ -13,23 +13,9 @@
 client_ns "$P-c1" "${P}v1" 198.18.1.2/24 2001:db8:1::2/64
 client_ns "$P-c2" "${P}v2" 198.18.1.2/24 2001:db8:1::2/64
 
-S="$P-s" RA="$P-ra" RB="$P-rb" C="$P-c"
-bare_ns "$S" "$RA" "$RB" "$C"
-veth "$S" "${P}xa" "$RA" ra0
-veth "$S" "${P}xb" "$RB" rb0
-veth "$RA" ra1 "$C" ca
-veth "$RB" rb1 "$C" cb
-nsx "$RA" ip addr add 198.18.10.1/24 dev ra0
-nsx "$RA" ip addr add 198.18.20.1/24 dev ra1
-nsx "$RB" ip addr add 198.18.11.1/24 dev rb0
-nsx "$RB" ip addr add 198.18.21.1/24 dev rb1
-nsx "$C" ip addr add 198.18.20.2/24 dev ca
-nsx "$C" ip addr add 198.18.21.2/24 dev cb
+two_routers
 nsx "$C" ip route add 198.18.10.0/24 via 198.18.20.1
 nsx "$C" ip route add 198.18.11.0/24 via 198.18.21.1
-for r in "$RA" "$RB"; do
-	nsx "$r" sysctl -qw net.ipv4.ip_forward=1
-done
 
 cat >"$T/coop.ini" <<INI
 [global]

@@ -81,24 +81,13 @@ C
 build_app udpapp
 COOPD="$T/udpapp"
 
-S="$P-s" RA="$P-ra" RB="$P-rb" C="$P-c"
-bare_ns "$S" "$RA" "$RB" "$C"
-veth "$S" "${P}xa" "$RA" ra0
-veth "$S" "${P}xb" "$RB" rb0
-veth "$RA" ra1 "$C" ca
-veth "$RB" rb1 "$C" cb
-nsx "$RA" ip addr add 198.18.10.1/24 dev ra0
+two_routers
 nsx "$RA" ip addr add 198.18.12.1/24 dev ra0
-nsx "$RA" ip addr add 198.18.20.1/24 dev ra1
 nsx "$RA" ip route add 198.18.21.0/24 via 198.18.20.2
 nsx "$RA" ip route add 198.18.11.0/24 via 198.18.10.5
-nsx "$RB" ip addr add 198.18.11.1/24 dev rb0
-nsx "$RB" ip addr add 198.18.21.1/24 dev rb1
 nsx "$RB" ip route add 198.18.20.0/24 via 198.18.21.2
 nsx "$RB" ip route add 198.18.10.0/24 via 198.18.11.5
 nsx "$RB" ip route add 198.18.12.0/24 via 198.18.11.5
-nsx "$C" ip addr add 198.18.20.2/24 dev ca
-nsx "$C" ip addr add 198.18.21.2/24 dev cb
 # IPv6: S has an address of its own (no VS's) on xa, as RA's next hop.
 nsx "$S" ip -6 addr add 2001:db8:10::2/64 dev "${P}xa" nodad
 nsx "$RA" ip -6 addr add 2001:db8:10::1/64 dev ra0 nodad
@@ -114,9 +103,6 @@ nsx "$C" ip route add 198.18.10.0/24 via 198.18.21.1
 nsx "$C" ip route add 198.18.12.0/24 via 198.18.21.1
 nsx "$C" ip route add 198.18.11.0/24 via 198.18.20.1
 nsx "$C" ip -6 route add 2001:db8:11::/64 via 2001:db8:20::1
-for r in "$RA" "$RB"; do
-	nsx "$r" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-done
 # ...and each router refuses to carry the other VS's replies.
 nsx "$RB" ip rule add pref 100 from 198.18.10.0/24 iif rb0 prohibit
 nsx "$RB" ip rule add pref 101 from 198.18.12.0/24 iif rb0 prohibit
