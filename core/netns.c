@@ -407,6 +407,11 @@ int coop_netns_get(const char *name, bool create, struct coop_netns **out,
 	return 0;
 }
 
+struct coop_netns *coop_netns_find(const char *name)
+{
+	return registry_find(name);
+}
+
 /* Unmount and unlink an owned namespace, unless the name now belongs to a
  * different namespace (someone ran `ip netns del NAME; ip netns add NAME`):
  * that one is not ours to delete. */

@@ -33,6 +33,9 @@ int coop_netns_default_fd(void);
  * Adds a reference. Control thread. */
 int coop_netns_get(const char *name, bool create, struct coop_netns **out,
 		   char *err, size_t errlen);
+/* The registered namespace NAME (held by some VS of this process), or NULL.
+ * Adds no reference. Control thread. */
+struct coop_netns *coop_netns_find(const char *name);
 /* Drop a reference; the last one closes the fd and, when coop created the
  * namespace, removes it. Control thread. */
 void coop_netns_put(struct coop_netns *ns);

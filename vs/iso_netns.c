@@ -7,10 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/netns.h"
 #include "core/nl.h"
+#include "core/runtime.h"
+#include "vs/netns_rec.h"
 #include "vs/vs.h"
 
 /* Index of the loopback device in every namespace (reserved by the kernel). */
@@ -39,13 +43,23 @@ struct iso_netns {
 	bool set_up;                /* up() set IFF_UP on it */
 	struct iso_addr *addrs;     /* addresses up() added, in order */
 	size_t n_addrs;
-	struct iso_route routes[2]; /* default routes up() added (v4, v6) */
+	struct iso_route routes[4]; /* default routes up() added (v4, v6;
+				     * a record's leftovers may add two) */
 	size_t n_routes;
+	bool recorded;              /* its record (vs/netns_rec.h) is on disk */
 };
 
 /* down() failures have no caller to report to; log them rather than leave
  * kernel state behind silently. */
-#define warn(vs, fmt, ...) coop_warn("vs '%s': " fmt, (vs)->cfg->name, __VA_ARGS__)
+#define warn(who, fmt, ...) coop_warn("%s: " fmt, (who), __VA_ARGS__)
+
+/* A delete that finds nothing to delete: the state is already gone (a
+ * record's claim that a crash left unfulfilled, a link that took its
+ * addresses with it). */
+static bool gone(int rc)
+{
+	return rc == -ENOENT || rc == -EADDRNOTAVAIL || rc == -ESRCH || rc == -ENODEV;
+}
 
 /* Fill err with "vs 'NAME': WHAT: strerror(-rc) (kernel text)", return rc. */
 static int __attribute__((format(printf, 6, 7)))
@@ -97,35 +111,45 @@ static bool doomed(const struct iso_netns *st)
 }
 
 /* Undo what st records, newest first. nl is a socket in the VS namespace
- * (NULL if none could be opened: then only the namespace reference goes). */
-static void undo(struct coop_vs *vs, struct iso_netns *st, struct coop_nl *nl)
+ * (NULL if none could be opened: then only the namespace reference goes).
+ * who names the owner in warnings ("vs 'nas1'"). Returns the number of
+ * steps that failed (0: nothing of st is left in the kernel). */
+static int undo(const char *who, struct iso_netns *st, struct coop_nl *nl)
 {
 	struct coop_nl *def = NULL;
 	char buf[INET6_ADDRSTRLEN + 8];
+	int rc, failed = 0;
 	size_t i;
-	int rc;
 
-	if (!nl)
+	if (!nl) {
+		failed = st->moved || !doomed(st);
 		goto put;
+	}
 	if (!doomed(st)) {
 		for (i = st->n_routes; i-- > 0;) {
 			const struct iso_route *r = &st->routes[i];
 
 			rc = coop_nl_route_default_del(nl, &r->gw, r->ifindex);
-			if (rc < 0)
-				warn(vs, "cannot delete its default route via %s: %s",
+			if (rc < 0 && !gone(rc)) {
+				warn(who, "cannot delete its default route via %s: %s",
 				     addr_str(&r->gw, buf, sizeof(buf)), strerror(-rc));
+				failed++;
+			}
 		}
 		for (i = st->n_addrs; i-- > 0;) {
 			rc = coop_nl_addr_del(nl, st->addrs[i].ifindex, &st->addrs[i].p);
-			if (rc < 0)
-				warn(vs, "cannot delete address %s: %s",
+			if (rc < 0 && !gone(rc)) {
+				warn(who, "cannot delete address %s: %s",
 				     prefix_str(&st->addrs[i].p, buf, sizeof(buf)), strerror(-rc));
+				failed++;
+			}
 		}
 		/* A moved link goes down on its way out anyway. */
 		if (st->set_up && !st->moved &&
-		    (rc = coop_nl_link_set_up(nl, st->ifindex, false)) < 0)
-			warn(vs, "cannot set %s down: %s", st->ifname, strerror(-rc));
+		    (rc = coop_nl_link_set_up(nl, st->ifindex, false)) < 0 && !gone(rc)) {
+			warn(who, "cannot set %s down: %s", st->ifname, strerror(-rc));
+			failed++;
+		}
 	}
 	st->n_routes = 0;
 	st->n_addrs = 0;
@@ -134,8 +158,9 @@ static void undo(struct coop_vs *vs, struct iso_netns *st, struct coop_nl *nl)
 		 * veth down with it; moving it also flushes our addresses. */
 		rc = coop_nl_link_move(nl, st->ifindex, coop_netns_default_fd());
 		if (rc < 0) {
-			warn(vs, "cannot move %s back to the default namespace: %s", st->ifname,
+			warn(who, "cannot move %s back to the default namespace: %s", st->ifname,
 			     strerror(-rc));
+			failed++;
 		} else if (st->was_up) {
 			struct coop_nl_link link;
 
@@ -144,8 +169,10 @@ static void undo(struct coop_vs *vs, struct iso_netns *st, struct coop_nl *nl)
 				rc = coop_nl_link_get(def, 0, st->ifname, &link);
 			if (rc == 0)
 				rc = coop_nl_link_set_up(def, link.ifindex, true);
-			if (rc < 0)
-				warn(vs, "cannot set %s up again: %s", st->ifname, strerror(-rc));
+			if (rc < 0) {
+				warn(who, "cannot set %s up again: %s", st->ifname, strerror(-rc));
+				failed++;
+			}
 			coop_nl_close(def);
 		}
 		st->moved = false;
@@ -153,31 +180,212 @@ static void undo(struct coop_vs *vs, struct iso_netns *st, struct coop_nl *nl)
 put:
 	coop_netns_put(st->ns);
 	st->ns = NULL;
+	return failed;
 }
 
-/* Find or move in the VS interface and bring it up. */
-static int link_up(struct coop_vs *vs, struct iso_netns *st, struct coop_nl *nl,
-		   char *err, size_t errlen)
+/* --- records: what a crashed run left (vs/netns_rec.h) ---------------------- */
+
+/* Fill st (whose ns is set) with the claims of rec that still exist in the
+ * namespace, resolving link names through nl; with only, just the items
+ * only[] marks (indexes: addrs, then routes; the interface last). */
+static int st_from_rec(struct iso_netns *st, const struct coop_netns_rec *rec,
+		       struct coop_nl *nl, const bool *only)
+{
+	struct coop_nl_link link;
+	size_t i, k = 0;
+
+	if (rec->n_addrs) {
+		st->addrs = calloc(rec->n_addrs, sizeof(*st->addrs));
+		if (!st->addrs)
+			return -ENOMEM;
+	}
+	for (i = 0; i < rec->n_addrs; i++) {
+		const struct coop_prefix *p = &rec->addrs[i];
+
+		if (only && !only[i])
+			continue;
+		if (!strcmp(p->ifname, "lo"))
+			link.ifindex = LOOPBACK_IFINDEX;
+		else if (coop_nl_link_get(nl, 0, p->ifname, &link) < 0)
+			continue; /* the link left: its addresses went with it */
+		st->addrs[st->n_addrs].p = *p;
+		st->addrs[st->n_addrs].p.ifname[0] = '\0';
+		st->addrs[st->n_addrs++].ifindex = link.ifindex;
+	}
+	for (i = 0; i < rec->n_routes; i++) {
+		const struct coop_netns_rec_route *r = &rec->routes[i];
+
+		if (only && !only[rec->n_addrs + i])
+			continue;
+		link.ifindex = 0;
+		if (r->ifname[0] && coop_nl_link_get(nl, 0, r->ifname, &link) < 0)
+			continue;
+		st->routes[k].gw = r->gw;
+		st->routes[k++].ifindex = link.ifindex;
+	}
+	st->n_routes = k;
+	if (rec->ifname[0] && (!only || only[rec->n_addrs + rec->n_routes]) &&
+	    coop_nl_link_get(nl, 0, rec->ifname, &link) == 0) {
+		snprintf(st->ifname, sizeof(st->ifname), "%s", rec->ifname);
+		st->ifindex = link.ifindex;
+		st->moved = rec->moved;
+		st->was_up = rec->was_up;
+		st->set_up = rec->set_up;
+	}
+	return 0;
+}
+
+/* Undo the claims of rec (all, or those only[] marks: see st_from_rec) in
+ * namespace ns. Takes a reference of its own on ns; when the record says
+ * coop created ns and all of it goes (!only), ns is deleted with the last
+ * reference. Returns the number of failed steps, or -errno. */
+static int undo_rec(const char *who, const char *name, const struct coop_netns_rec *rec,
+		    const bool *only)
+{
+	struct iso_netns st = { .ns = NULL };
+	struct coop_nl *nl = NULL;
+	char nserr[256];
+	int rc;
+
+	rc = coop_netns_get(name, false, &st.ns, nserr, sizeof(nserr));
+	if (rc < 0)
+		return rc;
+	rc = coop_nl_open(st.ns->fd, &nl);
+	if (rc == 0)
+		rc = st_from_rec(&st, rec, nl, only);
+	if (rc < 0) {
+		warn(who, "cannot undo its record in namespace '%s': %s", name, strerror(-rc));
+		coop_netns_put(st.ns);
+		coop_nl_close(nl);
+		free(st.addrs);
+		return rc;
+	}
+	rc = undo(who, &st, nl);
+	coop_nl_close(nl);
+	free(st.addrs);
+	return rc;
+}
+
+/* Path of the namespace file of name. */
+static void ns_file(const char *name, char *buf, size_t len)
+{
+	if (name[0] == '/')
+		snprintf(buf, len, "%s", name);
+	else
+		snprintf(buf, len, "%s/%s", COOP_NETNS_DIR, name);
+}
+
+/* Whether a record's owner still runs. A record of this very process is
+ * "alive" only while this process holds the namespace (else it is what an
+ * earlier coop_start of the same process left). */
+static bool owner_alive(const struct coop_netns_rec *rec)
+{
+	if (coop_netns_rec_owner_self(rec))
+		return coop_netns_find(rec->ns) != NULL;
+	return coop_netns_rec_owner_alive(rec);
+}
+
+/* The namespace a record describes is the one now at its name: the nsfs
+ * inode matches (or was not recorded yet: the record was written just
+ * before coop created it). */
+static bool rec_matches(const struct coop_netns_rec *rec, const struct coop_netns *ns)
+{
+	struct stat sb;
+
+	if (!rec->ns_ino)
+		return true;
+	return fstat(ns->fd, &sb) == 0 && (unsigned long long)sb.st_ino == rec->ns_ino;
+}
+
+/* Load the record of name for a VS coming up. 0 with *have set when there
+ * is one to adopt (its owner is dead) and *exists when a file is there at
+ * all; -errno with err filled when the VS must not come up: the owner runs
+ * (another coopd uses the namespace) or the record cannot be read. */
+static int rec_load(struct coop_vs *vs, const char *name, struct coop_netns_rec *old, bool *have,
+		    bool *exists, char *err, size_t errlen)
+{
+	char rerr[384];
+	int rc;
+
+	*have = *exists = false;
+	rc = coop_netns_rec_read(COOP_NETNS_REC_DIR, name, old, rerr, sizeof(rerr));
+	if (rc == -ENOENT)
+		return 0;
+	*exists = true;
+	if (rc < 0) {
+		coop_netns_rec_free(old);
+		snprintf(err, errlen,
+			 "vs '%s': namespace '%s': %s; coop leaves the namespace alone until the "
+			 "entry is removed (check what it names by hand, then append 'gone %s' "
+			 "to the file)",
+			 vs->cfg->name, name, rerr, name);
+		return rc;
+	}
+	if (owner_alive(old)) {
+		coop_netns_rec_log_path(COOP_NETNS_REC_DIR, old->pid, old->start, rerr,
+					sizeof(rerr));
+		snprintf(err, errlen,
+			 "vs '%s': namespace '%s' is in use by another coopd (pid %ld, record %s); "
+			 "not touching it",
+			 vs->cfg->name, name, old->pid, rerr);
+		coop_netns_rec_free(old);
+		return -EBUSY;
+	}
+	*have = true;
+	return 0;
+}
+
+/* The VS interface as up() found it before acting. */
+struct link_plan {
+	bool inside;              /* already in the VS namespace */
+	struct coop_nl_link link; /* there, or in the default namespace */
+};
+
+/* Look the VS interface up: inside the namespace (nl; NULL when coop is
+ * about to create it), else in the default namespace. */
+static int link_find(struct coop_vs *vs, const char *nsname, struct coop_nl *nl,
+		     struct link_plan *lp, char *err, size_t errlen)
 {
 	const char *ifname = vs->cfg->ifname;
-	struct coop_nl_link link, outside;
+	struct coop_nl *def;
+	int rc = -ENODEV;
+
+	if (nl)
+		rc = coop_nl_link_get(nl, 0, ifname, &lp->link);
+	lp->inside = rc == 0;
+	if (rc != -ENODEV)
+		return rc == 0 ? 0 :
+				 fail(vs, nl, rc, err, errlen, "interface %s in namespace '%s'",
+				      ifname, nsname);
+	/* Not inside yet: it must be in the default namespace. */
+	rc = coop_nl_open(coop_netns_default_fd(), &def);
+	if (rc < 0)
+		return fail(vs, NULL, rc, err, errlen, "netlink socket");
+	rc = coop_nl_link_get(def, 0, ifname, &lp->link);
+	if (rc < 0)
+		fail(vs, def, rc, err, errlen, "interface %s", ifname);
+	coop_nl_close(def);
+	return rc;
+}
+
+/* Move in the VS interface (unless it is inside already) and bring it up.
+ * old: the record being adopted, NULL if none. */
+static int link_up(struct coop_vs *vs, struct iso_netns *st, struct coop_nl *nl,
+		   const struct link_plan *lp, const struct coop_netns_rec *old, char *err,
+		   size_t errlen)
+{
+	const char *ifname = vs->cfg->ifname;
+	bool ours = old && !strcmp(old->ifname, ifname);
+	struct coop_nl_link link = lp->link;
 	struct coop_nl *def;
 	int rc;
 
 	snprintf(st->ifname, sizeof(st->ifname), "%s", ifname);
-	rc = coop_nl_link_get(nl, 0, ifname, &link);
-	if (rc == -ENODEV) {
-		/* Not inside yet: it must be in the default namespace. */
+	if (!lp->inside) {
 		rc = coop_nl_open(coop_netns_default_fd(), &def);
 		if (rc < 0)
 			return fail(vs, NULL, rc, err, errlen, "netlink socket");
-		rc = coop_nl_link_get(def, 0, ifname, &outside);
-		if (rc < 0) {
-			fail(vs, def, rc, err, errlen, "interface %s", ifname);
-			coop_nl_close(def);
-			return rc;
-		}
-		rc = coop_nl_link_move(def, outside.ifindex, st->ns->fd);
+		rc = coop_nl_link_move(def, lp->link.ifindex, st->ns->fd);
 		if (rc < 0) {
 			fail(vs, def, rc, err, errlen, "moving %s into namespace '%s'", ifname,
 			     st->ns->name);
@@ -186,26 +394,64 @@ static int link_up(struct coop_vs *vs, struct iso_netns *st, struct coop_nl *nl,
 		}
 		coop_nl_close(def);
 		st->moved = true;
-		st->was_up = outside.flags & IFF_UP;
+		st->was_up = lp->link.flags & IFF_UP;
 		/* The kernel may renumber it inside. */
 		rc = coop_nl_link_get(nl, 0, ifname, &link);
+		if (rc < 0)
+			return fail(vs, nl, rc, err, errlen, "interface %s in namespace '%s'",
+				    ifname, st->ns->name);
+	} else if (ours && old->moved) {
+		/* Moved in by a coopd that crashed: still ours to move back. */
+		st->moved = true;
+		st->was_up = old->was_up;
 	}
-	if (rc < 0)
-		return fail(vs, nl, rc, err, errlen, "interface %s in namespace '%s'", ifname,
-			    st->ns->name);
 	st->ifindex = link.ifindex;
 	if (!(link.flags & IFF_UP)) {
 		rc = coop_nl_link_set_up(nl, link.ifindex, true);
 		if (rc < 0)
 			return fail(vs, nl, rc, err, errlen, "setting %s up", ifname);
 		st->set_up = true;
+	} else if (ours && old->set_up) {
+		st->set_up = true;
 	}
 	return 0;
 }
 
-/* Add every configured address, recording each one added. */
+/* The record claims address p on link. */
+static bool claims_addr(const struct coop_netns_rec *r, const char *link,
+			const struct coop_prefix *p)
+{
+	size_t i;
+
+	for (i = 0; r && i < r->n_addrs; i++)
+		if (r->addrs[i].len == p->len && coop_addr_equal(&r->addrs[i].addr, &p->addr) &&
+		    !strcmp(r->addrs[i].ifname, link))
+			return true;
+	return false;
+}
+
+static bool claims_route(const struct coop_netns_rec *r, const struct coop_addr *gw)
+{
+	size_t i;
+
+	for (i = 0; r && i < r->n_routes; i++)
+		if (coop_addr_equal(&r->routes[i].gw, gw))
+			return true;
+	return false;
+}
+
+/* Name of the link address p of vs goes on. */
+static const char *addr_link(const struct coop_vs *vs, const struct coop_prefix *p)
+{
+	if (p->ifname[0])
+		return p->ifname;
+	return vs->cfg->ifname[0] ? vs->cfg->ifname : "lo";
+}
+
+/* Add every configured address, recording each one added (or adopted: one
+ * the record old says a crashed coopd added). */
 static int addrs_add(struct coop_vs *vs, struct iso_netns *st, struct coop_nl *nl,
-		     char *err, size_t errlen)
+		     const struct coop_netns_rec *old, char *err, size_t errlen)
 {
 	const struct coop_vs_cfg *cfg = vs->cfg;
 	char buf[INET6_ADDRSTRLEN + 8];
@@ -221,23 +467,21 @@ static int addrs_add(struct coop_vs *vs, struct iso_netns *st, struct coop_nl *n
 	for (i = 0; i < cfg->n_addrs; i++) {
 		const struct coop_prefix *p = &cfg->addrs[i];
 
+		on = addr_link(vs, p);
 		if (p->ifname[0]) {
 			struct coop_nl_link link;
 
-			on = p->ifname;
 			rc = coop_nl_link_get(nl, 0, p->ifname, &link);
 			if (rc < 0)
 				return fail(vs, nl, rc, err, errlen, "address %s on %s",
 					    prefix_str(p, buf, sizeof(buf)), on);
 			ifindex = link.ifindex;
-		} else if (st->ifindex) {
-			on = st->ifname;
-			ifindex = st->ifindex;
 		} else {
-			on = "lo";
-			ifindex = LOOPBACK_IFINDEX;
+			ifindex = st->ifindex ? st->ifindex : LOOPBACK_IFINDEX;
 		}
 		rc = coop_nl_addr_add(nl, ifindex, p);
+		if (rc == -EEXIST && claims_addr(old, on, p))
+			rc = 0;
 		if (rc < 0)
 			return fail(vs, nl, rc, err, errlen, "address %s on %s",
 				    prefix_str(p, buf, sizeof(buf)), on);
@@ -248,9 +492,10 @@ static int addrs_add(struct coop_vs *vs, struct iso_netns *st, struct coop_nl *n
 	return 0;
 }
 
-/* Add a default route via gw, recording it. */
+/* Add a default route via gw, recording it (or adopting it, as above). */
 static int route_add(struct coop_vs *vs, struct iso_netns *st, struct coop_nl *nl,
-		     const struct coop_addr *gw, char *err, size_t errlen)
+		     const struct coop_addr *gw, const struct coop_netns_rec *old, char *err,
+		     size_t errlen)
 {
 	struct iso_route *r = &st->routes[st->n_routes];
 	char buf[INET6_ADDRSTRLEN];
@@ -259,6 +504,8 @@ static int route_add(struct coop_vs *vs, struct iso_netns *st, struct coop_nl *n
 	r->gw = *gw;
 	r->ifindex = gw_ifindex(st, gw);
 	rc = coop_nl_route_default_add(nl, gw, r->ifindex);
+	if (rc == -EEXIST && claims_route(old, gw))
+		rc = 0;
 	if (rc < 0)
 		return fail(vs, nl, rc, err, errlen, "default route via %s",
 			    addr_str(gw, buf, sizeof(buf)));
@@ -267,87 +514,287 @@ static int route_add(struct coop_vs *vs, struct iso_netns *st, struct coop_nl *n
 }
 
 static int routes_add(struct coop_vs *vs, struct iso_netns *st, struct coop_nl *nl,
-		      char *err, size_t errlen)
+		      const struct coop_netns_rec *old, char *err, size_t errlen)
 {
 	int rc = 0;
 
 	if (vs->cfg->has_gw4)
-		rc = route_add(vs, st, nl, &vs->cfg->gw4, err, errlen);
+		rc = route_add(vs, st, nl, &vs->cfg->gw4, old, err, errlen);
 	if (rc == 0 && vs->cfg->has_gw6)
-		rc = route_add(vs, st, nl, &vs->cfg->gw6, err, errlen);
+		rc = route_add(vs, st, nl, &vs->cfg->gw6, old, err, errlen);
 	return rc;
 }
 
-static int netns_up(struct coop_vs *vs, char *err, size_t errlen)
+static unsigned long long ns_ino(const struct coop_netns *ns)
+{
+	struct stat sb;
+
+	return fstat(ns->fd, &sb) == 0 ? (unsigned long long)sb.st_ino : 0;
+}
+
+/* The record of what up() is about to do: written before it acts, so that
+ * a crash at any point leaves a claim on everything it may have done. */
+static int plan_rec(struct coop_vs *vs, const char *name, const struct iso_netns *st,
+		    const struct link_plan *lp, const struct coop_netns_rec *old,
+		    struct coop_netns_rec *rec)
+{
+	const struct coop_vs_cfg *cfg = vs->cfg;
+	bool ours = old && !strcmp(old->ifname, cfg->ifname);
+	struct coop_addr gw6 = cfg->gw6;
+	size_t i;
+	int rc;
+
+	memset(rec, 0, sizeof(*rec));
+	snprintf(rec->ns, sizeof(rec->ns), "%s", name);
+	rc = coop_netns_rec_set_owner(rec);
+	if (rc < 0)
+		return rc;
+	rec->ns_ino = st->ns ? ns_ino(st->ns) : 0;
+	rec->created = st->ns ? old && old->created : true;
+	if (cfg->ifname[0]) {
+		snprintf(rec->ifname, sizeof(rec->ifname), "%s", cfg->ifname);
+		rec->moved = !lp->inside || (ours && old->moved);
+		rec->was_up = !lp->inside ? lp->link.flags & IFF_UP : ours && old->was_up;
+		rec->set_up = !lp->inside || !(lp->link.flags & IFF_UP) || (ours && old->set_up);
+	}
+	if (cfg->n_addrs) {
+		rec->addrs = calloc(cfg->n_addrs, sizeof(*rec->addrs));
+		if (!rec->addrs)
+			return -ENOMEM;
+	}
+	for (i = 0; i < cfg->n_addrs; i++) {
+		rec->addrs[i] = cfg->addrs[i];
+		snprintf(rec->addrs[i].ifname, IF_NAMESIZE, "%s", addr_link(vs, &cfg->addrs[i]));
+	}
+	rec->n_addrs = cfg->n_addrs;
+	if (cfg->has_gw4)
+		rec->routes[rec->n_routes++].gw = cfg->gw4;
+	if (cfg->has_gw6) {
+		rec->routes[rec->n_routes].gw = gw6;
+		if (IN6_IS_ADDR_LINKLOCAL(&gw6.v6))
+			snprintf(rec->routes[rec->n_routes].ifname, IF_NAMESIZE, "%s", cfg->ifname);
+		rec->n_routes++;
+	}
+	return 0;
+}
+
+/* Undo what the adopted record old claims and the new plan rec does not
+ * (an address dropped from the file while coopd was down, another
+ * interface), before the new record replaces old. */
+static void undo_leftovers(struct coop_vs *vs, const struct coop_netns_rec *old,
+			   const struct coop_netns_rec *rec)
+{
+	size_t n = old->n_addrs + old->n_routes + 1, i;
+	char who[COOP_NAME_MAX + 8];
+	bool *only, any = false;
+
+	only = calloc(n, sizeof(*only));
+	if (!only)
+		return;
+	for (i = 0; i < old->n_addrs; i++)
+		any |= only[i] = !claims_addr(rec, old->addrs[i].ifname, &old->addrs[i]);
+	for (i = 0; i < old->n_routes; i++)
+		any |= only[old->n_addrs + i] = !claims_route(rec, &old->routes[i].gw);
+	any |= only[n - 1] = old->ifname[0] && strcmp(old->ifname, rec->ifname);
+	snprintf(who, sizeof(who), "vs '%s'", vs->cfg->name);
+	if (any) {
+		coop_info("%s: removing what a crashed coopd added to namespace '%s' that the configuration no longer has",
+			  who, old->ns);
+		undo_rec(who, old->ns, old, only);
+	}
+	free(only);
+}
+
+static int up_locked(struct coop_vs *vs, char *err, size_t errlen)
 {
 	const struct coop_vs_cfg *cfg = vs->cfg;
 	const char *name = cfg->netns[0] ? cfg->netns : cfg->name;
+	struct coop_netns_rec old, rec = { .addrs = NULL }, *adopt = NULL;
+	bool have_old, old_file, exists, shared;
+	struct link_plan lp = { .inside = false };
+	char nserr[256], who[COOP_NAME_MAX + 8], path[COOP_NAME_MAX + 16];
 	struct coop_nl *nl = NULL;
 	struct iso_netns *st;
-	char nserr[256];
-	int rc;
+	struct stat sb;
+	int rc, failed;
 
 	if (vs->iso_priv)
 		return fail(vs, NULL, -EALREADY, err, errlen, "isolation");
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return fail(vs, NULL, -ENOMEM, err, errlen, "isolation");
-	rc = coop_netns_get(name, true, &st->ns, nserr, sizeof(nserr));
-	if (rc < 0) {
-		if (err && errlen)
-			snprintf(err, errlen, "vs '%s': %s", cfg->name, nserr);
+	snprintf(who, sizeof(who), "vs '%s'", cfg->name);
+	/* Another VS of this process holds the namespace (the library allows
+	 * it, coopd's configuration does not): its record is that VS's, and
+	 * one record per namespace cannot describe two; this VS goes without. */
+	shared = coop_netns_find(name) != NULL;
+	/* What a coopd that died left here: refused if it still runs. */
+	have_old = old_file = false;
+	rc = shared ? 0 : rec_load(vs, name, &old, &have_old, &old_file, err, errlen);
+	if (rc < 0)
 		goto err_free;
+	ns_file(name, path, sizeof(path));
+	exists = stat(path, &sb) == 0 || name[0] == '/';
+	if (exists) {
+		/* Attaching changes nothing: done before the record. */
+		rc = coop_netns_get(name, false, &st->ns, nserr, sizeof(nserr));
+		if (rc == -ENOENT && name[0] != '/') {
+			exists = false;
+		} else if (rc < 0) {
+			snprintf(err, errlen, "vs '%s': %s", cfg->name, nserr);
+			goto err_free_old;
+		}
 	}
-	/* One socket inside for everything below: requests on it act in the
-	 * VS namespace without the thread leaving the default one. */
-	rc = coop_nl_open(st->ns->fd, &nl);
-	if (rc < 0) {
-		fail(vs, NULL, rc, err, errlen, "netlink socket in namespace '%s'", name);
-		goto err_undo;
+	if (have_old && (!exists || !rec_matches(&old, st->ns))) {
+		coop_warn("%s: namespace '%s' is not the one coopd pid %ld recorded (%s); its record is dropped",
+			  who, name, old.pid, exists ? "another namespace has the name now" : "it is gone");
+		coop_netns_rec_free(&old);
+		have_old = false;
+	}
+	if (have_old) {
+		adopt = &old;
+		coop_info("%s: adopting namespace '%s' as left by coopd pid %ld (%s)", who, name,
+			  old.pid, old.created ? "created by coop" : "attached");
+		if (old.created)
+			st->ns->owned = true;
+	}
+	if (exists) {
+		rc = coop_nl_open(st->ns->fd, &nl);
+		if (rc < 0) {
+			fail(vs, NULL, rc, err, errlen, "netlink socket in namespace '%s'", name);
+			goto err_undo;
+		}
 	}
 	if (cfg->ifname[0]) {
-		rc = link_up(vs, st, nl, err, errlen);
+		rc = link_find(vs, name, nl, &lp, err, errlen);
 		if (rc < 0)
 			goto err_undo;
 	}
-	rc = addrs_add(vs, st, nl, err, errlen);
+	rc = plan_rec(vs, name, st, &lp, adopt, &rec);
+	if (rc < 0) {
+		fail(vs, NULL, rc, err, errlen, "record of namespace '%s'", name);
+		goto err_undo;
+	}
+	if (adopt)
+		undo_leftovers(vs, adopt, &rec);
+	/* excl when there was no record: a second coopd racing for the same
+	 * namespace finds this one's and stops. */
+	rc = shared ? 0 :
+		      coop_netns_rec_write(COOP_NETNS_REC_DIR, &rec, !old_file, nserr, sizeof(nserr));
+	if (rc < 0) {
+		snprintf(err, errlen, "vs '%s': namespace '%s': %s%s", cfg->name, name, nserr,
+			 rc == -EEXIST ? " (another coopd is taking it)" : "");
+		goto err_undo;
+	}
+	st->recorded = !shared;
+	if (!exists) {
+		rc = coop_netns_get(name, true, &st->ns, nserr, sizeof(nserr));
+		if (rc < 0) {
+			snprintf(err, errlen, "vs '%s': %s", cfg->name, nserr);
+			goto err_undo;
+		}
+		/* One socket inside for everything below: requests on it act
+		 * in the VS namespace without the thread leaving the default
+		 * one. */
+		rc = coop_nl_open(st->ns->fd, &nl);
+		if (rc < 0) {
+			fail(vs, NULL, rc, err, errlen, "netlink socket in namespace '%s'", name);
+			goto err_undo;
+		}
+	}
+	if (cfg->ifname[0]) {
+		rc = link_up(vs, st, nl, &lp, adopt, err, errlen);
+		if (rc < 0)
+			goto err_undo;
+	}
+	rc = addrs_add(vs, st, nl, adopt, err, errlen);
 	if (rc < 0)
 		goto err_undo;
-	rc = routes_add(vs, st, nl, err, errlen);
+	rc = routes_add(vs, st, nl, adopt, err, errlen);
 	if (rc < 0)
 		goto err_undo;
+	if (!exists && st->recorded) {
+		/* Now that it exists: which namespace it is, and whether it is
+		 * ours after all (someone may have made it a moment ago). */
+		rec.ns_ino = ns_ino(st->ns);
+		rec.created = st->ns->owned;
+		if (coop_netns_rec_write(COOP_NETNS_REC_DIR, &rec, false, nserr, sizeof(nserr)) < 0)
+			coop_warn("%s: %s", who, nserr);
+	}
 	coop_nl_close(nl);
+	coop_netns_rec_free(&rec);
+	if (adopt)
+		coop_netns_rec_free(&old);
 	vs->iso_priv = st;
 	return 0;
 
 err_undo:
-	undo(vs, st, nl);
+	failed = st->ns ? undo(who, st, nl) : 0;
+	/* What the adopted record claims and this run did not get to. */
+	if (adopt && st->recorded && !failed) {
+		int r = undo_rec(who, name, &old, NULL);
+
+		failed = r > 0 ? r : 0;
+	}
+	if (st->recorded && !failed)
+		coop_netns_rec_remove(COOP_NETNS_REC_DIR, name);
 	coop_nl_close(nl);
+	coop_netns_rec_free(&rec);
+err_free_old:
+	if (have_old)
+		coop_netns_rec_free(&old);
 err_free:
 	free(st->addrs);
 	free(st);
 	return rc;
 }
 
+/* The records are read and claimed under the store's lock (held already
+ * inside a batch): two coopds cannot both take a namespace. */
+static int netns_up(struct coop_vs *vs, char *err, size_t errlen)
+{
+	char lerr[384];
+	int rc;
+
+	rc = coop_netns_rec_begin(COOP_NETNS_REC_DIR, lerr, sizeof(lerr));
+	if (rc < 0) {
+		snprintf(err, errlen, "vs '%s': %s", vs->cfg->name, lerr);
+		return rc;
+	}
+	rc = up_locked(vs, err, errlen);
+	coop_netns_rec_end();
+	return rc;
+}
+
 static void netns_down(struct coop_vs *vs)
 {
 	struct iso_netns *st = vs->iso_priv;
+	char name[COOP_NAME_MAX], who[COOP_NAME_MAX + 8];
 	struct coop_nl *nl = NULL;
 	int rc;
 
 	if (!st)
 		return;
+	snprintf(who, sizeof(who), "vs '%s'", vs->cfg->name);
+	snprintf(name, sizeof(name), "%s", st->ns->name);
 	/* Tearing down a namespace of our own with nothing to move out needs
 	 * no netlink at all: that is the common case at shutdown. */
 	if (st->moved || !doomed(st)) {
 		rc = coop_nl_open(st->ns->fd, &nl);
 		if (rc < 0) {
-			warn(vs, "netlink socket in namespace '%s': %s; its state stays",
+			warn(who, "netlink socket in namespace '%s': %s; its state stays",
 			     st->ns->name, strerror(-rc));
 			nl = NULL;
 		}
 	}
-	undo(vs, st, nl);
+	if (undo(who, st, nl) == 0 && st->recorded) {
+		rc = coop_netns_rec_remove(COOP_NETNS_REC_DIR, name);
+		if (rc < 0)
+			warn(who, "cannot remove its record in %s: %s; the next start finds its state gone and drops it",
+			     COOP_NETNS_REC_DIR, strerror(-rc));
+	} else if (st->recorded)
+		warn(who, "its record in %s stays: the next start adopts what is left",
+		     COOP_NETNS_REC_DIR);
 	coop_nl_close(nl);
 	free(st->addrs);
 	free(st);
@@ -363,9 +810,145 @@ static int netns_socket(struct coop_vs *vs, int domain, int type, int protocol)
 	return coop_netns_socket(st->ns->fd, domain, type, protocol);
 }
 
+/* --- records nobody claims (a VS dropped while coopd was down) ------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Undo one orphaned record ns: its owner is dead and no VS of this
+ * configuration uses the namespace. */
+static void sweep_one(const char *ns)
+{
+	struct coop_netns_rec rec;
+	struct coop_netns *held;
+	char rerr[384], who[COOP_NAME_MAX + 48];
+	int rc;
+
+	rc = coop_netns_rec_read(COOP_NETNS_REC_DIR, ns, &rec, rerr, sizeof(rerr));
+	if (rc < 0) {
+		if (rc != -ENOENT)
+			coop_warn("%s; left alone (check namespace '%s' by hand, then append 'gone %s' to the file)",
+				  rerr, ns, ns);
+		if (rc == -EBADMSG)
+			coop_netns_rec_free(&rec);
+		return;
+	}
+	if (owner_alive(&rec)) {
+		coop_info("namespace '%s': recorded by coopd pid %ld, which runs: left alone", ns,
+			  rec.pid);
+		goto out;
+	}
+	snprintf(who, sizeof(who), "namespace '%s' (left by coopd pid %ld)", ns, rec.pid);
+	rc = coop_netns_get(ns, false, &held, rerr, sizeof(rerr));
+	if (rc == -ENOENT) {
+		coop_info("%s: gone already; its record is removed", who);
+		coop_netns_rec_remove(COOP_NETNS_REC_DIR, ns);
+		goto out;
+	}
+	if (rc < 0) {
+		coop_warn("%s: %s; its record stays", who, rerr);
+		goto out;
+	}
+	if (!rec_matches(&rec, held)) {
+		coop_warn("%s: another namespace has the name now; its record is removed, nothing touched",
+			  who);
+		coop_netns_put(held);
+		coop_netns_rec_remove(COOP_NETNS_REC_DIR, ns);
+		goto out;
+	}
+	held->owned = rec.created && ns[0] != '/';
+	rc = undo_rec(who, ns, &rec, NULL);
+	coop_netns_put(held); /* deletes it when coop created it */
+	if (rc == 0) {
+		coop_info("%s: no VS uses it any more; cleaned up: %s%s%s%s%zu address(es), %zu route(s)",
+			  who, rec.created ? "namespace deleted, " : "",
+			  rec.moved ? "interface " : "", rec.moved ? rec.ifname : "",
+			  rec.moved ? " moved back, " : "", rec.n_addrs, rec.n_routes);
+		coop_netns_rec_remove(COOP_NETNS_REC_DIR, ns);
+	} else {
+		coop_warn("%s: not all of its state could be removed; its record stays", who);
+	}
+out:
+	coop_netns_rec_free(&rec);
+}
+
+/* Whether a batch holds the store's lock (coop_netns_rec_begin). */
+static bool batch_open;
+
+/* batch_begin of the netns backend: lock the store until batch_commit, so
+ * that the records a start reads and claims are not claimed by another
+ * coopd starting at the same time. At start (no VS is up yet), undo the
+ * records of namespaces no netns VS of the configuration uses, whose owner
+ * is dead; records of namespaces in use are adopted by up(). */
+static int netns_batch_begin(struct coop *c, char *err, size_t errlen)
+{
+	bool starting = true, any = false;
+	const char **names;
+	char **recs, lerr[384];
+	size_t i, n = 0, n_recs;
+	int rc;
+
+	if (batch_open)
+		return 0;
+	for (i = 0; i < c->n_vs; i++) {
+		starting &= c->vs[i]->state == COOP_VS_DOWN;
+		any |= c->vs[i]->cfg->isolation == COOP_ISO_NETNS;
+	}
+	/* No netns VS and no record to sweep: the store is not needed. */
+	if (!any && (!starting || access(COOP_NETNS_REC_DIR, F_OK) < 0))
+		return 0;
+	rc = coop_netns_rec_begin(COOP_NETNS_REC_DIR, lerr, sizeof(lerr));
+	if (rc < 0) {
+		snprintf(err, errlen, "netns records: %s", lerr);
+		return rc;
+	}
+	batch_open = true;
+	if (!starting)
+		return 0; /* a shutdown's batch */
+	if (coop_netns_rec_list(COOP_NETNS_REC_DIR, &recs, &n_recs, lerr, sizeof(lerr)) < 0) {
+		coop_warn("%s; orphaned records are not cleaned", lerr);
+		return 0;
+	}
+	names = calloc(c->n_vs + 1, sizeof(*names));
+	if (!names) {
+		coop_netns_rec_list_free(recs, n_recs);
+		return 0;
+	}
+	for (i = 0; i < c->n_vs; i++)
+		if (c->vs[i]->cfg->isolation == COOP_ISO_NETNS)
+			names[n++] = c->vs[i]->cfg->netns;
+	qsort(names, n, sizeof(*names), cmp_str);
+	for (i = 0; i < n_recs; i++) {
+		const char *key = recs[i];
+
+		if (n && bsearch(&key, names, n, sizeof(*names), cmp_str))
+			continue;
+		sweep_one(recs[i]);
+	}
+	free(names);
+	coop_netns_rec_list_free(recs, n_recs);
+	return 0;
+}
+
+static int netns_batch_commit(struct coop *c, char *err, size_t errlen)
+{
+	(void)c;
+	(void)err;
+	(void)errlen;
+	if (batch_open) {
+		batch_open = false;
+		coop_netns_rec_end();
+	}
+	return 0;
+}
+
 const struct coop_iso_ops coop_iso_netns = {
 	.name = "netns",
 	.up = netns_up,
 	.down = netns_down,
 	.socket = netns_socket,
+	.batch_begin = netns_batch_begin,
+	.batch_commit = netns_batch_commit,
 };

@@ -39,8 +39,16 @@ int coop_vs_batch_begin(struct coop *c, char *err, size_t errlen)
 	for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
 		if (backends[i]->batch_begin &&
 		    (ret = backends[i]->batch_begin(c, err, errlen)) < 0)
-			return ret;
+			goto err_close;
 	return 0;
+
+err_close:
+	/* close the batches already open (they hold nothing yet), so that
+	 * no backend stays in one, with its locks, after this failure */
+	while (i--)
+		if (backends[i]->batch_begin && backends[i]->batch_commit)
+			backends[i]->batch_commit(c, NULL, 0);
+	return ret;
 }
 
 int coop_vs_batch_commit(struct coop *c, char *err, size_t errlen)
