@@ -1399,8 +1399,8 @@ static int check_vs(struct loader *ld, struct coop_vs_cfg *vs)
 	if (vs->has_gw6 && (ret = check_gateway(ld, vs, &vs->gw6)) < 0)
 		return ret;
 	/* The hosts file is read unless the file is checked for another machine. */
-	if (coop_resolver_conf_check(&vs->dns, !(ld->flags & COOP_CONFIG_NO_LINKS), &key, why,
-				     sizeof(why)) < 0)
+	if (vs->dns && coop_resolver_conf_check(vs->dns, !(ld->flags & COOP_CONFIG_NO_LINKS), &key,
+						why, sizeof(why)) < 0)
 		return fail_vs(ld, vs, key, "%s", why);
 	return 0;
 }
@@ -1793,7 +1793,6 @@ static int build(struct loader *ld)
 		vs = &cfg->vs[cfg->n_vs++];
 		snprintf(vs->name, sizeof(vs->name), "%s", s->vsname);
 		vs->isolation = COOP_ISO_NETNS;
-		coop_resolver_conf_init(&vs->dns);
 		if ((ret = parse_section(ld, s, vs)) < 0 || (ret = check_vs(ld, vs)) < 0)
 			return ret;
 	}
@@ -1864,6 +1863,7 @@ void coop_config_free(struct coop_config *cfg)
 		free(cfg->vs[i].addrs);
 		free(cfg->vs[i].listens);
 		free(cfg->vs[i].rpcs);
+		free(cfg->vs[i].dns);
 	}
 	free(cfg->vs);
 	coop_fwd_cfg_release(&cfg->fwd);

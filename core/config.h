@@ -71,9 +71,11 @@ struct coop_vs_cfg {
 	uint32_t table; /* pbr: table = (0 = assign) */
 	struct coop_rpc_cfg *rpcs; /* rpc =, in file order */
 	size_t n_rpcs;
-	struct coop_resolver_conf dns; /* dns =, search =, ndots =, dns_timeout =,
-					* dns_attempts =, dns_cache =, hosts_file =
-					* (parsed by resolver/vs_resolver.c) */
+	struct coop_resolver_conf *dns; /* dns =, search =, ndots =, dns_timeout =,
+					 * dns_attempts =, dns_cache =, hosts_file =
+					 * (parsed by resolver/vs_resolver.c);
+					 * NULL when the section has none of them
+					 * (the defaults: no resolver servers) */
 };
 
 /* Defaults of the [global] pbr_* keys (see docs/pbr.md): aligned blocks, so

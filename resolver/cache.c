@@ -24,7 +24,7 @@ struct cache_entry {
 
 struct res_cache {
 	pthread_mutex_t lock;	      /* everything below */
-	struct cache_entry **buckets; /* hash table, nbuckets heads */
+	struct cache_entry **buckets; /* hash table, nbuckets heads; NULL until the first insert */
 	size_t nbuckets;	      /* power of two */
 	struct cache_entry *head;     /* most recently used */
 	struct cache_entry *tail;     /* least recently used: evicted first */
@@ -76,12 +76,9 @@ struct res_cache *res_cache_new(unsigned max)
 
 	if (!c)
 		return NULL;
+	/* the table is allocated by the first insert: a VS that never
+	 * resolves (most VSes of a large configuration) pays nothing */
 	c->nbuckets = buckets_for(max);
-	c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
-	if (!c->buckets) {
-		free(c);
-		return NULL;
-	}
 	if (getrandom(&c->seed, sizeof(c->seed), GRND_NONBLOCK) != sizeof(c->seed))
 		c->seed = (uint64_t)(uintptr_t)c ^ res_now_ms();
 	c->max = max;
@@ -129,7 +126,7 @@ static void drop(struct res_cache *c, struct cache_entry *e)
 
 static struct cache_entry *find(struct res_cache *c, uint64_t h, uint32_t kind, const char *name)
 {
-	struct cache_entry *e = c->buckets[h & (c->nbuckets - 1)];
+	struct cache_entry *e = c->buckets ? c->buckets[h & (c->nbuckets - 1)] : NULL;
 
 	for (; e; e = e->hnext)
 		if (e->hash == h && e->kind == kind && !strcmp(e->name, name))
@@ -195,6 +192,11 @@ void res_cache_put(struct res_cache *c, uint64_t gen, uint32_t kind, const char 
 		free(e);
 		return;
 	}
+	if (!c->buckets && !(c->buckets = calloc(c->nbuckets, sizeof(*c->buckets)))) {
+		pthread_mutex_unlock(&c->lock);
+		free(e);
+		return;
+	}
 	old = find(c, h, kind, key);
 	if (old)
 		drop(c, old);
@@ -219,7 +221,12 @@ void res_cache_reset(struct res_cache *c, uint64_t gen, unsigned max)
 	size_t nb = buckets_for(max);
 	struct cache_entry **b = NULL;
 
-	if (nb != c->nbuckets)
+	bool have;
+
+	pthread_mutex_lock(&c->lock);
+	have = c->buckets != NULL;
+	pthread_mutex_unlock(&c->lock);
+	if (nb != c->nbuckets && have)
 		b = calloc(nb, sizeof(*b));
 	pthread_mutex_lock(&c->lock);
 	clear(c);
@@ -227,6 +234,8 @@ void res_cache_reset(struct res_cache *c, uint64_t gen, unsigned max)
 		free(c->buckets);
 		c->buckets = b;
 		c->nbuckets = nb;
+	} else if (!c->buckets) {
+		c->nbuckets = nb; /* allocated at the first insert */
 	}
 	/* Without a bigger table the bound still holds; only chains grow. */
 	c->max = max;

@@ -34,10 +34,12 @@
 struct res_settings {
 	_Atomic unsigned refs;		/* resolver + channels */
 	uint64_t gen;			/* 1, +1 per coop_resolver_configure */
-	struct coop_resolver_conf conf; /* as given */
+	const struct coop_resolver_conf *conf; /* as given: own_conf, or the
+						* shared defaults (no servers) */
 	char servers_csv[CSV_MAX];	/* for ares_set_servers_ports_csv */
 	struct res_hosts *hosts;	/* parsed hosts_file, NULL = none */
 	double deadline;		/* seconds a lookup may take at most */
+	struct coop_resolver_conf own_conf[]; /* a conf other than the defaults */
 };
 
 /* A socket c-ares asked us to watch. Owned by its channel's thread. */
@@ -230,12 +232,21 @@ static struct res_settings *settings_get(struct coop_resolver *r)
 	return s;
 }
 
+static struct coop_resolver_conf default_conf; /* coop_resolver_conf_init's */
+static pthread_once_t default_conf_once = PTHREAD_ONCE_INIT;
+
+static void default_conf_init(void)
+{
+	coop_resolver_conf_init(&default_conf);
+}
+
 static int settings_new(const char *rname, const struct coop_resolver_conf *conf, uint64_t gen,
 			struct res_settings **out, char *err, size_t errlen)
 {
 	const char *key;
 	char msg[512];
 	struct res_settings *s;
+	bool own;
 	int ret;
 
 	/* The hosts file is read below, once. */
@@ -244,14 +255,23 @@ static int settings_new(const char *rname, const struct coop_resolver_conf *conf
 		snprintf(err, errlen, "vs '%s': %s: %s", rname, key, msg);
 		return ret;
 	}
-	s = calloc(1, sizeof(*s));
+	/* Most VSes of a large configuration have no resolver settings:
+	 * they share the defaults instead of carrying a copy (6 kB) each. */
+	pthread_once(&default_conf_once, default_conf_init);
+	own = memcmp(conf, &default_conf, sizeof(*conf)) != 0;
+	s = calloc(1, sizeof(*s) + (own ? sizeof(*conf) : 0));
 	if (!s) {
 		snprintf(err, errlen, "vs '%s': out of memory", rname);
 		return -ENOMEM;
 	}
 	atomic_init(&s->refs, 1);
 	s->gen = gen;
-	s->conf = *conf;
+	if (own) {
+		s->own_conf[0] = *conf;
+		s->conf = s->own_conf;
+	} else {
+		s->conf = &default_conf;
+	}
 	coop_resolver_conf_servers_str(conf, s->servers_csv, sizeof(s->servers_csv));
 	s->deadline =
 	    conf->timeout_ms / 1000.0 * conf->attempts * (conf->n_servers ? conf->n_servers : 1);
@@ -349,7 +369,7 @@ bool coop_resolver_enabled(const struct coop_resolver *r)
 	bool on;
 
 	pthread_mutex_lock(&m->lock);
-	on = m->set->conf.n_servers > 0;
+	on = m->set->conf->n_servers > 0;
 	pthread_mutex_unlock(&m->lock);
 	return on;
 }
@@ -359,14 +379,14 @@ void coop_resolver_conf_get(const struct coop_resolver *r, struct coop_resolver_
 	struct coop_resolver *m = (struct coop_resolver *)r;
 
 	pthread_mutex_lock(&m->lock);
-	*out = m->set->conf;
+	*out = *m->set->conf;
 	pthread_mutex_unlock(&m->lock);
 }
 
 void coop_resolver_cache_flush(struct coop_resolver *r)
 {
 	pthread_mutex_lock(&r->lock);
-	res_cache_reset(r->cache, r->set->gen, r->set->conf.cache_size);
+	res_cache_reset(r->cache, r->set->gen, r->set->conf->cache_size);
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -595,9 +615,9 @@ static struct res_channel *channel_new(struct coop_resolver *r, struct res_slot 
 	 * NOSEARCH: coop walks the VS's search list itself. */
 	memset(&o, 0, sizeof(o));
 	o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES | ARES_FLAG_STAYOPEN | ARES_FLAG_EDNS;
-	o.timeout = (int)set->conf.timeout_ms;
-	o.tries = (int)set->conf.attempts;
-	o.ndots = (int)set->conf.ndots;
+	o.timeout = (int)set->conf->timeout_ms;
+	o.tries = (int)set->conf->attempts;
+	o.ndots = (int)set->conf->ndots;
 	o.udp_port = 53;
 	o.tcp_port = 53;
 	o.servers = NULL;
@@ -675,7 +695,7 @@ static struct res_channel *channel_get(struct coop_resolver *r, struct res_slot 
 		slot->cur = NULL;
 		channel_retire(ch);
 	}
-	if (!set->conf.n_servers) {
+	if (!set->conf->n_servers) {
 		settings_put(set);
 		*err = -ENOTSUP;
 		return NULL;
@@ -817,7 +837,7 @@ static void cand_name(const struct coop_resolver_query *q, unsigned i, char *buf
 	if (k < 0)
 		snprintf(buf, len, "%s", q->name);
 	else
-		snprintf(buf, len, "%s.%s", q->name, q->ch->set->conf.search[k]);
+		snprintf(buf, len, "%s.%s", q->name, q->ch->set->conf->search[k]);
 }
 
 /* The first candidate had records: build the answer from the wires that
@@ -1222,7 +1242,7 @@ static int start(struct coop_resolver *r, struct ev_loop *loop, const char *name
 	q->kind = kind;
 	snprintf(q->key, sizeof(q->key), "%s", name);
 	snprintf(q->name, sizeof(q->name), "%s", bare);
-	plan(q, &ch->set->conf, absolute);
+	plan(q, ch->set->conf, absolute);
 	q->neg_ok = true;
 	q->neg_ttl = RES_TTL_CAP;
 	for (i = 0; i < 2; i++) {

@@ -24,7 +24,17 @@ static int parse_key(void *obj, const char *key, const char *val, char *why, siz
 {
 	struct coop_vs_cfg *vs = obj;
 
-	return coop_resolver_conf_set(&vs->dns, key, val, why, whylen);
+	/* made with the section's first resolver key: a VS without one
+	 * carries no settings (6 kB) of its own */
+	if (!vs->dns) {
+		vs->dns = malloc(sizeof(*vs->dns));
+		if (!vs->dns) {
+			snprintf(why, whylen, "out of memory");
+			return -ENOMEM;
+		}
+		coop_resolver_conf_init(vs->dns);
+	}
+	return coop_resolver_conf_set(vs->dns, key, val, why, whylen);
 }
 
 int coop_resolver_cfg_parse_dns(void *obj, const char *val, char *why, size_t whylen)
@@ -73,9 +83,15 @@ static int register_admin(struct coop *c, char *err, size_t errlen);
 
 int coop_vs_resolver_up(struct coop_vs *vs, char *err, size_t errlen)
 {
+	const struct coop_resolver_conf *conf = vs->cfg->dns;
+	struct coop_resolver_conf defaults;
 	int ret;
 
-	ret = coop_resolver_new(vs->cfg->name, &vs->cfg->dns, vs_socket, vs,
+	if (!conf) {
+		coop_resolver_conf_init(&defaults);
+		conf = &defaults;
+	}
+	ret = coop_resolver_new(vs->cfg->name, conf, vs_socket, vs,
 				vs->coop->n_workers + EXTRA_SLOTS, &vs->resolver, err, errlen);
 	if (ret < 0)
 		return ret;

@@ -28,6 +28,7 @@
 
 #include "core/netns.h"
 #include "core/nl.h"
+#include "tests/unit/root_util.h"
 
 /* "ct<pid>-": every namespace and link this test makes starts with it. */
 static char prefix[14];
@@ -35,19 +36,6 @@ static char prefix[14];
 static void name_of(char *buf, size_t len, const char *suffix)
 {
 	snprintf(buf, len, "%s%s", prefix, suffix);
-}
-
-static int __attribute__((format(printf, 1, 2))) sh(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	return rc == -1 ? -1 : WEXITSTATUS(rc);
 }
 
 static ino_t fd_ino(int fd)
@@ -90,24 +78,10 @@ static bool need_root(void)
 /* Remove every /run/netns/ct<pid>-* and link ct<pid>-* left by a test. */
 static int cleanup(void **state)
 {
-	char path[300];
-	struct dirent *de;
-	DIR *d;
-
 	(void)state;
 	if (geteuid() != 0)
 		return 0;
-	d = opendir(COOP_NETNS_DIR);
-	if (d) {
-		while ((de = readdir(d))) {
-			if (strncmp(de->d_name, prefix, strlen(prefix)))
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", COOP_NETNS_DIR, de->d_name);
-			umount2(path, MNT_DETACH);
-			unlink(path);
-		}
-		closedir(d);
-	}
+	netns_remove_prefixed(prefix);
 	sh("ip link del %sv0 2>/dev/null", prefix);
 	return 0;
 }

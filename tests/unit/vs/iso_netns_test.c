@@ -24,6 +24,7 @@
 #include "core/config.h"
 #include "core/netns.h"
 #include "vs/vs.h"
+#include "tests/unit/root_util.h"
 
 /* "ct<pid>-": short enough that prefix + "v0" fits IF_NAMESIZE. */
 static char P[14];
@@ -34,19 +35,6 @@ struct tvs {
 	struct coop_vs_cfg cfg;      /* its configuration */
 	struct coop_prefix addrs[8]; /* cfg.addrs storage */
 };
-
-static int __attribute__((format(printf, 1, 2))) sh(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	return rc == -1 ? -1 : WEXITSTATUS(rc);
-}
 
 /* Output of a shell command (stderr discarded), in a static buffer. */
 static const char *__attribute__((format(printf, 1, 2))) out(const char *fmt, ...)
@@ -139,24 +127,10 @@ static bool link_exists(const char *ns, const char *ifname)
 /* Remove every /run/netns/ct<pid>-* and the test veth, whatever happened. */
 static int cleanup(void **state)
 {
-	char path[300];
-	struct dirent *de;
-	DIR *d;
-
 	(void)state;
 	if (geteuid() != 0)
 		return 0;
-	d = opendir(COOP_NETNS_DIR);
-	if (d) {
-		while ((de = readdir(d))) {
-			if (strncmp(de->d_name, P, strlen(P)))
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", COOP_NETNS_DIR, de->d_name);
-			umount2(path, MNT_DETACH);
-			unlink(path);
-		}
-		closedir(d);
-	}
+	netns_remove_prefixed(P);
 	sh("ip link del %sv0 2>/dev/null", P);
 	sh("ip link del %sv1 2>/dev/null", P);
 	return 0;

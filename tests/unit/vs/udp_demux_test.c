@@ -23,6 +23,7 @@
 #include "core/runtime.h"
 #include "vs/udp.h"
 #include "vs/vs.h"
+#include "tests/unit/root_util.h"
 
 #define CLIENT4 "198.18.0.200"
 #define CLIENT6 "2001:db8::200"
@@ -45,19 +46,6 @@ static struct tvs *tv[1200];	 /* VSes of the current test */
 static size_t n_tv;
 static bool wk_started; /* workers watch their sockets */
 static bool rules_set;	/* test_mark_per_packet changed the rules */
-
-static int __attribute__((format(printf, 1, 2))) sh(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	return rc == -1 ? -1 : WEXITSTATUS(rc);
-}
 
 /* --- services --------------------------------------------------------------------- */
 
