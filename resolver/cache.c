@@ -219,25 +219,15 @@ static void clear(struct res_cache *c)
 void res_cache_reset(struct res_cache *c, uint64_t gen, unsigned max)
 {
 	size_t nb = buckets_for(max);
-	struct cache_entry **b = NULL;
 
-	bool have;
-
-	pthread_mutex_lock(&c->lock);
-	have = c->buckets != NULL;
-	pthread_mutex_unlock(&c->lock);
-	if (nb != c->nbuckets && have)
-		b = calloc(nb, sizeof(*b));
 	pthread_mutex_lock(&c->lock);
 	clear(c);
-	if (b) {
+	if (nb != c->nbuckets) {
+		/* empty now: the next insert makes the table at its new size */
 		free(c->buckets);
-		c->buckets = b;
+		c->buckets = NULL;
 		c->nbuckets = nb;
-	} else if (!c->buckets) {
-		c->nbuckets = nb; /* allocated at the first insert */
 	}
-	/* Without a bigger table the bound still holds; only chains grow. */
 	c->max = max;
 	c->gen = gen;
 	pthread_mutex_unlock(&c->lock);

@@ -82,6 +82,8 @@ enum {
 
 /* Defaults, no servers (= no resolver). */
 void coop_resolver_conf_init(struct coop_resolver_conf *conf);
+/* One shared, read-only conf with those defaults. Any thread. */
+const struct coop_resolver_conf *coop_resolver_conf_defaults(void);
 
 /* Apply one [vs NAME] key: dns, search, ndots, dns_timeout, dns_attempts,
  * dns_cache, hosts_file (docs/config.md describes them). Returns 0;

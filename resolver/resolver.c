@@ -240,6 +240,12 @@ static void default_conf_init(void)
 	coop_resolver_conf_init(&default_conf);
 }
 
+const struct coop_resolver_conf *coop_resolver_conf_defaults(void)
+{
+	pthread_once(&default_conf_once, default_conf_init);
+	return &default_conf;
+}
+
 static int settings_new(const char *rname, const struct coop_resolver_conf *conf, uint64_t gen,
 			struct res_settings **out, char *err, size_t errlen)
 {
@@ -257,8 +263,8 @@ static int settings_new(const char *rname, const struct coop_resolver_conf *conf
 	}
 	/* Most VSes of a large configuration have no resolver settings:
 	 * they share the defaults instead of carrying a copy (6 kB) each. */
-	pthread_once(&default_conf_once, default_conf_init);
-	own = memcmp(conf, &default_conf, sizeof(*conf)) != 0;
+	own = conf != coop_resolver_conf_defaults() &&
+	      memcmp(conf, &default_conf, sizeof(*conf)) != 0;
 	s = calloc(1, sizeof(*s) + (own ? sizeof(*conf) : 0));
 	if (!s) {
 		snprintf(err, errlen, "vs '%s': out of memory", rname);

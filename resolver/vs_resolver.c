@@ -83,15 +83,10 @@ static int register_admin(struct coop *c, char *err, size_t errlen);
 
 int coop_vs_resolver_up(struct coop_vs *vs, char *err, size_t errlen)
 {
-	const struct coop_resolver_conf *conf = vs->cfg->dns;
-	struct coop_resolver_conf defaults;
 	int ret;
 
-	if (!conf) {
-		coop_resolver_conf_init(&defaults);
-		conf = &defaults;
-	}
-	ret = coop_resolver_new(vs->cfg->name, conf, vs_socket, vs,
+	ret = coop_resolver_new(vs->cfg->name,
+				vs->cfg->dns ? vs->cfg->dns : coop_resolver_conf_defaults(), vs_socket, vs,
 				vs->coop->n_workers + EXTRA_SLOTS, &vs->resolver, err, errlen);
 	if (ret < 0)
 		return ret;

@@ -266,15 +266,6 @@ static int undo_rec(const char *who, const char *name, const struct coop_netns_r
 	return rc;
 }
 
-/* Path of the namespace file of name. */
-static void ns_file(const char *name, char *buf, size_t len)
-{
-	if (name[0] == '/')
-		snprintf(buf, len, "%s", name);
-	else
-		snprintf(buf, len, "%s/%s", COOP_NETNS_DIR, name);
-}
-
 /* Whether a record's owner still runs. A record of this very process is
  * "alive" only while this process holds the namespace (else it is what an
  * earlier coop_start of the same process left). */
@@ -612,10 +603,9 @@ static int up_locked(struct coop_vs *vs, char *err, size_t errlen)
 	struct coop_netns_rec old, rec = { .addrs = NULL }, *adopt = NULL;
 	bool have_old, old_file, exists, shared;
 	struct link_plan lp = { .inside = false };
-	char nserr[256], who[COOP_NAME_MAX + 8], path[COOP_NAME_MAX + 16];
+	char nserr[256], who[COOP_NAME_MAX + 8];
 	struct coop_nl *nl = NULL;
 	struct iso_netns *st;
-	struct stat sb;
 	int rc, failed;
 
 	if (vs->iso_priv)
@@ -633,17 +623,13 @@ static int up_locked(struct coop_vs *vs, char *err, size_t errlen)
 	rc = shared ? 0 : rec_load(vs, name, &old, &have_old, &old_file, err, errlen);
 	if (rc < 0)
 		goto err_free;
-	ns_file(name, path, sizeof(path));
-	exists = stat(path, &sb) == 0 || name[0] == '/';
-	if (exists) {
-		/* Attaching changes nothing: done before the record. */
-		rc = coop_netns_get(name, false, &st->ns, nserr, sizeof(nserr));
-		if (rc == -ENOENT && name[0] != '/') {
-			exists = false;
-		} else if (rc < 0) {
-			snprintf(err, errlen, "vs '%s': %s", cfg->name, nserr);
-			goto err_free_old;
-		}
+	/* Attaching changes nothing: done before the record. A named
+	 * namespace that is missing is created below; a path must exist. */
+	rc = coop_netns_get(name, false, &st->ns, nserr, sizeof(nserr));
+	exists = rc == 0;
+	if (rc < 0 && (rc != -ENOENT || name[0] == '/')) {
+		snprintf(err, errlen, "vs '%s': %s", cfg->name, nserr);
+		goto err_free_old;
 	}
 	if (have_old && (!exists || !rec_matches(&old, st->ns))) {
 		coop_warn("%s: namespace '%s' is not the one coopd pid %ld recorded (%s); its record is dropped",

@@ -25,13 +25,6 @@
 
 /* --- text form ----------------------------------------------------------- */
 
-static const char *addr_txt(const struct coop_addr *a, char *buf, size_t len)
-{
-	if (!inet_ntop(a->family, &a->v4, buf, len))
-		snprintf(buf, len, "?");
-	return buf;
-}
-
 int coop_netns_rec_format(const struct coop_netns_rec *r, char *buf, size_t len)
 {
 	char a[INET6_ADDRSTRLEN];
@@ -48,10 +41,10 @@ int coop_netns_rec_format(const struct coop_netns_rec *r, char *buf, size_t len)
 		PUT("interface %s\nmoved %d\nwas_up %d\nset_up %d\n", r->ifname, r->moved,
 		    r->was_up, r->set_up);
 	for (i = 0; i < r->n_addrs; i++)
-		PUT("addr %s %s/%u\n", r->addrs[i].ifname, addr_txt(&r->addrs[i].addr, a, sizeof(a)),
+		PUT("addr %s %s/%u\n", r->addrs[i].ifname, coop_addr_str(&r->addrs[i].addr, a, sizeof(a)),
 		    r->addrs[i].len);
 	for (i = 0; i < r->n_routes; i++)
-		PUT("route %s %s\n", addr_txt(&r->routes[i].gw, a, sizeof(a)),
+		PUT("route %s %s\n", coop_addr_str(&r->routes[i].gw, a, sizeof(a)),
 		    r->routes[i].ifname[0] ? r->routes[i].ifname : "-");
 	PUT("end\n");
 #undef PUT
@@ -80,11 +73,6 @@ static int flag(const char *v, bool *out)
 		return -EINVAL;
 	*out = v[0] == '1';
 	return 0;
-}
-
-static bool ifname_ok(const char *s)
-{
-	return *s && strlen(s) < IF_NAMESIZE && !strpbrk(s, "/: \t");
 }
 
 /* A namespace name as records carry it: a name without '/', or an
@@ -127,7 +115,7 @@ static int parse_line(char *l, unsigned n, struct coop_netns_rec *r, bool *seen_
 		if (flag(v, f) < 0)
 			return bad(why, whylen, n, "%s '%s' is not 0 or 1", l, v);
 	} else if (!strcmp(l, "interface")) {
-		if (!ifname_ok(v))
+		if (!coop_cfg_ifname_ok(v))
 			return bad(why, whylen, n, "bad interface name '%s'", v);
 		strcpy(r->ifname, v);
 	} else if (!strcmp(l, "addr")) {
@@ -137,7 +125,7 @@ static int parse_line(char *l, unsigned n, struct coop_netns_rec *r, bool *seen_
 			return bad(why, whylen, n, "addr '%s' is not 'LINK ADDR/LEN'", v);
 		*pfx++ = '\0';
 		p = &r->addrs[r->n_addrs];
-		if (!ifname_ok(v) || coop_prefix_parse(pfx, true, p) < 0)
+		if (!coop_cfg_ifname_ok(v) || coop_prefix_parse(pfx, true, p) < 0)
 			return bad(why, whylen, n, "addr '%s %s' is not 'LINK ADDR/LEN'", v, pfx);
 		strcpy(p->ifname, v);
 		r->n_addrs++;
@@ -150,7 +138,7 @@ static int parse_line(char *l, unsigned n, struct coop_netns_rec *r, bool *seen_
 		if (dev)
 			*dev++ = '\0';
 		if (!dev || coop_addr_parse(v, &rt->gw) < 0 ||
-		    (strcmp(dev, "-") && !ifname_ok(dev)))
+		    (strcmp(dev, "-") && !coop_cfg_ifname_ok(dev)))
 			return bad(why, whylen, n, "route '%s %s' is not 'GATEWAY LINK|-'", v,
 				   dev ? dev : "");
 		snprintf(rt->ifname, sizeof(rt->ifname), "%s", strcmp(dev, "-") ? dev : "");
