@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <linux/if_link.h>
+#include <linux/if_packet.h>
 
 #include "tests/unit/fwd/xdp_util.h"
 
@@ -18,15 +19,15 @@
  * is checked, the encapsulation's bytes once per measurement, and the
  * counters after it: each measured run took the intended path.
  *
- * live mode (inside the namespace bench/xdp/run.sh builds): test_run's
- * live-frames mode transmits frames from the generator veth to the
- * forwarder veth, whose XDP program is either coop_xdp (encapsulating back
- * out of the same veth), a plain XDP_PASS handing them to the kernel's IP
- * forwarding (out of a second veth), or a reflector (the generator's
- * ceiling); counting sinks on the receiving veths measure what was
- * forwarded. Two layouts per round: the forwarder veth's NAPI in a thread
- * pinned to its own CPU (timed by the scheduler), and everything on the
- * generator's CPU. A, B, C... medians.
+ * loop mode (inside the namespace bench/xdp/run.sh builds): a fixed number
+ * of frames circulates between the front veth and the forwarder veth,
+ * whose XDP program is either coop_xdp (encapsulating back out of the same
+ * veth), a plain XDP_PASS handing them to the kernel's IP forwarding (out
+ * of a second veth), or a reflector (the loop's own ceiling); bouncers
+ * where the frames come back restore them and send them in again, and
+ * count. Two layouts per round: the forwarder veth's NAPI in a thread
+ * pinned to its own CPU (timed by the scheduler), and everything on one
+ * CPU. A, B, C... medians.
  */
 
 #define NODE_SELF 0
@@ -534,116 +535,148 @@ static uint64_t sum(const uint64_t *v, int n)
 	return s;
 }
 
-/* The veths of the packets-per-second run and where their work runs. */
-struct live {
-	const char *gen, *fwd;  /* generator veth, its peer: the forwarder's */
-	const char *out, *sink; /* the kernel's way out, its peer with a sink */
-	int gen_if, fwd_if;     /* ifindexes of gen, fwd */
-	int sink_if;            /* ifindex of sink */
-	int gen_cpu, fwd_cpu;   /* the generator's CPU, the forwarder's */
-	pid_t fwd_tid;          /* fwd's NAPI thread (two-CPU layout), else 0 */
-	int gen_prog;           /* xdp_bench_gen */
-	int sink_map;           /* xdp_bench_sunk */
-	int ncpu;               /* possible CPUs */
-	uint32_t frames;        /* frames per run */
-	struct xu_pkt pkt;      /* the generated frame */
+/* The veths of the packets-per-second loop and where their work runs. */
+struct loop {
+	const char *front, *fwd; /* the bouncer's veth, its peer: the forwarder's */
+	const char *out, *back;  /* the kernel's way out, its peer (a bouncer too) */
+	int front_if, fwd_if;    /* ifindexes of front, fwd */
+	int out_if, back_if;     /* ifindexes of out, back */
+	int bounce_cpu, fwd_cpu; /* the bouncers' CPU, the forwarder's */
+	pid_t fwd_tid;           /* fwd's NAPI thread (two-CPU layout), else 0 */
+	int count_map;           /* xdp_bench_loop_count */
+	int loop_map;            /* xdp_bench_loop */
+	int ncpu;                /* possible CPUs */
+	int sock;                /* AF_PACKET socket on front: puts the frames in */
+	uint32_t inflight;       /* frames circulating */
+	uint32_t ms;             /* measured time per run */
+	struct xu_pkt pkt;       /* the circulating frame */
 };
 
-/*
- * Where receive processing runs. two: fwd's NAPI in a kernel thread
- * pinned to fwd_cpu, so the generator's CPU does nothing of the
- * forwarder's work, as on a node receiving from a wire; the sinks' NAPI
- * stays in the softirq of the CPU that schedules it, the forwarder's.
- * !two: veth's default everywhere: everything on the generator's CPU.
- */
-static void live_layout(struct live *l, int two)
+/* Pin the NAPI thread of ifname to cpu; its tid. */
+static pid_t napi_pin(const char *ifname, int cpu)
 {
-	if (napi_threaded(l->fwd, two))
+	pid_t tid = napi_tid(ifname);
+
+	if (tid < 0 || pin(tid, cpu))
+		die("cannot find or pin a veth's NAPI thread");
+	return tid;
+}
+
+/*
+ * Where receive processing runs. one: veth's default, NAPI in the softirq
+ * of the CPU that scheduled it: the frames are put in from bounce_cpu and
+ * the whole loop (bouncer, veths, forwarder) stays on that CPU, with no
+ * hand-off between CPUs. two: every veth's NAPI in a kernel thread, the
+ * forwarder's pinned to fwd_cpu (doing the forwarder's work only: veth
+ * receive, the XDP program or the kernel's stack, the transmission), the
+ * bouncers' to bounce_cpu; each hand-off between them that finds the
+ * other side's thread asleep wakes it across CPUs.
+ */
+static void loop_layout(struct loop *l, int two)
+{
+	if (napi_threaded(l->fwd, two) || napi_threaded(l->front, two) ||
+	    napi_threaded(l->back, two))
 		die("cannot switch veth NAPI threading (/sys/class/net/IF/threaded)");
 	l->fwd_tid = 0;
 	if (!two)
 		return;
-	l->fwd_tid = napi_tid(l->fwd);
-	if (l->fwd_tid < 0 || pin(l->fwd_tid, l->fwd_cpu))
-		die("cannot find or pin the forwarder veth's NAPI thread");
+	l->fwd_tid = napi_pin(l->fwd, l->fwd_cpu);
+	napi_pin(l->front, l->bounce_cpu);
+	napi_pin(l->back, l->bounce_cpu);
 }
 
 /* One run's outcome. */
-struct live_run {
-	double pps;        /* packets the sink counted per second */
-	double gen_pps;    /* frames the generator sent per second */
-	uint64_t sunk;     /* packets the sink counted */
-	uint64_t sunk_fwd; /* of which on the forwarder's CPU */
-	double wall_ns;    /* first frame sent to last one counted */
-	uint64_t fwd_ns;   /* CPU time of fwd's NAPI thread (two CPUs) */
+struct loop_run {
+	double pps;        /* frames through the loop per second (bounced) */
+	uint64_t bounced;  /* bounced in the measured time */
+	uint64_t total;    /* bounced from the first frame to the stop */
+	double wall_ns;    /* measured time */
+	uint64_t fwd_ns;   /* CPU time of fwd's NAPI thread in it (two CPUs) */
 };
 
-/* Live frames from the generator veth, l->frames of them; the sink's
- * rate over the time from the first frame to the last one arriving
- * (polled until the count stops moving). */
-static void generate(struct live *l, struct live_run *res)
+static void loop_set(struct loop *l, uint32_t stop)
 {
-	struct xdp_md ctx = { .data_end = (uint32_t)l->pkt.len,
-			      .ingress_ifindex = (uint32_t)l->gen_if };
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = l->pkt.b, .data_size_in = (uint32_t)l->pkt.len,
-		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = l->frames,
-		    .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .batch_size = 64);
-	uint64_t a[l->ncpu], z[l->ncpu], t0, t1, n, last, r0 = 0;
-	int still = 0;
+	struct xdp_bench_loop {
+		uint32_t stop, back_if, front_if, pad;
+	} v = { stop, (uint32_t)l->back_if, (uint32_t)l->front_if, 0 };
+	uint32_t zero = 0;
 
-	percpu_packets(l->sink_map, 0, l->ncpu, 0, a);
+	if (bpf_map_update_elem(l->loop_map, &zero, &v, BPF_ANY))
+		die("loop settings");
+}
+
+/*
+ * Put inflight frames into the loop (from the front veth, as if from a
+ * wire), let it settle, count what the bouncers send back in over ms
+ * milliseconds, then stop it: the bouncers drop what still arrives, and
+ * that must be every frame put in (none lost on the way).
+ */
+static void loop_run(struct loop *l, struct loop_run *res)
+{
+	struct sockaddr_ll to = { .sll_family = AF_PACKET, .sll_ifindex = l->front_if,
+				  .sll_halen = 6 };
+	uint64_t a[l->ncpu], z[l->ncpu], d0[l->ncpu], d[l->ncpu], c0, c1, t0, t1, r0 = 0, last = 0;
+	int still = 0, tries = 0;
+	uint32_t i;
+
+	memcpy(to.sll_addr, l->pkt.b, 6);
+	percpu_packets(l->count_map, 0, l->ncpu, 0, a);
+	percpu_packets(l->count_map, 1, l->ncpu, 0, d0);
+	loop_set(l, 0);
+	for (i = 0; i < l->inflight; i++)
+		if (sendto(l->sock, l->pkt.b, l->pkt.len, 0, (struct sockaddr *)&to, sizeof(to)) !=
+		    (ssize_t)l->pkt.len)
+			die("cannot put a frame into the loop (AF_PACKET send)");
+	usleep(200000);
+	percpu_packets(l->count_map, 0, l->ncpu, 0, z);
+	c0 = sum(z, l->ncpu);
 	if (l->fwd_tid)
 		r0 = task_runtime(l->fwd_tid);
 	t0 = now_ns();
-	if (bpf_prog_test_run_opts(l->gen_prog, &o))
-		die("live-frames test_run");
+	usleep(l->ms * 1000);
+	percpu_packets(l->count_map, 0, l->ncpu, 0, z);
 	t1 = now_ns();
-	res->gen_pps = (double)l->frames / ((double)(t1 - t0) / 1e9);
-	percpu_packets(l->sink_map, 0, l->ncpu, 0, z);
-	last = sum(z, l->ncpu);
-	while (still < 5) {
-		usleep(1000);
-		percpu_packets(l->sink_map, 0, l->ncpu, 0, z);
-		n = sum(z, l->ncpu);
-		if (n != last) {
-			last = n;
-			t1 = now_ns();
-			still = 0;
-		} else {
-			still++;
-		}
-	}
+	c1 = sum(z, l->ncpu);
 	res->fwd_ns = l->fwd_tid ? task_runtime(l->fwd_tid) - r0 : 0;
-	res->sunk = last - sum(a, l->ncpu);
-	res->sunk_fwd = z[l->fwd_cpu] - a[l->fwd_cpu];
+	loop_set(l, 1);
+	/* drained when the drop count holds still; at most a second */
+	while (still < 5 && tries++ < 1000) {
+		uint64_t n;
+
+		usleep(1000);
+		percpu_packets(l->count_map, 1, l->ncpu, 0, d);
+		n = sum(d, l->ncpu) - sum(d0, l->ncpu);
+		still = n == last ? still + 1 : 0;
+		last = n;
+	}
+	percpu_packets(l->count_map, 0, l->ncpu, 0, z);
+	res->bounced = c1 - c0;
+	res->total = sum(z, l->ncpu) - sum(a, l->ncpu);
 	res->wall_ns = (double)(t1 - t0);
-	res->pps = (double)res->sunk / (res->wall_ns / 1e9);
-}
-
-/* Every run: enough arrived, and the sinks ran on the CPU the layout
- * says (the forwarder's with two CPUs, the generator's with one). */
-static void check_run(const struct live *l, const char *what, const struct live_run *r)
-{
-	uint64_t want = l->fwd_tid ? r->sunk : 0;
-
-	if (r->sunk < l->frames / 20 || r->sunk_fwd != want) {
-		fprintf(stderr, "xdp_bench: %s: %llu of %u frames reached the sink, %llu of them on "
-				"CPU %d, want %llu\n",
-			what, (unsigned long long)r->sunk, l->frames, (unsigned long long)r->sunk_fwd,
-			l->fwd_cpu, (unsigned long long)want);
+	res->pps = (double)res->bounced / (res->wall_ns / 1e9);
+	if (last != l->inflight) {
+		fprintf(stderr, "xdp_bench: the loop lost frames: %llu of %u came back\n",
+			(unsigned long long)last, l->inflight);
 		exit(1);
 	}
+	/* every bounce on the bouncers' CPU: the layout held */
+	if (z[l->bounce_cpu] - a[l->bounce_cpu] != res->total) {
+		fprintf(stderr, "xdp_bench: %llu of %llu bounces ran off CPU %d\n",
+			(unsigned long long)(res->total - (z[l->bounce_cpu] - a[l->bounce_cpu])),
+			(unsigned long long)res->total, l->bounce_cpu);
+		exit(1);
+	}
+	if (res->bounced < 1000)
+		die("the loop did not run");
 }
 
-/* A: coop_xdp encapsulates and transmits back out of fwd. Every packet
- * that reached it was encapsulated (no other verdict), on the CPU the
- * layout gives the forwarder, and the sink got them all. The generator
- * may outrun the forwarder, so frames can be lost before it (its receive
- * ring is full), not after it. */
-static void run_xdp(struct live *l, struct bench *b, struct live_run *r)
+/* A: coop_xdp encapsulates and transmits back out of fwd. Each frame
+ * went round as often as it was encapsulated, less its last trip (it
+ * ended at a bouncer), on the forwarder's CPU, with no other verdict. */
+static void run_xdp(struct loop *l, struct bench *b, struct loop_run *r)
 {
 	uint64_t a[COOP_XDP_CNT_MAX], z[COOP_XDP_CNT_MAX], ea[l->ncpu], ez[l->ncpu], enc, all = 0;
-	int cpu = l->fwd_tid ? l->fwd_cpu : l->gen_cpu;
+	int cpu = l->fwd_tid ? l->fwd_cpu : l->bounce_cpu;
 	uint32_t id;
 
 	if (bpf_xdp_attach(l->fwd_if, b->x.prog, XDP_FLAGS_DRV_MODE, NULL))
@@ -652,90 +685,82 @@ static void run_xdp(struct live *l, struct bench *b, struct live_run *r)
 	if (xu_counters(&b->x, a))
 		die("counters");
 	percpu_packets(b->x.stats, COOP_XDP_CNT_TX_ENCAP, l->ncpu, 1, ea);
-	generate(l, r);
+	loop_run(l, r);
 	if (xu_counters(&b->x, z))
 		die("counters");
 	percpu_packets(b->x.stats, COOP_XDP_CNT_TX_ENCAP, l->ncpu, 1, ez);
-	check_run(l, "xdp", r);
 	enc = z[COOP_XDP_CNT_TX_ENCAP] - a[COOP_XDP_CNT_TX_ENCAP];
 	for (id = 0; id < COOP_XDP_CNT_FLOW_HIT; id++)
 		all += z[id] - a[id];
-	if (all != enc || r->sunk != enc || ez[cpu] - ea[cpu] != enc) {
+	if (all != enc || enc != r->total + l->inflight || ez[cpu] - ea[cpu] != enc) {
 		fprintf(stderr, "xdp_bench: xdp run: %llu packets, %llu encapsulated (%llu on CPU %d), "
-				"%llu sunk of %u\n",
+				"%llu bounced, %u in flight\n",
 			(unsigned long long)all, (unsigned long long)enc,
-			(unsigned long long)(ez[cpu] - ea[cpu]), cpu, (unsigned long long)r->sunk,
-			l->frames);
+			(unsigned long long)(ez[cpu] - ea[cpu]), cpu, (unsigned long long)r->total,
+			l->inflight);
 		exit(1);
 	}
 }
 
-/* B: XDP_PASS, the kernel forwards out of the other veth; everything it
- * sent there reached the sink (none dropped on the way out). */
-static void run_kernel(struct live *l, int pass, struct live_run *r)
+/* B: XDP_PASS, the kernel forwards out of the other veth; nothing is
+ * dropped on the way out (and loop_run saw every frame come back). */
+static void run_kernel(struct loop *l, int pass, struct loop_run *r)
 {
-	uint64_t rx = if_stat(l->sink, "rx_packets"), drop = if_stat(l->out, "tx_dropped");
+	uint64_t drop = if_stat(l->out, "tx_dropped");
 
 	if (bpf_xdp_attach(l->fwd_if, pass, XDP_FLAGS_DRV_MODE, NULL))
 		die("attach xdp_pass");
-	generate(l, r);
-	check_run(l, "kernel", r);
-	rx = if_stat(l->sink, "rx_packets") - rx;
+	loop_run(l, r);
 	drop = if_stat(l->out, "tx_dropped") - drop;
-	if (r->sunk != rx || drop) {
-		fprintf(stderr, "xdp_bench: kernel run: %llu sunk, %llu received, %llu dropped on the "
-				"way out\n",
-			(unsigned long long)r->sunk, (unsigned long long)rx, (unsigned long long)drop);
+	if (drop) {
+		fprintf(stderr, "xdp_bench: kernel run: %llu dropped on the way out\n",
+			(unsigned long long)drop);
 		exit(1);
 	}
 }
 
 /* C: the reflector, frames sent straight back from fwd. */
-static void run_reflect(struct live *l, int refl_prog, struct live_run *r)
+static void run_reflect(struct loop *l, int refl_prog, struct loop_run *r)
 {
 	if (bpf_xdp_attach(l->fwd_if, refl_prog, XDP_FLAGS_DRV_MODE, NULL))
 		die("attach the reflector");
-	generate(l, r);
-	check_run(l, "reflector", r);
+	loop_run(l, r);
 }
 
 /* Figures of one layout, per round. */
-struct live_fig {
-	double xdp[64], kern[64], refl[64];     /* Mpps at the sink */
-	double gen[64];                         /* generator Mpps (reflector runs) */
+struct loop_fig {
+	double xdp[64], kern[64], refl[64];     /* Mpps through the loop */
 	double ratio[64];                       /* xdp / kern */
 	double fxdp[64], fkern[64], fratio[64]; /* one CPU: ns above the reflector */
 	double cxdp[64], ckern[64], crefl[64];  /* two CPUs: forwarder CPU ns/packet */
 	double bxdp[64], bkern[64], brefl[64];  /* two CPUs: forwarder CPU busy, % */
 };
 
-static void fig_round(struct live_fig *f, int r, const struct live_run *x, const struct live_run *k,
-		      const struct live_run *c)
+static void fig_round(struct loop_fig *f, int r, const struct loop_run *x, const struct loop_run *k,
+		      const struct loop_run *c)
 {
-	const struct live_run *run[3] = { x, k, c };
+	const struct loop_run *run[3] = { x, k, c };
 	double *ns[3] = { f->cxdp, f->ckern, f->crefl }, *busy[3] = { f->bxdp, f->bkern, f->brefl };
 	int i;
 
 	f->xdp[r] = x->pps / 1e6;
 	f->kern[r] = k->pps / 1e6;
 	f->refl[r] = c->pps / 1e6;
-	f->gen[r] = c->gen_pps / 1e6;
 	f->ratio[r] = x->pps / k->pps;
 	f->fxdp[r] = 1e9 / x->pps - 1e9 / c->pps;
 	f->fkern[r] = 1e9 / k->pps - 1e9 / c->pps;
 	f->fratio[r] = f->fkern[r] / f->fxdp[r];
 	for (i = 0; i < 3; i++) {
-		ns[i][r] = (double)run[i]->fwd_ns / (double)run[i]->sunk;
+		ns[i][r] = (double)run[i]->fwd_ns / (double)run[i]->bounced;
 		busy[i][r] = 100.0 * (double)run[i]->fwd_ns / run[i]->wall_ns;
 	}
 }
 
-static void print_fig(const char *name, struct live_fig *f, int rounds, int two)
+static void print_fig(const char *name, struct loop_fig *f, int rounds, int two)
 {
-	printf("pps layout=%s rounds=%d xdp_mpps=%.2f kernel_mpps=%.2f ratio=%.2f reflect_mpps=%.2f "
-	       "gen_mpps=%.2f",
+	printf("pps layout=%s rounds=%d xdp_mpps=%.2f kernel_mpps=%.2f ratio=%.2f reflect_mpps=%.2f",
 	       name, rounds, median_d(f->xdp, rounds), median_d(f->kern, rounds),
-	       median_d(f->ratio, rounds), median_d(f->refl, rounds), median_d(f->gen, rounds));
+	       median_d(f->ratio, rounds), median_d(f->refl, rounds));
 	if (two)
 		printf(" xdp_cpu_ns=%.1f kernel_cpu_ns=%.1f reflect_cpu_ns=%.1f xdp_busy=%.0f "
 		       "kernel_busy=%.0f reflect_busy=%.0f",
@@ -748,27 +773,31 @@ static void print_fig(const char *name, struct live_fig *f, int rounds, int two)
 	printf("\n");
 }
 
-static int run_live(const char *gen, const char *fwd, const char *out, const char *sink,
-		    int rounds, uint32_t frames)
+static int run_loop(const char *front, const char *fwd, const char *out, const char *back,
+		    int rounds, uint32_t inflight, uint32_t ms)
 {
-	static struct live_fig fig[2];
-	struct live l = { .gen = gen, .fwd = fwd, .out = out, .sink = sink, .gen_cpu = 0,
-			  .fwd_cpu = 1, .frames = frames };
-	uint8_t gen_mac[6], fwd_mac[6];
+	static struct loop_fig fig[2];
+	struct loop l = { .front = front, .fwd = fwd, .out = out, .back = back, .bounce_cpu = 0,
+			  .fwd_cpu = 1, .inflight = inflight, .ms = ms };
+	uint8_t front_mac[6], fwd_mac[6];
 	struct bpf_object *pass_obj, *bench_obj;
 	struct bench b = { 0 };
 	char path[PATH_MAX + 64], err[512];
-	int pass, refl_prog, sink_prog, r, two;
+	int pass, refl_prog, bounce_prog, r, two;
 	uint32_t i;
 
-	l.gen_if = (int)if_nametoindex(gen);
+	l.front_if = (int)if_nametoindex(front);
 	l.fwd_if = (int)if_nametoindex(fwd);
-	l.sink_if = (int)if_nametoindex(sink);
-	if (!l.gen_if || !l.fwd_if || !l.sink_if || !if_nametoindex(out) || if_mac(gen, gen_mac) ||
+	l.out_if = (int)if_nametoindex(out);
+	l.back_if = (int)if_nametoindex(back);
+	if (!l.front_if || !l.fwd_if || !l.out_if || !l.back_if || if_mac(front, front_mac) ||
 	    if_mac(fwd, fwd_mac))
 		die("interfaces missing (run inside bench/xdp/run.sh's namespace)");
 	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
 		die("the two-CPU layout needs two CPUs online");
+	/* a veth receive ring holds 256 frames: all of them must fit in one */
+	if (inflight < 1 || inflight > 192)
+		die("frames in flight: 1 to 192");
 	if (rounds > 64)
 		rounds = 64;
 	xu_object_path(path, sizeof(path), "COOP_XDP_BPF_OBJ", "coop_xdp.bpf.o", 3);
@@ -778,50 +807,54 @@ static int run_live(const char *gen, const char *fwd, const char *out, const cha
 	xu_object_path(path, sizeof(path), "COOP_XDP_PASS_OBJ", "xdp_pass.bpf.o", 3);
 	pass = xu_prog_open(path, "xdp_pass", &pass_obj);
 	xu_object_path(path, sizeof(path), "COOP_XDP_BENCH_OBJ", "xdp_bench.bpf.o", 3);
-	l.gen_prog = xu_prog_open(path, "xdp_bench_gen", &bench_obj);
-	if (pass < 0 || l.gen_prog < 0)
+	bounce_prog = xu_prog_open(path, "xdp_bench_bounce", &bench_obj);
+	if (pass < 0 || bounce_prog < 0)
 		die("cannot load xdp_pass.bpf.o / xdp_bench.bpf.o");
-	sink_prog = bpf_program__fd(bpf_object__find_program_by_name(bench_obj, "xdp_bench_sink"));
-	l.sink_map = bpf_map__fd(bpf_object__find_map_by_name(bench_obj, "xdp_bench_sunk"));
+	l.count_map = bpf_map__fd(bpf_object__find_map_by_name(bench_obj, "xdp_bench_loop_count"));
+	l.loop_map = bpf_map__fd(bpf_object__find_map_by_name(bench_obj, "xdp_bench_loop"));
 	refl_prog = bpf_program__fd(bpf_object__find_program_by_name(bench_obj, "xdp_bench_reflect"));
-	/* encapsulated packets go back out of fwd, to the generator's veth */
-	bench_setup(&b, gen_mac, fwd_mac);
+	/* encapsulated packets go back out of fwd, to the front veth */
+	bench_setup(&b, front_mac, fwd_mac);
 
 	/* a flow of node 1, addressed to the forwarder's MAC so the kernel
-	 * accepts it too; from 198.18.1.2, the generator side's subnet */
+	 * accepts it too; from 198.18.1.2, the front side's subnet */
 	for (i = 40000;; i++) {
 		bench_packet(&b, &l.pkt, inet_addr("198.18.1.2"), (uint16_t)i, 0x10, 0);
 		if (owner(&b, &l.pkt) == NODE_REMOTE)
 			break;
 	}
 	memcpy(l.pkt.b, fwd_mac, 6);
-	memcpy(l.pkt.b + 6, gen_mac, 6);
+	memcpy(l.pkt.b + 6, front_mac, 6);
 	{
-		/* the generator restores this frame before sending it */
+		/* the bouncers restore this frame before sending it in again */
 		struct replay_frame fr = { 0 };
 		uint32_t zero = 0;
 		int fd = bpf_map__fd(bpf_object__find_map_by_name(bench_obj, "xdp_bench_frame"));
 
 		if (l.pkt.len != REPLAY_LEN)
-			die("generated frames are 128 bytes");
+			die("circulating frames are 128 bytes");
 		memcpy(fr.frame, l.pkt.b, REPLAY_LEN);
 		if (bpf_map_update_elem(fd, &zero, &fr, BPF_ANY))
-			die("generator frame");
+			die("bouncer frame");
 	}
+	l.sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (l.sock < 0)
+		die("AF_PACKET socket");
 
-	/* the sinks, and a program on fwd from now on: veth has NAPI (and so
-	 * a thread to pin) only while one is attached; replacing it keeps it */
-	if (bpf_xdp_attach(l.gen_if, sink_prog, XDP_FLAGS_DRV_MODE, NULL) ||
-	    bpf_xdp_attach(l.sink_if, sink_prog, XDP_FLAGS_DRV_MODE, NULL) ||
+	/* the bouncers, and a program on fwd from now on: veth has NAPI (and
+	 * so a thread to pin) only while one is attached; replacing it keeps it */
+	if (bpf_xdp_attach(l.front_if, bounce_prog, XDP_FLAGS_DRV_MODE, NULL) ||
+	    bpf_xdp_attach(l.back_if, bounce_prog, XDP_FLAGS_DRV_MODE, NULL) ||
 	    bpf_xdp_attach(l.fwd_if, pass, XDP_FLAGS_DRV_MODE, NULL))
-		die("attach the sinks (native XDP on veth)");
-	if (pin(0, l.gen_cpu))
-		die("cannot pin the generator");
+		die("attach the bouncers (native XDP on veth)");
+	/* the frames are put in from here: with one CPU the loop runs here */
+	if (pin(0, l.bounce_cpu))
+		die("cannot pin the bench");
 	for (r = 0; r < rounds; r++) {
 		for (two = 1; two >= 0; two--) {
-			struct live_run x, k, c;
+			struct loop_run x, k, c;
 
-			live_layout(&l, two);
+			loop_layout(&l, two);
 			run_xdp(&l, &b, &x);
 			run_kernel(&l, pass, &k);
 			run_reflect(&l, refl_prog, &c);
@@ -829,9 +862,11 @@ static int run_live(const char *gen, const char *fwd, const char *out, const cha
 		}
 	}
 	bpf_xdp_detach(l.fwd_if, XDP_FLAGS_DRV_MODE, NULL);
-	bpf_xdp_detach(l.gen_if, XDP_FLAGS_DRV_MODE, NULL);
-	bpf_xdp_detach(l.sink_if, XDP_FLAGS_DRV_MODE, NULL);
-	printf("live frames=%u gen_cpu=%d fwd_cpu=%d\n", frames, l.gen_cpu, l.fwd_cpu);
+	bpf_xdp_detach(l.front_if, XDP_FLAGS_DRV_MODE, NULL);
+	bpf_xdp_detach(l.back_if, XDP_FLAGS_DRV_MODE, NULL);
+	close(l.sock);
+	printf("loop inflight=%u ms=%u bounce_cpu=%d fwd_cpu=%d\n", inflight, ms, l.bounce_cpu,
+	       l.fwd_cpu);
 	print_fig("two", &fig[1], rounds, 1);
 	print_fig("one", &fig[0], rounds, 0);
 	bpf_object__close(bench_obj);
@@ -848,10 +883,11 @@ int main(int argc, char **argv)
 		die("needs root (BPF programs)");
 	if (argc >= 2 && !strcmp(argv[1], "ns"))
 		return run_ns(argc > 2 ? atoi(argv[2]) : 7, argc > 3 ? (uint32_t)atoi(argv[3]) : 20000);
-	if (argc >= 6 && !strcmp(argv[1], "live"))
-		return run_live(argv[2], argv[3], argv[4], argv[5], argc > 6 ? atoi(argv[6]) : 5,
-				argc > 7 ? (uint32_t)atoi(argv[7]) : 4000000);
+	if (argc >= 6 && !strcmp(argv[1], "loop"))
+		return run_loop(argv[2], argv[3], argv[4], argv[5], argc > 6 ? atoi(argv[6]) : 5,
+				argc > 7 ? (uint32_t)atoi(argv[7]) : 128,
+				argc > 8 ? (uint32_t)atoi(argv[8]) : 1000);
 	fprintf(stderr, "usage: xdp_bench ns [ROUNDS [CALLS]]\n"
-			"       xdp_bench live GEN_IF FWD_IF OUT_IF SINK_IF [ROUNDS [FRAMES]]\n");
+			"       xdp_bench loop FRONT_IF FWD_IF OUT_IF BACK_IF [ROUNDS [INFLIGHT [MS]]]\n");
 	return 2;
 }

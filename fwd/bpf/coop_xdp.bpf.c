@@ -89,17 +89,43 @@ XDP_INLINE int flow_insert(const struct coop_xdp_config *cfg, const struct xdp_p
 }
 
 /*
- * The flow cache in front of the table (coop_fwd_flow_verdict decides
- * whether a cached owner stands). Returns the owner or NO_BACKEND.
+ * Judge the cached entry f of flow p (coop_fwd_flow_verdict): its owner
+ * when it stands (counted as a hit), else NO_BACKEND with *verdict why.
  * Clocks: the coarse monotonic clock (a tick's resolution, a few ns to
  * read) is plenty for idle timeouts of seconds and the insert cap.
  */
+XDP_INLINE __u32 flow_judge(const struct coop_xdp_config *cfg, const struct xdp_pkt *p,
+			    struct coop_fwd_flow *f, __u64 bytes, __u64 *now, int *verdict)
+{
+	int tcp = p->t.proto == COOP_FWD_PROTO_TCP;
+	__u32 state, backend = f->backend;
+	struct coop_xdp_node *n;
+
+	n = bpf_map_lookup_elem(&coop_xdp_nodes, &backend);
+	state = n && n->family ? n->state : COOP_FWD_STATE_ABSENT;
+	/* TCP entries never expire, so they need no clock */
+	if (!tcp)
+		*now = bpf_ktime_get_coarse_ns();
+	*verdict = coop_fwd_flow_verdict(f, p->t.proto, p->syn, state, *now, cfg->udp_idle_ns);
+	if (*verdict != COOP_FWD_FLOW_USE)
+		return COOP_FWD_NO_BACKEND;
+	count(COOP_XDP_CNT_FLOW_HIT, bytes);
+	if (!tcp)
+		f->atime_ns = *now;
+	return backend;
+}
+
+/*
+ * The flow cache in front of the table: the owner of p, or NO_BACKEND.
+ * looked: the caller looked p up in the cache already and passes the
+ * entry (f, or 0 for none).
+ */
 XDP_INLINE __u32 flow_owner(const struct coop_xdp_config *cfg, const struct xdp_pkt *p,
-			    __u32 service, __u32 hash, __u64 bytes)
+			    __u32 service, __u32 hash, __u64 bytes, struct coop_fwd_flow *f,
+			    int looked)
 {
 	int tcp = p->t.proto == COOP_FWD_PROTO_TCP, tried = INSERT_NOT_TRIED;
 	__u32 owner = COOP_FWD_NO_BACKEND;
-	struct coop_fwd_flow *f;
 	__u64 now = 0;
 
 	/*
@@ -120,24 +146,15 @@ XDP_INLINE __u32 flow_owner(const struct coop_xdp_config *cfg, const struct xdp_
 			}
 		}
 	}
-	f = bpf_map_lookup_elem(&coop_xdp_flows, &p->t);
+	if (!looked)
+		f = bpf_map_lookup_elem(&coop_xdp_flows, &p->t);
 	if (f) {
-		struct coop_xdp_node *n;
-		__u32 state, backend = f->backend;
+		__u32 cached;
 		int v;
 
-		n = bpf_map_lookup_elem(&coop_xdp_nodes, &backend);
-		state = n && n->family ? n->state : COOP_FWD_STATE_ABSENT;
-		/* TCP entries never expire, so they need no clock */
-		if (!tcp)
-			now = bpf_ktime_get_coarse_ns();
-		v = coop_fwd_flow_verdict(f, p->t.proto, p->syn, state, now, cfg->udp_idle_ns);
-		if (v == COOP_FWD_FLOW_USE) {
-			count(COOP_XDP_CNT_FLOW_HIT, bytes);
-			if (!tcp)
-				f->atime_ns = now;
-			return backend;
-		}
+		cached = flow_judge(cfg, p, f, bytes, &now, &v);
+		if (cached != COOP_FWD_NO_BACKEND)
+			return cached;
 		count(v == COOP_FWD_FLOW_GONE	  ? COOP_XDP_CNT_FLOW_GONE :
 		      v == COOP_FWD_FLOW_DRAINED ? COOP_XDP_CNT_FLOW_DRAINED :
 						   COOP_XDP_CNT_FLOW_EXPIRED,
@@ -243,7 +260,7 @@ XDP_INLINE int frag_decide(struct xdp_md *ctx, const struct coop_xdp_config *cfg
 		struct coop_xdp_vip *v = vip_find(cfg, p, 0);
 
 		/* a port that is not a VIP port: the datagram is ours */
-		owner = v ? flow_owner(cfg, p, v->service, coop_fwd_hash(&p->t), bytes)
+		owner = v ? flow_owner(cfg, p, v->service, coop_fwd_hash(&p->t), bytes, 0, 0)
 			  : cfg->self_id;
 		if (owner == COOP_FWD_NO_BACKEND)
 			owner = cfg->self_id;
@@ -266,6 +283,7 @@ XDP_INLINE int frag_decide(struct xdp_md *ctx, const struct coop_xdp_config *cfg
 XDP_INLINE int vip_packet(struct xdp_md *ctx, const struct coop_xdp_config *cfg,
 			  const struct xdp_pkt *p, __u64 bytes)
 {
+	struct coop_fwd_flow *f = 0;
 	struct coop_xdp_vip *v;
 	__u32 hash, owner;
 
@@ -284,11 +302,24 @@ XDP_INLINE int vip_packet(struct xdp_md *ctx, const struct coop_xdp_config *cfg,
 			return coop_xdp_send(ctx, p, owner, hash, 1);
 		return frag_decide(ctx, cfg, p, hash, bytes);
 	}
+	/*
+	 * Established flows first: only VIP flows are ever cached, so a hit
+	 * needs no VIP lookup (a packet to no VIP pays a cache miss instead).
+	 * A SYN asks the table first (flow_owner).
+	 */
+	if (!p->syn) {
+		__u64 now = 0;
+		int verdict;
+
+		f = bpf_map_lookup_elem(&coop_xdp_flows, &p->t);
+		if (f && (owner = flow_judge(cfg, p, f, bytes, &now, &verdict)) != COOP_FWD_NO_BACKEND)
+			return send(ctx, cfg, p, owner, coop_fwd_hash(&p->t), 0);
+	}
 	v = vip_find(cfg, p, 0);
 	if (!v)
 		return COOP_XDP_CNT_PASS_NOT_VIP;
 	hash = coop_fwd_hash(&p->t);
-	owner = flow_owner(cfg, p, v->service, hash, bytes);
+	owner = flow_owner(cfg, p, v->service, hash, bytes, f, !p->syn);
 	return send(ctx, cfg, p, owner, hash, 0);
 }
 

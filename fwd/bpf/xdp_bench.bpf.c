@@ -1,4 +1,4 @@
-/* xdp_bench.bpf.c - harness programs of bench/xdp: a replayer that restores the packet before every test_run repetition, a generator (XDP_TX under live frames), a reflector baseline and a counting sink. */
+/* xdp_bench.bpf.c - harness programs of bench/xdp: a replayer that restores the packet before every test_run repetition, the bouncer that keeps frames circulating through the forwarder, and a reflector baseline. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -52,16 +52,39 @@ struct {
 	__type(value, __u32);
 } xdp_bench_target SEC(".maps");
 
-/* Packets that reached the sink, per CPU. */
+/* What the bouncers counted, per CPU: [0] frames sent back into the loop,
+ * [1] frames dropped while the loop is stopped (the ones it held). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, __u64);
-} xdp_bench_sunk SEC(".maps");
+} xdp_bench_loop_count SEC(".maps");
 
-/* Put the original frame back: start where it began, its bytes. 0 or -1. */
-static __always_inline int restore(struct xdp_md *ctx, struct xdp_bench_replay *r, __u8 **pdata)
+/* The loop's settings. */
+struct xdp_bench_loop {
+	__u32 stop;     /* 1: drop what comes back (drain the loop) */
+	__u32 back_if;  /* frames coming back on this veth (the kernel's way out) ... */
+	__u32 front_if; /* ... are sent in again through this one */
+	__u32 pad;      /* zero */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xdp_bench_loop);
+} xdp_bench_loop SEC(".maps");
+
+/* Headers the loop's stages rewrite (Ethernet, IPv4, TCP, rounded up): an
+ * encapsulation only adds bytes in front of them, the kernel's forwarding
+ * only changes MACs, TTL and checksum; the payload stays as it was. */
+#define XDP_BENCH_HDRS 64
+
+/* Put the original frame back: start where it began, its first copy bytes
+ * (XDP_BENCH_LEN: all of them). 0 or -1. */
+static __always_inline int restore(struct xdp_md *ctx, struct xdp_bench_replay *r, __u8 **pdata,
+				   const __u32 copy)
 {
 	long len = (long)ctx->data_end - (long)ctx->data;
 	__u8 *data, *end;
@@ -72,7 +95,10 @@ static __always_inline int restore(struct xdp_md *ctx, struct xdp_bench_replay *
 	end = (void *)(long)ctx->data_end;
 	if (data + XDP_BENCH_LEN > end)
 		return -1;
-	__builtin_memcpy(data, r->frame, XDP_BENCH_LEN);
+	if (copy == XDP_BENCH_LEN)
+		__builtin_memcpy(data, r->frame, XDP_BENCH_LEN);
+	else
+		__builtin_memcpy(data, r->frame, XDP_BENCH_HDRS);
 	*pdata = data;
 	return 0;
 }
@@ -91,7 +117,7 @@ int xdp_bench_replay(struct xdp_md *ctx)
 	struct xdp_bench_flow *f;
 	__u8 *data;
 
-	if (!r || restore(ctx, r, &data))
+	if (!r || restore(ctx, r, &data, XDP_BENCH_LEN))
 		return XDP_ABORTED;
 	if (r->nflows) {
 		seq = bpf_map_lookup_elem(&xdp_bench_seq, &zero);
@@ -111,46 +137,45 @@ int xdp_bench_replay(struct xdp_md *ctx)
 }
 
 /*
- * Run by BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES on the
- * generator's veth: every frame is transmitted to the peer. Live frames
- * come from a page pool that does not rewrite recycled pages, and the
- * forwarder rewrites the frames it encapsulates, so the frame is restored
- * each time.
+ * The packets-per-second loop. A fixed number of frames circulates: the
+ * front veth hands them to the forwarder's veth, the forwarder sends them
+ * back (encapsulated out of the same veth, forwarded by the kernel out of
+ * another, or reflected), and where they come back this bouncer restores
+ * the original frame and sends it in again: back out of the front veth,
+ * or from the kernel's way out redirected to the front veth. So the loop
+ * runs as fast as its slowest stage.
  */
 SEC("xdp")
-int xdp_bench_gen(struct xdp_md *ctx)
+int xdp_bench_bounce(struct xdp_md *ctx)
 {
-	__u32 zero = 0;
+	__u32 zero = 0, one = 1;
 	struct xdp_bench_replay *r = bpf_map_lookup_elem(&xdp_bench_frame, &zero);
+	struct xdp_bench_loop *l = bpf_map_lookup_elem(&xdp_bench_loop, &zero);
+	__u64 *n;
 	__u8 *data;
 
-	if (!r || restore(ctx, r, &data))
+	if (!r || !l)
 		return XDP_ABORTED;
+	n = bpf_map_lookup_elem(&xdp_bench_loop_count, l->stop ? &one : &zero);
+	if (n)
+		(*n)++;
+	if (l->stop)
+		return XDP_DROP;
+	if (restore(ctx, r, &data, XDP_BENCH_HDRS))
+		return XDP_ABORTED;
+	if (ctx->ingress_ifindex == l->back_if)
+		return bpf_redirect(l->front_if, 0);
 	return XDP_TX;
 }
 
 /* The baseline of the packets-per-second run: attached where the
  * forwarder would be, it sends every frame straight back, unchanged, so
- * generator, veth and sink costs can be taken out of the figures. */
+ * veth and bouncer costs can be taken out of the figures. */
 SEC("xdp")
 int xdp_bench_reflect(struct xdp_md *ctx)
 {
 	(void)ctx;
 	return XDP_TX;
-}
-
-/* Attached where the forwarded traffic arrives: count it and drop it, so
- * the measurement ends there and not in a protocol stack. */
-SEC("xdp")
-int xdp_bench_sink(struct xdp_md *ctx)
-{
-	__u32 zero = 0;
-	__u64 *n = bpf_map_lookup_elem(&xdp_bench_sunk, &zero);
-
-	(void)ctx;
-	if (n)
-		(*n)++;
-	return XDP_DROP;
 }
 
 char LICENSE[] SEC("license") = "GPL";
