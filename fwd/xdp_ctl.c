@@ -838,9 +838,17 @@ static int config_fill(struct coop_fwd_xdp *x, const struct xdp_node *self, char
 	xc->frag_timeout_ns = ft.timeout_ns;
 	xc->insert_cost_ns = fc.insert_rate ? 1000000000ull / fc.insert_rate : 0;
 	xc->insert_burst_ns = xc->insert_cost_ns * (fc.insert_burst ? fc.insert_burst : fc.insert_rate);
-	for (i = 0; i < x->cfg->n_vips; i++)
+	for (i = 0; i < x->cfg->n_vips; i++) {
+		__be32 a[4];
+		__u32 bit;
+
 		if (!x->cfg->vips[i].port)
 			xc->flags |= COOP_XDP_CFG_ANY_PORT;
+		addr_to_be32(&x->cfg->vips[i].addr, a, &fam);
+		bit = coop_xdp_vip_bit(a);
+		xc->vip_filter[bit / 64] |= 1ull << (bit % 64);
+	}
+	xc->flags |= COOP_XDP_CFG_VIP_FILTER;
 	return config_write(x, err, errlen);
 }
 

@@ -63,10 +63,16 @@ row() {
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 one() { val "$tmp/loop.txt" "layout=one " "$1"; }
 two() { val "$tmp/loop.txt" "layout=two " "$1"; }
-verdict=$(awk -v e="$(one ratio)" -v f="$(one fwd_ratio)" 'BEGIN {
-	fm = f >= 3 ? "met" : "not met"
-	em = e >= 3 ? "met" : "not met"
-	printf "Goal >= 3x: %s for the forwarding work (%.2fx), %s end to end on one CPU (%.2fx).", fm, f, em, e
+# Was the XDP figure the forwarder's limit, not the loop's? Its CPU was
+# saturated when its NAPI thread ran nearly all along.
+verdict=$(awk -v busy="$(two xdp_busy)" -v kbusy="$(two kernel_busy)" -v r="$(two ratio)" -v f="$(one fwd_ratio)" -v e="$(one ratio)" 'BEGIN {
+	if (busy >= 90 && kbusy >= 90)
+		s = sprintf("Both figures are the forwarder'"'"'s own limit: its CPU was busy %d%% (XDP) and %d%% (kernel) of the run.", busy, kbusy)
+	else
+		s = sprintf("Not both figures are the forwarder'"'"'s limit: its CPU was busy only %d%% (XDP) and %d%% (kernel) of the run.", busy, kbusy)
+	m = r >= 3 ? "met" : "not met"
+	s = s sprintf(" Goal >= 3x: %s (%.2fx).", m, r)
+	print s
 }')
 
 {
@@ -106,34 +112,34 @@ verdict=$(awk -v e="$(one ratio)" -v f="$(one fwd_ratio)" 'BEGIN {
 	echo "on the CPU the layout says. Medians of $(one rounds) rounds, each: XDP, kernel, reflector with two CPUs, then"
 	echo "the same with one CPU; ratios are per round."
 	echo
-	echo "**One CPU** (the headline): veth's default, NAPI in the softirq of the CPU that scheduled it, so the whole loop"
-	echo "(bouncers, veths, forwarder) runs on CPU $(val "$tmp/loop.txt" '^loop' bounce_cpu) with no hand-off between CPUs, as a NIC queue's"
-	echo "receive and transmit run on one CPU. **Forwarding alone** is the time per packet above the reflector's:"
-	echo "the forwarder's work less veth receive and XDP_TX, which the reflector pays too."
+	echo "**Two CPUs** (the headline): every veth's NAPI in a kernel thread; fA's pinned to CPU $(val "$tmp/loop.txt" '^loop' fwd_cpu), which so does the"
+	echo "forwarder's work only (veth receive, the XDP program or the kernel's stack, the transmission), as on a node"
+	echo "receiving from a wire; the bouncers' threads pinned to CPU $(val "$tmp/loop.txt" '^loop' bounce_cpu). **Forwarder CPU** is the CPU time of"
+	echo "fA's NAPI thread (the scheduler's account) per frame, and its share of the run's time. A transmission that"
+	echo "finds the bouncer's thread asleep wakes it across CPUs (paid by the forwarder): XDP_TX hands over a NAPI poll's"
+	echo "batch at once, the kernel's veth transmission each packet as it goes, hence **bouncer wake-ups** per 1,000 frames."
+	echo
+	echo "| path | Mpps through the loop | forwarder CPU, ns/packet | forwarder CPU busy | bouncer wake-ups per 1,000 |"
+	echo "|---|---|---|---|---|"
+	echo "| XDP forwarder (encapsulate + XDP_TX) | $(two xdp_mpps) | $(two xdp_cpu_ns) | $(two xdp_busy)% | $(two xdp_wakes) |"
+	echo "| kernel IPv4 forwarding | $(two kernel_mpps) | $(two kernel_cpu_ns) | $(two kernel_busy)% | $(two kernel_wakes) |"
+	echo "| reflector: the loop without forwarding | $(two reflect_mpps) | $(two reflect_cpu_ns) | $(two reflect_busy)% | $(two reflect_wakes) |"
+	echo "| **XDP / kernel** | **$(two ratio)x** | $(awk -v a="$(two kernel_cpu_ns)" -v b="$(two xdp_cpu_ns)" 'BEGIN { printf "%.2fx", a / b }') | - | - |"
+	echo
+	echo "$verdict"
+	echo
+	echo "**One CPU**: veth's default, NAPI in the softirq of the CPU that scheduled it, so the whole loop (bouncers,"
+	echo "veths, forwarder) runs on CPU $(val "$tmp/loop.txt" '^loop' bounce_cpu), with no hand-off between CPUs. **Forwarding alone** is the time per"
+	echo "packet above the reflector's: the forwarder's work less veth receive and XDP_TX, which the reflector pays too."
+	echo "End to end, the loop's own cost (the reflector row, $(awk -v r="$(one reflect_mpps)" 'BEGIN { printf "%.0f", 1000 / r }') ns per frame) is paid by every path on the"
+	echo "same CPU, so that ratio stays below the forwarding one."
 	echo
 	echo "| path | Mpps through the loop | forwarding alone, ns/packet |"
 	echo "|---|---|---|"
 	echo "| XDP forwarder (encapsulate + XDP_TX) | $(one xdp_mpps) | $(one xdp_fwd_ns) |"
 	echo "| kernel IPv4 forwarding | $(one kernel_mpps) | $(one kernel_fwd_ns) |"
 	echo "| reflector: veths and bouncer alone | $(one reflect_mpps) | - |"
-	echo "| **XDP / kernel** | **$(one ratio)x** | **$(one fwd_ratio)x** |"
-	echo
-	echo "$verdict End to end, the loop's own cost (the reflector row: veths and bouncer,"
-	echo "$(awk -v r="$(one reflect_mpps)" 'BEGIN { printf "%.0f", 1000 / r }') ns per frame) is paid on every path, so the end-to-end ratio stays below the forwarding ratio."
-	echo
-	echo "**Two CPUs**: every veth's NAPI in a kernel thread, fA's pinned to CPU $(val "$tmp/loop.txt" '^loop' fwd_cpu) (the forwarder's work"
-	echo "only), the bouncers' to CPU $(val "$tmp/loop.txt" '^loop' bounce_cpu). **Forwarder CPU** is the CPU time of fA's NAPI thread (the"
-	echo "scheduler's account) per frame, and its share of the run's time. Here each hand-off that finds the other"
-	echo "side's thread asleep wakes it across CPUs, which costs these virtual machines more than the forwarding:"
-	echo "XDP_TX hands a NAPI poll's batch over at once, the kernel's veth transmission every packet, so this layout"
-	echo "shows the cost of cross-CPU wake-ups more than that of forwarding, and is not the headline."
-	echo
-	echo "| path | Mpps through the loop | forwarder CPU, ns/packet | forwarder CPU busy |"
-	echo "|---|---|---|---|"
-	echo "| XDP forwarder (encapsulate + XDP_TX) | $(two xdp_mpps) | $(two xdp_cpu_ns) | $(two xdp_busy)% |"
-	echo "| kernel IPv4 forwarding | $(two kernel_mpps) | $(two kernel_cpu_ns) | $(two kernel_busy)% |"
-	echo "| reflector | $(two reflect_mpps) | $(two reflect_cpu_ns) | $(two reflect_busy)% |"
-	echo "| XDP / kernel | $(two ratio)x | $(awk -v a="$(two kernel_cpu_ns)" -v b="$(two xdp_cpu_ns)" 'BEGIN { printf "%.2fx", a / b }') | - |"
+	echo "| **XDP / kernel** | $(one ratio)x | $(one fwd_ratio)x |"
 } >"$tmp/section.md"
 
 . bench/lib.sh

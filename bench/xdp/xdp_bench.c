@@ -94,6 +94,13 @@ static void bench_setup(struct bench *b, const uint8_t *peer_mac, const uint8_t 
 	b->cfg.src4 = inet_addr("198.18.3.10");
 	b->cfg.udp_idle_ns = 30000000000ull;
 	b->cfg.frag_timeout_ns = 30000000000ull;
+	/* the VIP address filter, as coopd writes it */
+	{
+		uint32_t a[4] = { b->vip, 0, 0, 0 }, bit = coop_xdp_vip_bit(a);
+
+		b->cfg.flags |= COOP_XDP_CFG_VIP_FILTER;
+		b->cfg.vip_filter[bit / 64] |= 1ull << (bit % 64);
+	}
 	if (bpf_map_update_elem(b->x.config, &zero, &b->cfg, BPF_ANY))
 		die("config");
 	for (i = 0; i < 4; i++) {
@@ -511,6 +518,22 @@ static uint64_t task_runtime(pid_t tid)
 	return file_u64(path);
 }
 
+/* How many times tid was put on a CPU (the third field of schedstat): a
+ * NAPI thread runs once per wake-up. */
+static uint64_t task_runs(pid_t tid)
+{
+	unsigned long long run, wait, n;
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)tid);
+	f = fopen(path, "r");
+	if (!f || fscanf(f, "%llu %llu %llu", &run, &wait, &n) != 3)
+		die(path);
+	fclose(f);
+	return n;
+}
+
 /* Per-CPU packets of element key of a PERCPU_ARRAY into v[ncpu]: u64
  * values (the sink), or struct coop_xdp_counter (coop_xdp's counters). */
 static void percpu_packets(int map, uint32_t key, int ncpu, int counter, uint64_t *v)
@@ -543,6 +566,8 @@ struct loop {
 	int out_if, back_if;     /* ifindexes of out, back */
 	int bounce_cpu, fwd_cpu; /* the bouncers' CPU, the forwarder's */
 	pid_t fwd_tid;           /* fwd's NAPI thread (two-CPU layout), else 0 */
+	pid_t front_tid;         /* front's NAPI thread (two-CPU layout) */
+	pid_t back_tid;          /* back's NAPI thread (two-CPU layout) */
 	int count_map;           /* xdp_bench_loop_count */
 	int loop_map;            /* xdp_bench_loop */
 	int ncpu;                /* possible CPUs */
@@ -581,8 +606,8 @@ static void loop_layout(struct loop *l, int two)
 	if (!two)
 		return;
 	l->fwd_tid = napi_pin(l->fwd, l->fwd_cpu);
-	napi_pin(l->front, l->bounce_cpu);
-	napi_pin(l->back, l->bounce_cpu);
+	l->front_tid = napi_pin(l->front, l->bounce_cpu);
+	l->back_tid = napi_pin(l->back, l->bounce_cpu);
 }
 
 /* One run's outcome. */
@@ -592,6 +617,7 @@ struct loop_run {
 	uint64_t total;    /* bounced from the first frame to the stop */
 	double wall_ns;    /* measured time */
 	uint64_t fwd_ns;   /* CPU time of fwd's NAPI thread in it (two CPUs) */
+	uint64_t wakes;    /* times the bouncers' NAPI threads were woken in it (two CPUs) */
 };
 
 static void loop_set(struct loop *l, uint32_t stop)
@@ -615,7 +641,7 @@ static void loop_run(struct loop *l, struct loop_run *res)
 {
 	struct sockaddr_ll to = { .sll_family = AF_PACKET, .sll_ifindex = l->front_if,
 				  .sll_halen = 6 };
-	uint64_t a[l->ncpu], z[l->ncpu], d0[l->ncpu], d[l->ncpu], c0, c1, t0, t1, r0 = 0, last = 0;
+	uint64_t a[l->ncpu], z[l->ncpu], d0[l->ncpu], d[l->ncpu], c0, c1, t0, t1, r0 = 0, w0 = 0, last = 0;
 	int still = 0, tries = 0;
 	uint32_t i;
 
@@ -630,14 +656,17 @@ static void loop_run(struct loop *l, struct loop_run *res)
 	usleep(200000);
 	percpu_packets(l->count_map, 0, l->ncpu, 0, z);
 	c0 = sum(z, l->ncpu);
-	if (l->fwd_tid)
+	if (l->fwd_tid) {
 		r0 = task_runtime(l->fwd_tid);
+		w0 = task_runs(l->front_tid) + task_runs(l->back_tid);
+	}
 	t0 = now_ns();
 	usleep(l->ms * 1000);
 	percpu_packets(l->count_map, 0, l->ncpu, 0, z);
 	t1 = now_ns();
 	c1 = sum(z, l->ncpu);
 	res->fwd_ns = l->fwd_tid ? task_runtime(l->fwd_tid) - r0 : 0;
+	res->wakes = l->fwd_tid ? task_runs(l->front_tid) + task_runs(l->back_tid) - w0 : 0;
 	loop_set(l, 1);
 	/* drained when the drop count holds still; at most a second */
 	while (still < 5 && tries++ < 1000) {
@@ -734,6 +763,7 @@ struct loop_fig {
 	double fxdp[64], fkern[64], fratio[64]; /* one CPU: ns above the reflector */
 	double cxdp[64], ckern[64], crefl[64];  /* two CPUs: forwarder CPU ns/packet */
 	double bxdp[64], bkern[64], brefl[64];  /* two CPUs: forwarder CPU busy, % */
+	double wxdp[64], wkern[64], wrefl[64];  /* two CPUs: bouncer wake-ups per 1000 frames */
 };
 
 static void fig_round(struct loop_fig *f, int r, const struct loop_run *x, const struct loop_run *k,
@@ -741,6 +771,7 @@ static void fig_round(struct loop_fig *f, int r, const struct loop_run *x, const
 {
 	const struct loop_run *run[3] = { x, k, c };
 	double *ns[3] = { f->cxdp, f->ckern, f->crefl }, *busy[3] = { f->bxdp, f->bkern, f->brefl };
+	double *wakes[3] = { f->wxdp, f->wkern, f->wrefl };
 	int i;
 
 	f->xdp[r] = x->pps / 1e6;
@@ -753,6 +784,7 @@ static void fig_round(struct loop_fig *f, int r, const struct loop_run *x, const
 	for (i = 0; i < 3; i++) {
 		ns[i][r] = (double)run[i]->fwd_ns / (double)run[i]->bounced;
 		busy[i][r] = 100.0 * (double)run[i]->fwd_ns / run[i]->wall_ns;
+		wakes[i][r] = 1000.0 * (double)run[i]->wakes / (double)run[i]->bounced;
 	}
 }
 
@@ -763,10 +795,12 @@ static void print_fig(const char *name, struct loop_fig *f, int rounds, int two)
 	       median_d(f->ratio, rounds), median_d(f->refl, rounds));
 	if (two)
 		printf(" xdp_cpu_ns=%.1f kernel_cpu_ns=%.1f reflect_cpu_ns=%.1f xdp_busy=%.0f "
-		       "kernel_busy=%.0f reflect_busy=%.0f",
+		       "kernel_busy=%.0f reflect_busy=%.0f xdp_wakes=%.1f kernel_wakes=%.1f "
+		       "reflect_wakes=%.1f",
 		       median_d(f->cxdp, rounds), median_d(f->ckern, rounds),
 		       median_d(f->crefl, rounds), median_d(f->bxdp, rounds),
-		       median_d(f->bkern, rounds), median_d(f->brefl, rounds));
+		       median_d(f->bkern, rounds), median_d(f->brefl, rounds),
+		       median_d(f->wxdp, rounds), median_d(f->wkern, rounds), median_d(f->wrefl, rounds));
 	else
 		printf(" xdp_fwd_ns=%.1f kernel_fwd_ns=%.1f fwd_ratio=%.2f", median_d(f->fxdp, rounds),
 		       median_d(f->fkern, rounds), median_d(f->fratio, rounds));

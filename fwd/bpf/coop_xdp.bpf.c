@@ -289,6 +289,12 @@ XDP_INLINE int vip_packet(struct xdp_md *ctx, const struct coop_xdp_config *cfg,
 
 	if (!coop_fwd_proto_has_ports(p->t.proto))
 		return COOP_XDP_CNT_PASS_NOT_VIP;
+	if (cfg->flags & COOP_XDP_CFG_VIP_FILTER) {
+		__u32 bit = coop_xdp_vip_bit(p->t.dst);
+
+		if (!(cfg->vip_filter[(bit >> 6) & 3] & (1ull << (bit & 63))))
+			return COOP_XDP_CNT_PASS_NOT_VIP;
+	}
 	if (p->frag != XDP_FRAG_NONE) {
 		/* fragments meet at the owner of their 3-tuple */
 		v = vip_find(cfg, p, 1);

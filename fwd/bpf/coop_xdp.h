@@ -87,6 +87,13 @@
  * the exact (address, port, protocol), look up port 0 too. Clear: one
  * lookup per packet. */
 #define COOP_XDP_CFG_ANY_PORT 0x4u
+/* vip_filter has the bit of every VIP address: a packet to an address
+ * whose bit is clear is no VIP, and passes without a map lookup. Clear:
+ * every TCP/UDP packet is looked up. */
+#define COOP_XDP_CFG_VIP_FILTER 0x8u
+
+/* Bits of coop_xdp_config.vip_filter. */
+#define COOP_XDP_VIP_FILTER_BITS 256u
 
 struct coop_xdp_config {
 	__u32 self_id;         /* this node's id: flows owned by it pass to the local stack */
@@ -102,7 +109,19 @@ struct coop_xdp_config {
 	__u64 frag_timeout_ns; /* fragment-table entry lifetime from the first fragment */
 	__u64 insert_cost_ns;  /* flow-cache insert cap: 1e9 / inserts per second; 0 = no cap */
 	__u64 insert_burst_ns; /* cap depth: insert_cost_ns x burst (inserts) */
+	__u64 vip_filter[COOP_XDP_VIP_FILTER_BITS / 64]; /* coop_xdp_vip_bit() of every VIP address */
 };
+
+/* Bit of an address (coop_fwd_tuple layout, network order) in vip_filter:
+ * its words folded, times an odd constant, the top 8 bits; so the
+ * addresses of one /24 get 256 different bits. */
+static inline __attribute__((always_inline)) __u32 coop_xdp_vip_bit(const __be32 *addr)
+{
+	__u32 h = addr[0] ^ addr[1] ^ addr[2] ^ addr[3];
+
+	return (h * 0x9e3779b1u) >> 24;
+}
+_Static_assert(COOP_XDP_VIP_FILTER_BITS == 256, "coop_xdp_vip_bit() gives 8 bits");
 
 /* --- VIPs: coop_xdp_vips --------------------------------------------------------- */
 

@@ -121,11 +121,25 @@ static void vip_add(struct tenv *e, int family, const uint32_t *addr, uint16_t p
 	assert_int_equal(bpf_map_update_elem(e->x.vips, &k, &v, BPF_ANY), 0);
 }
 
+/* Set addr's bit in the VIP address filter of e->cfg (not written). */
+static void filter_add(struct tenv *e, int family, const uint32_t *addr)
+{
+	uint32_t a[4] = { 0, 0, 0, 0 }, bit;
+
+	memcpy(a, addr, family == 6 ? 16 : 4);
+	bit = coop_xdp_vip_bit(a);
+	e->cfg.vip_filter[bit / 64] |= 1ull << (bit % 64);
+}
+
+/* As coopd configures it: the VIP address filter holds every VIP address. */
 static void default_cfg(struct tenv *e)
 {
 	memset(&e->cfg, 0, sizeof(e->cfg));
 	e->cfg.self_id = 0;
-	e->cfg.flags = COOP_XDP_CFG_ENABLED | COOP_XDP_CFG_ANY_PORT;
+	e->cfg.flags = COOP_XDP_CFG_ENABLED | COOP_XDP_CFG_ANY_PORT | COOP_XDP_CFG_VIP_FILTER;
+	filter_add(e, 4, &a_vip4);
+	filter_add(e, 4, &a_vip4_any);
+	filter_add(e, 6, a_vip6);
 	e->cfg.encap = COOP_XDP_ENCAP_GUE;
 	e->cfg.gue_port = htons(GUE_PORT);
 	e->cfg.mtu = 1500;
@@ -532,6 +546,61 @@ static void test_pass(void **state)
 	write_cfg(e);
 	c[0] = row_same("forwarder disabled", &tcp, XDP_PASS_, COOP_XDP_CNT_PASS_DISABLED);
 	run_table(e, c, 1);
+}
+
+/* The VIP address filter decides "no VIP" alone: an address whose bit is
+ * clear passes untouched even if it is a VIP (so coopd must list them all);
+ * a set bit only leads to the lookups. Without the filter every TCP/UDP
+ * packet is looked up, with the same verdicts. */
+static void test_vip_filter(void **state)
+{
+	struct tenv *e = begin(state);
+	struct xu_spec vip = flow4(6, 80), twin = flow4(6, 80), other = flow4(6, 80);
+	uint32_t bit = coop_xdp_vip_bit((uint32_t[4]){ a_vip4, 0, 0, 0 }), i, a[4] = { 0 };
+	struct xcase c[6];
+	size_t n = 0;
+
+	/* a non-VIP address sharing the VIP's bit, and one whose bit is clear */
+	twin.dst[0] = other.dst[0] = 0;
+	for (i = 0; i < 65536 && !twin.dst[0]; i++) {
+		a[0] = htonl(ntohl(addr4("198.18.64.0")) + i);
+		if (coop_xdp_vip_bit(a) == bit)
+			twin.dst[0] = a[0];
+	}
+	for (i = 0; i < 65536 && !other.dst[0]; i++) {
+		a[0] = htonl(ntohl(addr4("198.18.64.0")) + i);
+		if (!(e->cfg.vip_filter[coop_xdp_vip_bit(a) / 64] & 1ull << (coop_xdp_vip_bit(a) % 64)))
+			other.dst[0] = a[0];
+	}
+	assert_true(twin.dst[0] && other.dst[0]);
+	find_owner(e, &vip, 1);
+	c[n] = row_encap(e, "filter: VIP flow, its bit set", &vip, 1, false, COOP_XDP_CNT_TX_ENCAP);
+	c[n++].ev[0] = COOP_XDP_CNT_FLOW_MISS;
+	c[n] = row_encap(e, "filter: same flow, cache hit", &vip, 1, false, COOP_XDP_CNT_TX_ENCAP);
+	c[n++].ev[0] = COOP_XDP_CNT_FLOW_HIT;
+	c[n++] = row_same("filter: non-VIP address sharing the VIP's bit", &twin, XDP_PASS_,
+			  COOP_XDP_CNT_PASS_NOT_VIP);
+	c[n++] = row_same("filter: non-VIP address, bit clear", &other, XDP_PASS_,
+			  COOP_XDP_CNT_PASS_NOT_VIP);
+	run_table(e, c, n);
+
+	/* the VIP's bit missing: even its cached flow passes as no VIP */
+	e->cfg.vip_filter[bit / 64] &= ~(1ull << (bit % 64));
+	write_cfg(e);
+	c[0] = row_same("filter without the VIP's bit: passes", &vip, XDP_PASS_,
+			COOP_XDP_CNT_PASS_NOT_VIP);
+	run_table(e, c, 1);
+
+	/* no filter: the cached flow is found, non-VIPs pass after lookups */
+	e->cfg.flags &= ~COOP_XDP_CFG_VIP_FILTER;
+	write_cfg(e);
+	n = 0;
+	c[n] = row_encap(e, "no filter: cache hit", &vip, 1, false, COOP_XDP_CNT_TX_ENCAP);
+	c[n++].ev[0] = COOP_XDP_CNT_FLOW_HIT;
+	c[n++] = row_same("no filter: non-VIP address", &other, XDP_PASS_, COOP_XDP_CNT_PASS_NOT_VIP);
+	c[n++] = row_same("no filter: non-VIP address sharing the VIP's bit", &twin, XDP_PASS_,
+			  COOP_XDP_CNT_PASS_NOT_VIP);
+	run_table(e, c, n);
 }
 
 /* Local delivery, encapsulation to each other node, IPv6, VLAN, options. */
@@ -1253,6 +1322,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_counter_names),
 		cmocka_unit_test(test_pass),
+		cmocka_unit_test(test_vip_filter),
 		cmocka_unit_test(test_local_and_encap),
 		cmocka_unit_test(test_encap_formats),
 		cmocka_unit_test(test_decap),
