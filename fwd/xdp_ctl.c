@@ -683,6 +683,7 @@ static int load(struct coop_fwd_xdp *x, char *err, size_t errlen)
 	}
 	if ((ret = map_fd(x, COOP_XDP_MAP_CONFIG, &x->fd_config, err, errlen)) < 0 ||
 	    (ret = map_fd(x, COOP_XDP_MAP_VIPS, &x->fd_vips, err, errlen)) < 0 ||
+	    (ret = map_fd(x, COOP_XDP_MAP_VIP_SLOTS, &x->fd_vslots, err, errlen)) < 0 ||
 	    (ret = map_fd(x, COOP_XDP_MAP_TABLES, &x->fd_tables, err, errlen)) < 0 ||
 	    (ret = map_fd(x, COOP_XDP_MAP_NODES, &x->fd_nodes, err, errlen)) < 0 ||
 	    (ret = map_fd(x, COOP_XDP_MAP_FLOWS, &x->fd_flows, err, errlen)) < 0 ||
@@ -852,8 +853,9 @@ static int config_fill(struct coop_fwd_xdp *x, const struct xdp_node *self, char
 	return config_write(x, err, errlen);
 }
 
-static int vip_put(struct coop_fwd_xdp *x, const struct coop_addr *a, uint16_t port, int proto,
-		   uint32_t flags, char *err, size_t errlen)
+static int vip_put(struct coop_fwd_xdp *x, struct coop_xdp_vip_slot *slots,
+		   const struct coop_addr *a, uint16_t port, int proto, uint32_t flags, char *err,
+		   size_t errlen)
 {
 	struct coop_xdp_vip_key k;
 	struct coop_xdp_vip v = { .service = XDP_SERVICE, .flags = flags };
@@ -868,24 +870,49 @@ static int vip_put(struct coop_fwd_xdp *x, const struct coop_addr *a, uint16_t p
 		     strerror(errno));
 		return -errno;
 	}
+	coop_xdp_vip_slot_put(&slots[coop_xdp_vip_slot_of(&k)], &k, &v);
+	return 0;
+}
+
+/* The direct-mapped VIP table: every slot an entry has, and the flag
+ * that puts it in use (written with COOP_XDP_CFG_ENABLED). */
+static int slots_write(struct coop_fwd_xdp *x, const struct coop_xdp_vip_slot *slots, char *err,
+		       size_t errlen)
+{
+	uint32_t i;
+
+	for (i = 0; i < COOP_XDP_VIP_SLOTS; i++) {
+		if (slots[i].state == COOP_XDP_SLOT_EMPTY)
+			continue;
+		if (bpf_map_update_elem(x->fd_vslots, &i, &slots[i], BPF_ANY) < 0) {
+			errf(err, errlen, "cannot write VIP slot %u: %s", i, strerror(errno));
+			return -errno;
+		}
+	}
+	x->xcfg.flags |= COOP_XDP_CFG_VIP_SLOTS;
 	return 0;
 }
 
 /* Every VIP entry, plus the port-0 entry of each (address, protocol) that
- * steers its fragments (they carry no port). */
+ * steers its fragments (they carry no port); then their slots. */
 static int vips_fill(struct coop_fwd_xdp *x, char *err, size_t errlen)
 {
+	struct coop_xdp_vip_slot *slots = calloc(COOP_XDP_VIP_SLOTS, sizeof(*slots));
 	size_t i, j;
-	int ret;
+	int ret = 0;
 
+	if (!slots) {
+		errf(err, errlen, "out of memory for the VIP slots");
+		return -ENOMEM;
+	}
 	for (i = 0; i < x->cfg->n_vips; i++) {
 		const struct coop_fwd_vip_cfg *v = &x->cfg->vips[i];
 		bool zero_known = false;
 
-		ret = vip_put(x, &v->addr, v->port, v->proto, v->port ? 0 : COOP_XDP_VIP_ALL_PORTS,
-			      err, errlen);
+		ret = vip_put(x, slots, &v->addr, v->port, v->proto,
+			      v->port ? 0 : COOP_XDP_VIP_ALL_PORTS, err, errlen);
 		if (ret < 0)
-			return ret;
+			goto out;
 		for (j = 0; j < x->cfg->n_vips && !zero_known; j++) {
 			const struct coop_fwd_vip_cfg *o = &x->cfg->vips[j];
 
@@ -893,10 +920,14 @@ static int vips_fill(struct coop_fwd_xdp *x, char *err, size_t errlen)
 				     o->addr.family == v->addr.family &&
 				     !memcmp(&o->addr.v6, &v->addr.v6, v->addr.family == AF_INET ? 4 : 16);
 		}
-		if (!zero_known && (ret = vip_put(x, &v->addr, 0, v->proto, 0, err, errlen)) < 0)
-			return ret;
+		if (!zero_known &&
+		    (ret = vip_put(x, slots, &v->addr, 0, v->proto, 0, err, errlen)) < 0)
+			goto out;
 	}
-	return 0;
+	ret = slots_write(x, slots, err, errlen);
+out:
+	free(slots);
+	return ret;
 }
 
 static int nodes_fill(struct coop_fwd_xdp *x, struct xdp_node **self, char *err, size_t errlen)

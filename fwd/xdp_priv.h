@@ -61,6 +61,7 @@ struct coop_fwd_xdp {
 	uint32_t prog_id;                 /* its kernel id, for `show fwd` and detach */
 	int fd_config;                    /* coop_xdp_config (maps owned by obj) */
 	int fd_vips;                      /* coop_xdp_vips */
+	int fd_vslots;                    /* coop_xdp_vslots */
 	int fd_tables;                    /* coop_xdp_tables (outer) */
 	int fd_nodes;                     /* coop_xdp_nodes */
 	int fd_flows;                     /* coop_xdp_flows */

@@ -98,7 +98,7 @@ static void bench_setup(struct bench *b, const uint8_t *peer_mac, const uint8_t 
 	{
 		uint32_t a[4] = { b->vip, 0, 0, 0 }, bit = coop_xdp_vip_bit(a);
 
-		b->cfg.flags |= COOP_XDP_CFG_VIP_FILTER;
+		b->cfg.flags |= COOP_XDP_CFG_VIP_FILTER | COOP_XDP_CFG_VIP_SLOTS;
 		b->cfg.vip_filter[bit / 64] |= 1ull << (bit % 64);
 	}
 	if (bpf_map_update_elem(b->x.config, &zero, &b->cfg, BPF_ANY))
@@ -122,7 +122,7 @@ static void bench_setup(struct bench *b, const uint8_t *peer_mac, const uint8_t 
 	if (xu_table_publish(&b->x, 0, b->t))
 		die("publish");
 	k.addr[0] = b->vip;
-	if (bpf_map_update_elem(b->x.vips, &k, &v, BPF_ANY))
+	if (xu_vip_put(&b->x, &k, &v))
 		die("vip");
 }
 

@@ -219,6 +219,25 @@ __attribute__((noinline)) int coop_xdp_send(struct xdp_md *ctx, const struct xdp
 	return send(ctx, cfg, p, owner, hash, steer);
 }
 
+/* VIP entry of key k: from its slot, or coop_xdp_vips when the slot is
+ * shared or the slots are not in use. */
+XDP_INLINE struct coop_xdp_vip *vip_get(const struct coop_xdp_config *cfg,
+					const struct coop_xdp_vip_key *k)
+{
+	struct coop_xdp_vip_slot *s;
+	__u32 i;
+
+	if (!(cfg->flags & COOP_XDP_CFG_VIP_SLOTS))
+		return bpf_map_lookup_elem(&coop_xdp_vips, k);
+	i = coop_xdp_vip_slot_of(k);
+	s = bpf_map_lookup_elem(&coop_xdp_vslots, &i);
+	if (!s || s->state == COOP_XDP_SLOT_EMPTY)
+		return 0;
+	if (s->state == COOP_XDP_SLOT_ONE)
+		return coop_xdp_vip_key_eq(&s->key, k) ? &s->vip : 0;
+	return bpf_map_lookup_elem(&coop_xdp_vips, k);
+}
+
 /* VIP entry of p: exact (address, port, protocol), then the all-ports
  * entry when configured. port0 asks for the port-0 entry only (fragments). */
 XDP_INLINE struct coop_xdp_vip *vip_find(const struct coop_xdp_config *cfg,
@@ -234,11 +253,11 @@ XDP_INLINE struct coop_xdp_vip *vip_find(const struct coop_xdp_config *cfg,
 	k.port = port0 ? 0 : p->t.dport;
 	k.proto = p->t.proto;
 	k.family = p->t.family;
-	v = bpf_map_lookup_elem(&coop_xdp_vips, &k);
+	v = vip_get(cfg, &k);
 	if (v || port0 || !(cfg->flags & COOP_XDP_CFG_ANY_PORT))
 		return v;
 	k.port = 0;
-	v = bpf_map_lookup_elem(&coop_xdp_vips, &k);
+	v = vip_get(cfg, &k);
 	return v && (v->flags & COOP_XDP_VIP_ALL_PORTS) ? v : 0;
 }
 

@@ -50,6 +50,7 @@
 /* Map names (at most 15 characters: the kernel's limit). */
 #define COOP_XDP_MAP_CONFIG "coop_xdp_config" /* ARRAY[1] of struct coop_xdp_config */
 #define COOP_XDP_MAP_VIPS "coop_xdp_vips"     /* HASH coop_xdp_vip_key -> coop_xdp_vip */
+#define COOP_XDP_MAP_VIP_SLOTS "coop_xdp_vslots" /* ARRAY slot -> coop_xdp_vip_slot */
 #define COOP_XDP_MAP_TABLES "coop_xdp_tables" /* ARRAY_OF_MAPS service -> inner table */
 #define COOP_XDP_MAP_NODES "coop_xdp_nodes"   /* ARRAY node id -> struct coop_xdp_node */
 #define COOP_XDP_MAP_FLOWS "coop_xdp_flows"   /* LRU_HASH coop_fwd_tuple -> coop_fwd_flow */
@@ -66,6 +67,8 @@
 #define COOP_XDP_NODES_MAX 4096u
 /* VIP entries (address, port, protocol). */
 #define COOP_XDP_VIPS_MAX 4096u
+/* Slots of the direct-mapped VIP table in front of coop_xdp_vips. */
+#define COOP_XDP_VIP_SLOTS 1024u
 /* Default flow-cache and fragment-table sizes. The control plane may change
  * them with bpf_map__set_max_entries() between open and load. */
 #define COOP_XDP_FLOWS_DEFAULT 65536u
@@ -91,6 +94,11 @@
  * whose bit is clear is no VIP, and passes without a map lookup. Clear:
  * every TCP/UDP packet is looked up. */
 #define COOP_XDP_CFG_VIP_FILTER 0x8u
+
+/* coop_xdp_vip_slots holds every VIP entry (coop_xdp_vip_slot_put()):
+ * VIPs are looked up there, and in coop_xdp_vips only for a slot shared
+ * by several entries. Clear: always in coop_xdp_vips. */
+#define COOP_XDP_CFG_VIP_SLOTS 0x10u
 
 /* Bits of coop_xdp_config.vip_filter. */
 #define COOP_XDP_VIP_FILTER_BITS 256u
@@ -147,6 +155,62 @@ struct coop_xdp_vip {
 	__u32 service; /* index into coop_xdp_tables, < COOP_XDP_SERVICES_MAX */
 	__u32 flags;   /* COOP_XDP_VIP_* */
 };
+
+/*
+ * The direct-mapped VIP table: each entry of coop_xdp_vips also sits in
+ * slot coop_xdp_vip_slot_of(key) of coop_xdp_vip_slots, an array whose
+ * lookup the verifier inlines (a hash-map lookup costs a helper call, a
+ * hash and a key compare: 13 ns here). A slot is empty (no entry: a
+ * miss), holds the one entry whose slot it is, or says several entries
+ * share it (look in coop_xdp_vips).
+ */
+#define COOP_XDP_SLOT_EMPTY 0u
+#define COOP_XDP_SLOT_ONE 1u
+#define COOP_XDP_SLOT_SHARED 2u
+
+struct coop_xdp_vip_slot {
+	struct coop_xdp_vip_key key; /* the entry (SLOT_ONE) */
+	struct coop_xdp_vip vip;     /* its value (SLOT_ONE) */
+	__u32 state;                 /* COOP_XDP_SLOT_* */
+	__u32 pad;                   /* zero */
+};
+
+/* Slot of a VIP key: address words and port/protocol folded, times an odd
+ * constant, the top 10 bits. */
+static inline __attribute__((always_inline)) __u32
+coop_xdp_vip_slot_of(const struct coop_xdp_vip_key *k)
+{
+	__u32 h = k->addr[0] ^ k->addr[1] ^ k->addr[2] ^ k->addr[3];
+
+	h ^= (__u32)k->port << 16 | (__u32)k->proto << 8 | k->family;
+	return (h * 0x9e3779b1u) >> 22;
+}
+_Static_assert(COOP_XDP_VIP_SLOTS == 1024, "coop_xdp_vip_slot_of() gives 10 bits");
+
+/* Are two VIP keys the same entry? */
+static inline __attribute__((always_inline)) int coop_xdp_vip_key_eq(const struct coop_xdp_vip_key *a,
+								   const struct coop_xdp_vip_key *b)
+{
+	return a->addr[0] == b->addr[0] && a->addr[1] == b->addr[1] && a->addr[2] == b->addr[2] &&
+	       a->addr[3] == b->addr[3] && a->port == b->port && a->proto == b->proto &&
+	       a->family == b->family;
+}
+
+/* Enter (k, v) into its slot s (the control plane, for every entry it
+ * writes to coop_xdp_vips). */
+static inline void coop_xdp_vip_slot_put(struct coop_xdp_vip_slot *s,
+					 const struct coop_xdp_vip_key *k,
+					 const struct coop_xdp_vip *v)
+{
+	if (s->state == COOP_XDP_SLOT_EMPTY ||
+	    (s->state == COOP_XDP_SLOT_ONE && coop_xdp_vip_key_eq(&s->key, k))) {
+		s->key = *k;
+		s->vip = *v;
+		s->state = COOP_XDP_SLOT_ONE;
+	} else {
+		s->state = COOP_XDP_SLOT_SHARED;
+	}
+}
 
 /* --- tables: coop_xdp_tables ------------------------------------------------------ */
 

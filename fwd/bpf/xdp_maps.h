@@ -18,6 +18,13 @@ struct {
 	__type(value, struct coop_xdp_vip);
 } coop_xdp_vips SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, COOP_XDP_VIP_SLOTS);
+	__type(key, __u32);
+	__type(value, struct coop_xdp_vip_slot);
+} coop_xdp_vslots SEC(".maps");
+
 /* Template of the inner tables: any size, thanks to BPF_F_INNER_MAP. */
 struct coop_xdp_table_map {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -118,7 +118,7 @@ static void vip_add(struct tenv *e, int family, const uint32_t *addr, uint16_t p
 	struct coop_xdp_vip v = { .service = 0, .flags = flags };
 
 	memcpy(k.addr, addr, family == 6 ? 16 : 4);
-	assert_int_equal(bpf_map_update_elem(e->x.vips, &k, &v, BPF_ANY), 0);
+	assert_int_equal(xu_vip_put(&e->x, &k, &v), 0);
 }
 
 /* Set addr's bit in the VIP address filter of e->cfg (not written). */
@@ -131,12 +131,14 @@ static void filter_add(struct tenv *e, int family, const uint32_t *addr)
 	e->cfg.vip_filter[bit / 64] |= 1ull << (bit % 64);
 }
 
-/* As coopd configures it: the VIP address filter holds every VIP address. */
+/* As coopd configures it: the VIP address filter holds every VIP address,
+ * the VIP slots every entry (vip_add). */
 static void default_cfg(struct tenv *e)
 {
 	memset(&e->cfg, 0, sizeof(e->cfg));
 	e->cfg.self_id = 0;
-	e->cfg.flags = COOP_XDP_CFG_ENABLED | COOP_XDP_CFG_ANY_PORT | COOP_XDP_CFG_VIP_FILTER;
+	e->cfg.flags = COOP_XDP_CFG_ENABLED | COOP_XDP_CFG_ANY_PORT | COOP_XDP_CFG_VIP_FILTER |
+		       COOP_XDP_CFG_VIP_SLOTS;
 	filter_add(e, 4, &a_vip4);
 	filter_add(e, 4, &a_vip4_any);
 	filter_add(e, 6, a_vip6);
@@ -601,6 +603,88 @@ static void test_vip_filter(void **state)
 	c[n++] = row_same("no filter: non-VIP address sharing the VIP's bit", &twin, XDP_PASS_,
 			  COOP_XDP_CNT_PASS_NOT_VIP);
 	run_table(e, c, n);
+}
+
+/* VIP key of a TCP flow to the IPv4 VIP at port. */
+static struct coop_xdp_vip_key vip4_key(uint16_t port)
+{
+	struct coop_xdp_vip_key k = { .port = htons(port), .proto = 6, .family = 4 };
+
+	k.addr[0] = a_vip4;
+	return k;
+}
+
+/* First port above from whose key falls in slot (and is not skip). */
+static uint16_t port_in_slot(uint32_t slot, uint16_t from, uint16_t skip)
+{
+	uint32_t p;
+
+	for (p = from; p < 65536; p++) {
+		struct coop_xdp_vip_key k = vip4_key((uint16_t)p);
+
+		if (p != skip && coop_xdp_vip_slot_of(&k) == slot)
+			return (uint16_t)p;
+	}
+	fail_msg("no port falls in slot %u", slot);
+	return 0;
+}
+
+/* The direct-mapped VIP table: a slot holding one entry answers alone (a
+ * key that only shares its slot is no VIP); a slot shared by entries sends
+ * the lookup to the hash map; without the slots every lookup goes there. */
+static void test_vip_slots(void **state)
+{
+	struct tenv *e = begin(state);
+	struct coop_xdp_vip_key k80 = vip4_key(80), kq;
+	struct coop_xdp_vip_slot saved, now;
+	uint32_t slot = coop_xdp_vip_slot_of(&k80);
+	struct xu_spec vip = flow4(6, 80), q = flow4(6, 80), r = flow4(6, 80);
+	struct xcase c[6];
+	size_t n = 0;
+
+	assert_int_equal(bpf_map_lookup_elem(e->x.vslots, &slot, &saved), 0);
+	assert_int_equal(saved.state, COOP_XDP_SLOT_ONE);
+	assert_true(coop_xdp_vip_key_eq(&saved.key, &k80));
+	/* q, then r: ports that are no VIP and fall in port 80's slot */
+	q.dport = port_in_slot(slot, 1000, 80);
+	r.dport = port_in_slot(slot, q.dport + 1, 80);
+	find_owner(e, &vip, 1);
+	find_owner(e, &q, 2);
+	c[n] = row_encap(e, "slot with one entry: the VIP", &vip, 1, false, COOP_XDP_CNT_TX_ENCAP);
+	c[n++].ev[0] = COOP_XDP_CNT_FLOW_MISS;
+	c[n++] = row_same("slot with one entry: another port in it is no VIP", &q, XDP_PASS_,
+			  COOP_XDP_CNT_PASS_NOT_VIP);
+	run_table(e, c, n);
+
+	/* q becomes a VIP too: the slot is shared */
+	kq = vip4_key(q.dport);
+	assert_int_equal(xu_vip_put(&e->x, &kq, &(struct coop_xdp_vip){ 0, 0 }), 0);
+	assert_int_equal(bpf_map_lookup_elem(e->x.vslots, &slot, &now), 0);
+	assert_int_equal(now.state, COOP_XDP_SLOT_SHARED);
+	xu_map_clear(e->x.flows, sizeof(struct coop_fwd_tuple));
+	n = 0;
+	c[n] = row_encap(e, "shared slot: the first VIP, from the hash map", &vip, 1, false,
+			 COOP_XDP_CNT_TX_ENCAP);
+	c[n++].ev[0] = COOP_XDP_CNT_FLOW_MISS;
+	c[n] = row_encap(e, "shared slot: the second VIP", &q, 2, false, COOP_XDP_CNT_TX_ENCAP);
+	c[n++].ev[0] = COOP_XDP_CNT_FLOW_MISS;
+	c[n++] = row_same("shared slot: a third port in it is no VIP", &r, XDP_PASS_,
+			  COOP_XDP_CNT_PASS_NOT_VIP);
+	run_table(e, c, n);
+
+	/* without the slots: the same answers from the hash map alone */
+	e->cfg.flags &= ~COOP_XDP_CFG_VIP_SLOTS;
+	write_cfg(e);
+	xu_map_clear(e->x.flows, sizeof(struct coop_fwd_tuple));
+	n = 0;
+	c[n] = row_encap(e, "no slots: the VIP", &q, 2, false, COOP_XDP_CNT_TX_ENCAP);
+	c[n++].ev[0] = COOP_XDP_CNT_FLOW_MISS;
+	c[n++] = row_same("no slots: a port that is no VIP", &r, XDP_PASS_, COOP_XDP_CNT_PASS_NOT_VIP);
+	run_table(e, c, n);
+
+	/* put the shared setup back */
+	assert_int_equal(bpf_map_delete_elem(e->x.vips, &kq), 0);
+	assert_int_equal(bpf_map_update_elem(e->x.vslots, &slot, &saved, BPF_ANY), 0);
 }
 
 /* Local delivery, encapsulation to each other node, IPv6, VLAN, options. */
@@ -1323,6 +1407,7 @@ int main(void)
 		cmocka_unit_test(test_counter_names),
 		cmocka_unit_test(test_pass),
 		cmocka_unit_test(test_vip_filter),
+		cmocka_unit_test(test_vip_slots),
 		cmocka_unit_test(test_local_and_encap),
 		cmocka_unit_test(test_encap_formats),
 		cmocka_unit_test(test_decap),

@@ -57,6 +57,7 @@ struct xu_env {
 	int prog;               /* coop_xdp program fd */
 	int config;             /* coop_xdp_config fd */
 	int vips;               /* coop_xdp_vips fd */
+	int vslots;             /* coop_xdp_vslots fd */
 	int tables;             /* coop_xdp_tables fd */
 	int nodes;              /* coop_xdp_nodes fd */
 	int flows;              /* coop_xdp_flows fd */
@@ -71,6 +72,21 @@ static inline int xu_map(struct xu_env *e, const char *name)
 	struct bpf_map *m = bpf_object__find_map_by_name(e->obj, name);
 
 	return m ? bpf_map__fd(m) : -1;
+}
+
+/* Write VIP entry (k, v) and enter it into its slot, as coopd does (the
+ * slots are used once COOP_XDP_CFG_VIP_SLOTS is set). 0 or -1. */
+static inline int xu_vip_put(struct xu_env *e, const struct coop_xdp_vip_key *k,
+			     const struct coop_xdp_vip *v)
+{
+	struct coop_xdp_vip_slot s;
+	uint32_t i = coop_xdp_vip_slot_of(k);
+
+	if (bpf_map_update_elem(e->vips, k, v, BPF_ANY) ||
+	    bpf_map_lookup_elem(e->vslots, &i, &s))
+		return -1;
+	coop_xdp_vip_slot_put(&s, k, v);
+	return bpf_map_update_elem(e->vslots, &i, &s, BPF_ANY) ? -1 : 0;
 }
 
 /* Open and load the object at path (program prog_name). 0 or -1 + err. */
@@ -100,6 +116,7 @@ static inline int xu_env_open(struct xu_env *e, const char *path, char *err, siz
 	e->prog = prog ? bpf_program__fd(prog) : -1;
 	e->config = xu_map(e, COOP_XDP_MAP_CONFIG);
 	e->vips = xu_map(e, COOP_XDP_MAP_VIPS);
+	e->vslots = xu_map(e, COOP_XDP_MAP_VIP_SLOTS);
 	e->tables = xu_map(e, COOP_XDP_MAP_TABLES);
 	e->nodes = xu_map(e, COOP_XDP_MAP_NODES);
 	e->flows = xu_map(e, COOP_XDP_MAP_FLOWS);
@@ -107,7 +124,8 @@ static inline int xu_env_open(struct xu_env *e, const char *path, char *err, siz
 	e->stats = xu_map(e, COOP_XDP_MAP_STATS);
 	e->rlimit = xu_map(e, COOP_XDP_MAP_RLIMIT);
 	e->ncpu = libbpf_num_possible_cpus();
-	if (e->prog < 0 || e->config < 0 || e->vips < 0 || e->tables < 0 || e->nodes < 0 ||
+	if (e->prog < 0 || e->config < 0 || e->vips < 0 || e->vslots < 0 || e->tables < 0 ||
+	    e->nodes < 0 ||
 	    e->flows < 0 || e->frags < 0 || e->stats < 0 || e->rlimit < 0 || e->ncpu <= 0) {
 		snprintf(err, errlen, "%.300s: program or map missing", path);
 		bpf_object__close(e->obj);
