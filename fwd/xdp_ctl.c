@@ -76,8 +76,15 @@ struct xdp_node *coop_fwd_xdp_node_find(struct coop_fwd_xdp *x, const char *name
 
 int coop_fwd_xdp_node_write(struct coop_fwd_xdp *x, const struct xdp_node *n, uint32_t state)
 {
+	struct coop_xdp_peer_key pk;
 	struct coop_xdp_node v;
 
+	/* its address may send us tunnels from now on (also once removed:
+	 * its last packets in flight still arrive) */
+	memset(&pk, 0, sizeof(pk));
+	addr_to_be32(&n->addr, pk.addr, &pk.family);
+	if (bpf_map_update_elem(x->fd_peers, &pk, &n->id, BPF_ANY) < 0)
+		return -errno;
 	memset(&v, 0, sizeof(v));
 	addr_to_be32(&n->addr, v.addr, &v.family);
 	v.state = (__u8)state;
@@ -684,6 +691,7 @@ static int load(struct coop_fwd_xdp *x, char *err, size_t errlen)
 	if ((ret = map_fd(x, COOP_XDP_MAP_CONFIG, &x->fd_config, err, errlen)) < 0 ||
 	    (ret = map_fd(x, COOP_XDP_MAP_VIPS, &x->fd_vips, err, errlen)) < 0 ||
 	    (ret = map_fd(x, COOP_XDP_MAP_VIP_SLOTS, &x->fd_vslots, err, errlen)) < 0 ||
+	    (ret = map_fd(x, COOP_XDP_MAP_PEERS, &x->fd_peers, err, errlen)) < 0 ||
 	    (ret = map_fd(x, COOP_XDP_MAP_TABLES, &x->fd_tables, err, errlen)) < 0 ||
 	    (ret = map_fd(x, COOP_XDP_MAP_NODES, &x->fd_nodes, err, errlen)) < 0 ||
 	    (ret = map_fd(x, COOP_XDP_MAP_FLOWS, &x->fd_flows, err, errlen)) < 0 ||
@@ -849,7 +857,7 @@ static int config_fill(struct coop_fwd_xdp *x, const struct xdp_node *self, char
 		bit = coop_xdp_vip_bit(a);
 		xc->vip_filter[bit / 64] |= 1ull << (bit % 64);
 	}
-	xc->flags |= COOP_XDP_CFG_VIP_FILTER;
+	xc->flags |= COOP_XDP_CFG_VIP_FILTER | COOP_XDP_CFG_PEERS;
 	return config_write(x, err, errlen);
 }
 

@@ -62,6 +62,7 @@ struct coop_fwd_xdp {
 	int fd_config;                    /* coop_xdp_config (maps owned by obj) */
 	int fd_vips;                      /* coop_xdp_vips */
 	int fd_vslots;                    /* coop_xdp_vslots */
+	int fd_peers;                     /* coop_xdp_peers */
 	int fd_tables;                    /* coop_xdp_tables (outer) */
 	int fd_nodes;                     /* coop_xdp_nodes */
 	int fd_flows;                     /* coop_xdp_flows */

@@ -27,7 +27,7 @@ XDP_INLINE void count(__u32 id, __u64 bytes)
 /* action() relies on the order of the verdict counters in coop_xdp.h. */
 _Static_assert(COOP_XDP_CNT_PASS_DISABLED == 0 && COOP_XDP_CNT_PASS_DECAP + 1 == COOP_XDP_CNT_TX_ENCAP &&
 		       COOP_XDP_CNT_TX_ICMP6_TOO_BIG + 1 == COOP_XDP_CNT_DROP_ETH_TRUNC &&
-		       COOP_XDP_CNT_DROP_MTU + 1 == COOP_XDP_CNT_FLOW_HIT,
+		       COOP_XDP_CNT_DROP_TUNNEL_PEER + 1 == COOP_XDP_CNT_FLOW_HIT,
 	       "verdict counters: PASS_*, then TX_*/REDIRECT_*, then DROP_*, then events");
 
 /* XDP action of a verdict counter. */
@@ -370,6 +370,19 @@ XDP_INLINE int tunnel_to_us(const struct coop_xdp_config *cfg, const struct xdp_
 	return 0;
 }
 
+/* Is the outer source of tunnel packet p a node's cluster address? */
+XDP_INLINE int tunnel_from_peer(const struct xdp_pkt *p)
+{
+	struct coop_xdp_peer_key k = {};
+
+	k.addr[0] = p->t.src[0];
+	k.addr[1] = p->t.src[1];
+	k.addr[2] = p->t.src[2];
+	k.addr[3] = p->t.src[3];
+	k.family = p->t.family;
+	return bpf_map_lookup_elem(&coop_xdp_peers, &k) != 0;
+}
+
 SEC("xdp")
 int coop_xdp(struct xdp_md *ctx)
 {
@@ -392,6 +405,10 @@ int coop_xdp(struct xdp_md *ctx)
 	kind = tunnel_to_us(cfg, &p);
 	if (!kind) {
 		id = vip_packet(ctx, cfg, &p, bytes);
+		goto out;
+	}
+	if ((cfg->flags & COOP_XDP_CFG_PEERS) && !tunnel_from_peer(&p)) {
+		id = COOP_XDP_CNT_DROP_TUNNEL_PEER;
 		goto out;
 	}
 	id = xdp_decap(ctx, &p, kind == 1, &steer);

@@ -15,6 +15,10 @@
  *
  * Changes:
  *   v1  first version (issue 7; drop_ip6_bad_hdr added before release).
+ *   v2  coop_xdp_config.vip_filter, COOP_XDP_CFG_VIP_FILTER, _VIP_SLOTS and
+ *       _PEERS; maps coop_xdp_vslots and coop_xdp_peers; counter
+ *       drop_tunnel_peer (the event counters after it move up by one: coopd
+ *       and the program are built together).
  *
  * Publication order (the control plane's side of the contract). Maps are
  * updated one element at a time, so a change spanning maps is ordered so
@@ -51,6 +55,7 @@
 #define COOP_XDP_MAP_CONFIG "coop_xdp_config" /* ARRAY[1] of struct coop_xdp_config */
 #define COOP_XDP_MAP_VIPS "coop_xdp_vips"     /* HASH coop_xdp_vip_key -> coop_xdp_vip */
 #define COOP_XDP_MAP_VIP_SLOTS "coop_xdp_vslots" /* ARRAY slot -> coop_xdp_vip_slot */
+#define COOP_XDP_MAP_PEERS "coop_xdp_peers" /* HASH coop_xdp_peer_key -> node id */
 #define COOP_XDP_MAP_TABLES "coop_xdp_tables" /* ARRAY_OF_MAPS service -> inner table */
 #define COOP_XDP_MAP_NODES "coop_xdp_nodes"   /* ARRAY node id -> struct coop_xdp_node */
 #define COOP_XDP_MAP_FLOWS "coop_xdp_flows"   /* LRU_HASH coop_fwd_tuple -> coop_fwd_flow */
@@ -99,6 +104,11 @@
  * VIPs are looked up there, and in coop_xdp_vips only for a slot shared
  * by several entries. Clear: always in coop_xdp_vips. */
 #define COOP_XDP_CFG_VIP_SLOTS 0x10u
+
+/* Tunnels (GUE, IPIP) to us are decapsulated only when their outer source
+ * is a node's cluster address (coop_xdp_peers); others are dropped,
+ * DROP_TUNNEL_PEER. Clear: from any source. */
+#define COOP_XDP_CFG_PEERS 0x20u
 
 /* Bits of coop_xdp_config.vip_filter. */
 #define COOP_XDP_VIP_FILTER_BITS 256u
@@ -255,6 +265,15 @@ struct coop_xdp_node {
 	__u16 pad1;     /* zero */
 };
 
+/* --- tunnel peers: coop_xdp_peers ----------------------------------------------- */
+
+/* A node's cluster address, as a tunnel packet's outer source. */
+struct coop_xdp_peer_key {
+	__be32 addr[4]; /* network order; IPv4 in addr[0], rest zero */
+	__u8 family;    /* COOP_FWD_FAMILY_V4 or _V6 */
+	__u8 pad[3];    /* zero */
+};
+
 /* --- counters: coop_xdp_stats ----------------------------------------------------- */
 
 /* One per-CPU element per counter; sum over CPUs for totals. */
@@ -297,6 +316,7 @@ struct coop_xdp_counter {
 	X(DROP_NO_SRC, "drop_no_src", "dropped: no cluster source address of that family")    \
 	X(DROP_ADJUST, "drop_adjust", "dropped: packet resize failed")                        \
 	X(DROP_MTU, "drop_mtu", "dropped: too big to encapsulate, no ICMP possible")          \
+	X(DROP_TUNNEL_PEER, "drop_tunnel_peer", "dropped: tunnel to us from no node's address") \
 	X(FLOW_HIT, "flow_hit", "flow cache: cached owner used")                              \
 	X(FLOW_MISS, "flow_miss", "flow cache: no entry, table answer")                       \
 	X(FLOW_GONE, "flow_gone", "flow cache: cached owner left the set, replaced")          \

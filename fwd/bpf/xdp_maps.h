@@ -25,6 +25,13 @@ struct {
 	__type(value, struct coop_xdp_vip_slot);
 } coop_xdp_vslots SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, COOP_XDP_NODES_MAX);
+	__type(key, struct coop_xdp_peer_key);
+	__type(value, __u32);
+} coop_xdp_peers SEC(".maps");
+
 /* Template of the inner tables: any size, thanks to BPF_F_INNER_MAP. */
 struct coop_xdp_table_map {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

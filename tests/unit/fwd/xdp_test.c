@@ -73,9 +73,15 @@ static void write_cfg(struct tenv *e)
 	assert_int_equal(bpf_map_update_elem(e->x.config, &zero, &e->cfg, BPF_ANY), 0);
 }
 
+/* Node id as last set in e->nodes, and its address as a tunnel peer (as
+ * coopd writes them). */
 static void write_node(struct tenv *e, uint32_t id)
 {
+	struct coop_xdp_peer_key k = { .family = e->nodes[id].family };
+
+	memcpy(k.addr, e->nodes[id].addr, sizeof(k.addr));
 	assert_int_equal(bpf_map_update_elem(e->x.nodes, &id, &e->nodes[id], BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(e->x.peers, &k, &id, BPF_ANY), 0);
 }
 
 /* A table built from member[] and weight[]. */
@@ -132,13 +138,13 @@ static void filter_add(struct tenv *e, int family, const uint32_t *addr)
 }
 
 /* As coopd configures it: the VIP address filter holds every VIP address,
- * the VIP slots every entry (vip_add). */
+ * the VIP slots every entry (vip_add), tunnels only from nodes. */
 static void default_cfg(struct tenv *e)
 {
 	memset(&e->cfg, 0, sizeof(e->cfg));
 	e->cfg.self_id = 0;
 	e->cfg.flags = COOP_XDP_CFG_ENABLED | COOP_XDP_CFG_ANY_PORT | COOP_XDP_CFG_VIP_FILTER |
-		       COOP_XDP_CFG_VIP_SLOTS;
+		       COOP_XDP_CFG_VIP_SLOTS | COOP_XDP_CFG_PEERS;
 	filter_add(e, 4, &a_vip4);
 	filter_add(e, 4, &a_vip4_any);
 	filter_add(e, 6, a_vip6);
@@ -176,6 +182,15 @@ static void reset(struct tenv *e)
 		write_node(e, i);
 		e->member[i] = i < 4;
 		e->weight[i] = 1;
+	}
+	/* this node sends over both families here (src4 and src6): its IPv6
+	 * source is a node address too */
+	{
+		struct coop_xdp_peer_key k = { .family = 6 };
+		uint32_t id = 0;
+
+		memcpy(k.addr, a_self6, 16);
+		assert_int_equal(bpf_map_update_elem(e->x.peers, &k, &id, BPF_ANY), 0);
 	}
 	publish(e, COOP_FWD_MODE_MAGLEV);
 	xu_map_clear(e->x.flows, sizeof(struct coop_fwd_tuple));
@@ -842,7 +857,6 @@ static void test_decap(void **state)
 	DECAP_ROW("IP6IP6", in6, o6, 0);
 	o4.ipip = false;
 	run_table(e, c, n);
-#undef DECAP_ROW
 
 	/* malformed tunnels to us */
 	n = 0;
@@ -863,6 +877,7 @@ static void test_decap(void **state)
 	{
 		struct xu_spec u = flow4(17, GUE_PORT);
 
+		u.src[0] = a_node4[1];
 		u.dst[0] = a_self4;
 		u.payload = 2;
 		xu_build(&c[n++].in, &u);
@@ -873,6 +888,39 @@ static void test_decap(void **state)
 			       .same = true, .counter = COOP_XDP_CNT_PASS_NOT_VIP };
 	xu_encap(&c[n++].in, &in4, &o4);
 	run_table(e, c, n);
+
+	/* only nodes may send us tunnels */
+	n = 0;
+	o4.dport = GUE_PORT;
+	o4.src[0] = a_client4;
+	c[n] = (struct xcase){ .desc = "GUE from an address that is no node", .verdict = XDP_DROP_,
+			       .counter = COOP_XDP_CNT_DROP_TUNNEL_PEER };
+	xu_encap(&c[n++].in, &in4, &o4);
+	o4.ipip = true;
+	c[n] = (struct xcase){ .desc = "IPIP from an address that is no node", .verdict = XDP_DROP_,
+			       .counter = COOP_XDP_CNT_DROP_TUNNEL_PEER };
+	xu_encap(&c[n++].in, &in4, &o4);
+	o4.ipip = false;
+	memcpy(o6.src, a_client6, 16);
+	c[n] = (struct xcase){ .desc = "GUE/IPv6 from an address that is no node",
+			       .verdict = XDP_DROP_, .counter = COOP_XDP_CNT_DROP_TUNNEL_PEER };
+	xu_encap(&c[n++].in, &in6, &o6);
+	o6.ipip = true;
+	memcpy(o6.src, a_node6, 16);
+	o6.src[3] ^= htonl(1);
+	c[n] = (struct xcase){ .desc = "IP6IP6 from a node's address but one", .verdict = XDP_DROP_,
+			       .counter = COOP_XDP_CNT_DROP_TUNNEL_PEER };
+	xu_encap(&c[n++].in, &in6, &o6);
+	run_table(e, c, n);
+
+	/* without the check (COOP_XDP_CFG_PEERS clear) anyone's tunnel is ours */
+	e->cfg.flags &= ~COOP_XDP_CFG_PEERS;
+	write_cfg(e);
+	n = 0;
+	o4.src[0] = a_client4;
+	DECAP_ROW("no peer check: GUE from an address that is no node", in4, o4, 0);
+	run_table(e, c, n);
+#undef DECAP_ROW
 }
 
 /* What the program wraps, it unwraps: feed node 1's view of the output

@@ -58,6 +58,7 @@ struct xu_env {
 	int config;             /* coop_xdp_config fd */
 	int vips;               /* coop_xdp_vips fd */
 	int vslots;             /* coop_xdp_vslots fd */
+	int peers;              /* coop_xdp_peers fd */
 	int tables;             /* coop_xdp_tables fd */
 	int nodes;              /* coop_xdp_nodes fd */
 	int flows;              /* coop_xdp_flows fd */
@@ -117,6 +118,7 @@ static inline int xu_env_open(struct xu_env *e, const char *path, char *err, siz
 	e->config = xu_map(e, COOP_XDP_MAP_CONFIG);
 	e->vips = xu_map(e, COOP_XDP_MAP_VIPS);
 	e->vslots = xu_map(e, COOP_XDP_MAP_VIP_SLOTS);
+	e->peers = xu_map(e, COOP_XDP_MAP_PEERS);
 	e->tables = xu_map(e, COOP_XDP_MAP_TABLES);
 	e->nodes = xu_map(e, COOP_XDP_MAP_NODES);
 	e->flows = xu_map(e, COOP_XDP_MAP_FLOWS);
@@ -124,7 +126,8 @@ static inline int xu_env_open(struct xu_env *e, const char *path, char *err, siz
 	e->stats = xu_map(e, COOP_XDP_MAP_STATS);
 	e->rlimit = xu_map(e, COOP_XDP_MAP_RLIMIT);
 	e->ncpu = libbpf_num_possible_cpus();
-	if (e->prog < 0 || e->config < 0 || e->vips < 0 || e->vslots < 0 || e->tables < 0 ||
+	if (e->prog < 0 || e->config < 0 || e->vips < 0 || e->vslots < 0 || e->peers < 0 ||
+	    e->tables < 0 ||
 	    e->nodes < 0 ||
 	    e->flows < 0 || e->frags < 0 || e->stats < 0 || e->rlimit < 0 || e->ncpu <= 0) {
 		snprintf(err, errlen, "%.300s: program or map missing", path);
