@@ -352,6 +352,28 @@ fwc_ipv6() {
 	ok "IPv6 VIP over IPv4 tunnels: 60 whoami answers match fwd lookup; 30 kB each way on 20 connections after $big ICMPv6 packet-too-big replies"
 }
 
+# fwc_spoof : a tunnel packet from the client, which is no node, to n1's
+# cluster address and GUE port is dropped, counted, never decapsulated.
+fwc_spoof() {
+	local port before after
+	port=$(adm 1 show fwd | jq .gue_port)
+	before=$(adm 1 show fwd | jq .counters.drop_tunnel_peer.packets)
+	# GUE version 0, protocol 4 (IPv4), then the start of an inner packet
+	for _ in 1 2 3 4 5; do
+		printf '\000\004\000\000\105\000\000\024' |
+			nsx "$P-c" socat -u - "UDP4-SENDTO:198.18.11.2:$port" ||
+			fail "cannot send a GUE packet from the client"
+	done
+	for _ in $(seq 50); do
+		after=$(adm 1 show fwd | jq .counters.drop_tunnel_peer.packets)
+		[ "$((after - before))" -ge 5 ] && break
+		sleep 0.02
+	done
+	[ "$((after - before))" -eq 5 ] ||
+		fail "GUE from the client: drop_tunnel_peer moved by $((after - before)), want 5"
+	ok "5 GUE packets from an address that is no node: dropped by n1 (drop_tunnel_peer +5)"
+}
+
 # fwc_scenario N : the whole run with N held connections.
 fwc_scenario() {
 	local n=$1 i nodes
@@ -369,6 +391,7 @@ fwc_scenario() {
 	[ "$nodes" = "n1 n2 n3 " ] || fail "whoami: served by $nodes only"
 	ok "60 whoami connections served by n1, n2 and n3, each by the owner fwd lookup names"
 	fwc_ipv6
+	fwc_spoof
 
 	fwc_open "$n"
 	fwc_ping "$T/ping"
