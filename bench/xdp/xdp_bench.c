@@ -788,11 +788,27 @@ static void fig_round(struct loop_fig *f, int r, const struct loop_run *x, const
 	}
 }
 
+/* Smallest and largest of v[n]. */
+static void range_d(const double *v, int n, double *lo, double *hi)
+{
+	int i;
+
+	*lo = *hi = v[0];
+	for (i = 1; i < n; i++) {
+		*lo = v[i] < *lo ? v[i] : *lo;
+		*hi = v[i] > *hi ? v[i] : *hi;
+	}
+}
+
 static void print_fig(const char *name, struct loop_fig *f, int rounds, int two)
 {
-	printf("pps layout=%s rounds=%d xdp_mpps=%.2f kernel_mpps=%.2f ratio=%.2f reflect_mpps=%.2f",
+	double lo, hi;
+
+	range_d(f->ratio, rounds, &lo, &hi);
+	printf("pps layout=%s rounds=%d xdp_mpps=%.2f kernel_mpps=%.2f ratio=%.2f ratio_min=%.2f "
+	       "ratio_max=%.2f reflect_mpps=%.2f",
 	       name, rounds, median_d(f->xdp, rounds), median_d(f->kern, rounds),
-	       median_d(f->ratio, rounds), median_d(f->refl, rounds));
+	       median_d(f->ratio, rounds), lo, hi, median_d(f->refl, rounds));
 	if (two)
 		printf(" xdp_cpu_ns=%.1f kernel_cpu_ns=%.1f reflect_cpu_ns=%.1f xdp_busy=%.0f "
 		       "kernel_busy=%.0f reflect_busy=%.0f xdp_wakes=%.1f kernel_wakes=%.1f "
