@@ -298,6 +298,92 @@ XDP_INLINE int frag_decide(struct xdp_md *ctx, const struct coop_xdp_config *cfg
 	return coop_xdp_send(ctx, p, rec->backend, fhash, 0);
 }
 
+/* ICMP (v4) error types about a packet: destination unreachable (with
+ * fragmentation needed), time exceeded, parameter problem; ICMPv6: 1 to 4
+ * (destination unreachable, packet too big, time exceeded, parameter
+ * problem). */
+#define XDP_ICMP4_ERROR(t) ((t) == 3 || (t) == 11 || (t) == 12)
+#define XDP_ICMP6_ERROR(t) ((t) >= 1 && (t) <= 4)
+#define XDP_IPPROTO_ICMPV6 58
+
+/*
+ * An ICMP error to a VIP address about a packet the VIP sent: a reply of
+ * a VIP flow, sent by the flow's owner straight to the client (so a
+ * router's "fragmentation needed" on the way back). The router in front
+ * spreads such errors by its own hash, not by the flow's, so the error is
+ * sent where the flow is: the quoted packet turned around is the flow's
+ * tuple; its owner comes from the flow cache (an entry that stands) or
+ * the table. Nothing is cached for it. Anything else passes.
+ */
+XDP_INLINE int icmp_packet(struct xdp_md *ctx, const struct coop_xdp_config *cfg,
+			   const struct xdp_pkt *p, __u64 bytes)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct xdp_pkt q = {};
+	struct coop_xdp_vip *v;
+	struct coop_fwd_flow *f;
+	__u32 off = p->l4_off, owner = COOP_FWD_NO_BACKEND, hash;
+	__u8 *icmp, *in, *l4;
+	__be16 vport, cport;
+
+	if (p->frag != XDP_FRAG_NONE || off > XDP_L4_OFF_MAX)
+		return COOP_XDP_CNT_PASS_NOT_VIP;
+	icmp = data + off;
+	in = icmp + 8;
+	if (p->t.family == COOP_FWD_FAMILY_V4) {
+		__u32 ihl;
+		__be16 fragoff;
+
+		if ((void *)(in + 20) > end || !XDP_ICMP4_ERROR(icmp[0]) || (in[0] >> 4) != 4)
+			return COOP_XDP_CNT_PASS_NOT_VIP;
+		ihl = (in[0] & 0xf) << 2;
+		fragoff = *(__be16 *)(in + 6) & bpf_htons(XDP_IP4_OFFSET);
+		l4 = in + ihl;
+		if (ihl < 20 || fragoff || (void *)(l4 + 4) > end)
+			return COOP_XDP_CNT_PASS_NOT_VIP;
+		vport = *(__be16 *)l4;
+		cport = *(__be16 *)(l4 + 2);
+		/* the quoted packet: from the VIP (this error's destination) */
+		if (*(__be32 *)(in + 12) != p->t.dst[0])
+			return COOP_XDP_CNT_PASS_NOT_VIP;
+		coop_fwd_tuple_v4(&q.t, *(__be32 *)(in + 16), *(__be32 *)(in + 12), cport, vport,
+				  in[9]);
+	} else {
+		__be32 src[4], dst[4];
+
+		l4 = in + 40;
+		if ((void *)(l4 + 4) > end || !XDP_ICMP6_ERROR(icmp[0]) || (in[0] >> 4) != 6)
+			return COOP_XDP_CNT_PASS_NOT_VIP;
+		__builtin_memcpy(src, in + 8, 16);
+		__builtin_memcpy(dst, in + 24, 16);
+		if (src[0] != p->t.dst[0] || src[1] != p->t.dst[1] || src[2] != p->t.dst[2] ||
+		    src[3] != p->t.dst[3])
+			return COOP_XDP_CNT_PASS_NOT_VIP;
+		vport = *(__be16 *)l4;
+		cport = *(__be16 *)(l4 + 2);
+		/* extension headers in the quote are not walked: TCP/UDP next */
+		coop_fwd_tuple_v6(&q.t, dst, src, cport, vport, in[6]);
+	}
+	if (!coop_fwd_proto_has_ports(q.t.proto))
+		return COOP_XDP_CNT_PASS_NOT_VIP;
+	v = vip_find(cfg, &q, 0);
+	if (!v)
+		return COOP_XDP_CNT_PASS_NOT_VIP;
+	hash = coop_fwd_hash(&q.t);
+	f = bpf_map_lookup_elem(&coop_xdp_flows, &q.t);
+	if (f) {
+		__u32 backend = f->backend;
+		struct coop_xdp_node *n = bpf_map_lookup_elem(&coop_xdp_nodes, &backend);
+
+		if (n && n->family && n->state != COOP_FWD_STATE_ABSENT)
+			owner = backend;
+	}
+	if (owner == COOP_FWD_NO_BACKEND)
+		owner = table_owner(v->service, hash);
+	count(COOP_XDP_CNT_ICMP_VIP, bytes);
+	return coop_xdp_send(ctx, p, owner, hash, 0);
+}
+
 /* A packet to a VIP address (or not: then it passes). */
 XDP_INLINE int vip_packet(struct xdp_md *ctx, const struct coop_xdp_config *cfg,
 			  const struct xdp_pkt *p, __u64 bytes)
@@ -306,13 +392,16 @@ XDP_INLINE int vip_packet(struct xdp_md *ctx, const struct coop_xdp_config *cfg,
 	struct coop_xdp_vip *v;
 	__u32 hash, owner;
 
-	if (!coop_fwd_proto_has_ports(p->t.proto))
-		return COOP_XDP_CNT_PASS_NOT_VIP;
 	if (cfg->flags & COOP_XDP_CFG_VIP_FILTER) {
 		__u32 bit = coop_xdp_vip_bit(p->t.dst);
 
 		if (!(cfg->vip_filter[(bit >> 6) & 3] & (1ull << (bit & 63))))
 			return COOP_XDP_CNT_PASS_NOT_VIP;
+	}
+	if (!coop_fwd_proto_has_ports(p->t.proto)) {
+		if (p->t.proto == (p->t.family == COOP_FWD_FAMILY_V4 ? IPPROTO_ICMP : XDP_IPPROTO_ICMPV6))
+			return icmp_packet(ctx, cfg, p, bytes);
+		return COOP_XDP_CNT_PASS_NOT_VIP;
 	}
 	if (p->frag != XDP_FRAG_NONE) {
 		/* fragments meet at the owner of their 3-tuple */

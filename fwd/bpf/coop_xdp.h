@@ -18,7 +18,7 @@
  *   v2  coop_xdp_config.vip_filter, COOP_XDP_CFG_VIP_FILTER, _VIP_SLOTS and
  *       _PEERS; maps coop_xdp_vslots and coop_xdp_peers; counter
  *       drop_tunnel_peer (the event counters after it move up by one: coopd
- *       and the program are built together).
+ *       and the program are built together); event counter icmp_vip.
  *
  * Publication order (the control plane's side of the contract). Maps are
  * updated one element at a time, so a change spanning maps is ordered so
@@ -326,7 +326,8 @@ struct coop_xdp_counter {
 	X(FLOW_CAPPED, "flow_capped", "flow cache: insert refused by the rate cap")           \
 	X(FRAG_FIRST, "frag_first", "fragments: first fragment's owner recorded")             \
 	X(FRAG_HIT, "frag_hit", "fragments: later fragment found its datagram")               \
-	X(FRAG_MISS, "frag_miss", "fragments: later fragment without record")
+	X(FRAG_MISS, "frag_miss", "fragments: later fragment without record")                \
+	X(ICMP_VIP, "icmp_vip", "ICMP error about a VIP flow's packet, sent to its owner")
 
 #define COOP_XDP_CNT_ENUM(id, name, help) COOP_XDP_CNT_##id,
 enum coop_xdp_counter_id {

@@ -352,6 +352,45 @@ fwc_ipv6() {
 	ok "IPv6 VIP over IPv4 tunnels: 60 whoami answers match fwd lookup; 30 kB each way on 20 connections after $big ICMPv6 packet-too-big replies"
 }
 
+# fwc_pmtu : a smaller MTU on the way back to the client. The router's
+# link to it carries 1,400 bytes while the client still asks for
+# 1,460-byte segments (its route to the VIP: mtu 1400, advmss 1460), so
+# the owners' full-size replies make the router send "fragmentation
+# needed" to the VIP. A router picks a node for those by its own hash,
+# which knows nothing of owners; here all of them go to n1 (a rule for
+# ICMP to the VIP), which steers each to the owner of the flow it quotes.
+# Without that, n2 and n3 would never learn the smaller MTU and their
+# connections would stall.
+fwc_pmtu() {
+	local i before=0 after=0
+	for i in 1 2 3; do
+		before=$((before + $(adm "$i" show fwd | jq .counters.icmp_vip.packets)))
+	done
+	nsx "$P-r" sysctl -qw net.ipv4.icmp_ratelimit=0 || fail "router icmp_ratelimit"
+	nsx "$P-r" ip route add "$VIP/32" via 198.18.11.2 table 100 || fail "router ICMP table"
+	nsx "$P-r" ip rule add pref 100 ipproto icmp to "$VIP/32" lookup 100 || fail "router ICMP rule"
+	nsx "$P-r" ip link set "${P}cr" mtu 1400 || fail "router MTU 1400"
+	nsx "$P-c" ip route replace "$VIP/32" via 198.18.0.1 mtu lock 1400 advmss 1460 ||
+		fail "client route with advmss"
+	printf 'open %s 7 30\nbulk 30 30000 20000\nquit\n' "$VIP" |
+		nsenter --net="/run/netns/$P-c" "$T/fwd_conns" >"$T/pmtu" 2>&1
+	nsx "$P-c" ip route del "$VIP/32" via 198.18.0.1 || fail "client route back"
+	nsx "$P-r" ip link set "${P}cr" mtu 1500 || fail "router MTU back"
+	nsx "$P-r" ip rule del pref 100 || fail "router ICMP rule back"
+	nsx "$P-r" ip route flush table 100
+	# the owners forget the smaller path MTU they learnt
+	for i in 1 2 3; do
+		nsx "$P-n$i" ip route flush cache
+	done
+	[ "$(grep -c '^bulk .* ok$' "$T/pmtu")" -eq 30 ] ||
+		fail "smaller MTU towards the client: $(grep -c '^bulk .* broken' "$T/pmtu") of 30 connections stalled"
+	for i in 1 2 3; do
+		after=$((after + $(adm "$i" show fwd | jq .counters.icmp_vip.packets)))
+	done
+	[ "$after" -gt "$before" ] || fail "no ICMP error about a VIP flow was steered"
+	ok "MTU 1,400 towards the client, every router ICMP error to n1: 30 kB each way on 30 connections after $((after - before)) ICMP errors steered to the flows' owners"
+}
+
 # fwc_spoof : a tunnel packet from the client, which is no node, to n1's
 # cluster address and GUE port is dropped, counted, never decapsulated.
 fwc_spoof() {
@@ -413,6 +452,7 @@ fwc_scenario() {
 	done
 	[ "$icmp" -gt 0 ] || fail "no ICMP fragmentation needed was sent for full-size tunnelled segments"
 	ok "30 kB each way on 60 connections: $icmp ICMP fragmentation-needed replies, then every byte echoed"
+	fwc_pmtu
 
 	# drain: established connections stay where they are, new ones avoid n2
 	fwc_change "drain n2" "$n" "1 2 3" "fwd node weight n2 0" none

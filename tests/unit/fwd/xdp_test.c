@@ -702,6 +702,164 @@ static void test_vip_slots(void **state)
 	assert_int_equal(bpf_map_update_elem(e->x.vslots, &slot, &saved, BPF_ANY), 0);
 }
 
+/* An ICMP error (type, code, word: unused or MTU) from `from` to the
+ * address the packet r came from, quoting q bytes of r's IP packet. */
+static void icmp_error(struct xu_pkt *out, int family, const uint32_t *from, uint8_t type,
+		       uint8_t code, uint32_t word, const struct xu_pkt *r, size_t q)
+{
+	const uint8_t *rip = r->b + r->l3;
+	uint8_t h[40] = { 0 }, m[8] = { type, code, 0, 0, (uint8_t)(word >> 24),
+					 (uint8_t)(word >> 16), (uint8_t)(word >> 8), (uint8_t)word };
+	uint32_t to[4] = { 0 }, src[4] = { 0 };
+	size_t icmp, len = 8 + q;
+	uint16_t c;
+
+	xu_eth(out, xu_mac_self, xu_mac_router, 0, family == 6 ? 0x86dd : 0x0800);
+	if (family == 4) {
+		memcpy(to, rip + 12, 4);
+		src[0] = from[0];
+		h[0] = 0x45;
+		h[2] = (uint8_t)((20 + len) >> 8);
+		h[3] = (uint8_t)(20 + len);
+		h[8] = 64;
+		h[9] = 1;
+		memcpy(h + 12, from, 4);
+		memcpy(h + 16, to, 4);
+		c = xu_fold(xu_sum(h, 20, 0));
+		h[10] = (uint8_t)(c >> 8);
+		h[11] = (uint8_t)c;
+		xu_put(out, h, 20);
+	} else {
+		memcpy(to, rip + 8, 16);
+		memcpy(src, from, 16);
+		h[0] = 0x60;
+		h[4] = (uint8_t)(len >> 8);
+		h[5] = (uint8_t)len;
+		h[6] = 58;
+		h[7] = 64;
+		memcpy(h + 8, from, 16);
+		memcpy(h + 24, to, 16);
+		xu_put(out, h, 40);
+	}
+	icmp = out->len;
+	xu_put(out, m, 8);
+	xu_put(out, rip, q);
+	c = xu_fold(xu_sum(out->b + icmp, len,
+			   family == 6 ? xu_pseudo(6, src, to, len, 58) : 0));
+	out->b[icmp + 2] = (uint8_t)(c >> 8);
+	out->b[icmp + 3] = (uint8_t)c;
+}
+
+/* The reply of flow s: from the VIP to the client, ports swapped. */
+static struct xu_spec reply_of(const struct xu_spec *s)
+{
+	struct xu_spec r = *s;
+
+	memcpy(r.src, s->dst, sizeof(r.src));
+	memcpy(r.dst, s->src, sizeof(r.dst));
+	r.sport = s->dport;
+	r.dport = s->sport;
+	return r;
+}
+
+/* An ICMP error row about flow s, expected to reach owner (encapsulated,
+ * or passed here when owner is us). */
+static struct xcase row_icmp(struct tenv *e, const char *desc, const struct xu_spec *s,
+			     uint8_t type, uint8_t code, uint32_t owner)
+{
+	/* from a router on the way back: 198.18.254.1, 2001:db8::fe:0:1 */
+	uint32_t router6[4] = { htonl(0x20010db8), 0, htonl(0xfe), htonl(1) },
+		 from[4] = { addr4("198.18.254.1") };
+	struct xu_spec rs = reply_of(s);
+	struct xu_pkt r;
+	struct xcase c = { .desc = desc, .counter = COOP_XDP_CNT_TX_ENCAP,
+			   .ev = { COOP_XDP_CNT_ICMP_VIP } };
+
+	xu_build(&r, &rs);
+	icmp_error(&c.in, s->family, s->family == 6 ? router6 : from, type, code, 1400, &r,
+		   s->family == 6 ? r.len - r.l3 : 28);
+	if (owner == 0) {
+		c.verdict = XDP_PASS_;
+		c.same = true;
+		c.counter = COOP_XDP_CNT_PASS_LOCAL;
+	} else {
+		c.verdict = XDP_TX_;
+		expect_encap(e, &c.out, &c.in, owner, hash_of(s), false);
+	}
+	return c;
+}
+
+/* ICMP errors about a VIP's packets go to the owner of the flow they
+ * belong to; other ICMP passes. */
+static void test_icmp(void **state)
+{
+	struct tenv *e = begin(state);
+	struct xu_spec s1 = flow4(6, 80), s0 = flow4(6, 80), s2 = flow4(6, 80), u = flow4(17, 53),
+		       v6 = flow6(6, 443), bad;
+	struct coop_fwd_tuple t;
+	struct coop_fwd_flow cached = { .backend = 2 };
+	struct xu_pkt r;
+	struct xcase c[12];
+	size_t n = 0;
+
+	find_owner(e, &s1, 1);
+	find_owner(e, &s0, 0);
+	find_owner(e, &s2, 1);
+	s2.sport++;
+	find_owner(e, &s2, 1);
+	find_owner(e, &u, 3);
+	find_owner(e, &v6, 3);
+	/* s2 is cached on node 2 (as after a table change): the cache wins */
+	xu_tuple(&t, &s2);
+	assert_int_equal(bpf_map_update_elem(e->x.flows, &t, &cached, BPF_ANY), 0);
+
+	c[n++] = row_icmp(e, "fragmentation needed about a reply of node 1's flow", &s1, 3, 4, 1);
+	c[n++] = row_icmp(e, "fragmentation needed about our own flow: passed", &s0, 3, 4, 0);
+	c[n++] = row_icmp(e, "host unreachable about a flow cached on node 2", &s2, 3, 1, 2);
+	c[n++] = row_icmp(e, "time exceeded about a UDP flow of node 3", &u, 11, 0, 3);
+	c[n++] = row_icmp(e, "IPv6 packet too big about node 3's flow", &v6, 2, 0, 3);
+	c[n++] = row_icmp(e, "IPv6 destination unreachable about node 3's flow", &v6, 1, 4, 3);
+	run_table(e, c, n);
+	/* nothing was cached for them */
+	xu_tuple(&t, &s1);
+	assert_int_not_equal(bpf_map_lookup_elem(e->x.flows, &t, &cached), 0);
+
+	n = 0;
+	bad = reply_of(&s1);
+	xu_build(&r, &bad);
+	c[n] = (struct xcase){ .desc = "ICMP error quoting too little for ports",
+			       .verdict = XDP_PASS_, .same = true,
+			       .counter = COOP_XDP_CNT_PASS_NOT_VIP };
+	icmp_error(&c[n++].in, 4, &a_client4, 3, 4, 1400, &r, 22);
+	c[n] = (struct xcase){ .desc = "echo request to the VIP", .verdict = XDP_PASS_, .same = true,
+			       .counter = COOP_XDP_CNT_PASS_NOT_VIP };
+	icmp_error(&c[n++].in, 4, &a_client4, 8, 0, 0x10001, &r, 28);
+	bad.sport = 81; /* from VIP port 81, which serves nothing */
+	xu_build(&r, &bad);
+	c[n] = (struct xcase){ .desc = "error about a packet from a VIP port not served",
+			       .verdict = XDP_PASS_, .same = true,
+			       .counter = COOP_XDP_CNT_PASS_NOT_VIP };
+	icmp_error(&c[n++].in, 4, &a_client4, 3, 4, 1400, &r, 28);
+	bad = reply_of(&s1);
+	bad.src[0] = a_other4;
+	xu_build(&r, &bad);
+	c[n] = (struct xcase){ .desc = "error sent to the VIP about another address's packet",
+			       .verdict = XDP_PASS_, .same = true,
+			       .counter = COOP_XDP_CNT_PASS_NOT_VIP };
+	icmp_error(&c[n].in, 4, &a_client4, 3, 4, 1400, &r, 28);
+	/* addressed to the VIP all the same */
+	memcpy(c[n].in.b + 14 + 16, &a_vip4, 4);
+	c[n].in.b[14 + 10] = c[n].in.b[14 + 11] = 0;
+	{
+		uint16_t ck = xu_fold(xu_sum(c[n].in.b + 14, 20, 0));
+
+		c[n].in.b[14 + 10] = (uint8_t)(ck >> 8);
+		c[n].in.b[14 + 11] = (uint8_t)ck;
+	}
+	n++;
+	run_table(e, c, n);
+}
+
 /* Local delivery, encapsulation to each other node, IPv6, VLAN, options. */
 static void test_local_and_encap(void **state)
 {
@@ -1456,6 +1614,7 @@ int main(void)
 		cmocka_unit_test(test_pass),
 		cmocka_unit_test(test_vip_filter),
 		cmocka_unit_test(test_vip_slots),
+		cmocka_unit_test(test_icmp),
 		cmocka_unit_test(test_local_and_encap),
 		cmocka_unit_test(test_encap_formats),
 		cmocka_unit_test(test_decap),
