@@ -2,16 +2,18 @@
 #
 #   make            libcoop (static + shared), coopd, coopctl
 #   make check      install missing Debian packages, build, run unit and
-#                   integration tests (integration tests need root)
+#                   integration tests (integration tests need root) and
+#                   each fuzzer for FUZZ_CHECK_TIME seconds
 #   make run        run coopd on the built-in demo configuration
 #   make bench      run the benchmarks under bench/ and record the figures
+#   make fuzz       run every fuzzer under tests/fuzz/ for FUZZ_TIME seconds
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make help
 #
 # Sources are found by directory, so a new module file needs no edit here:
 # core/ vs/ resolver/ fwd/ examples/services/ go into libcoop; every
 # tests/unit/MODULE/*_test.c is one cmocka binary; every bench/NAME/*.c is
-# one benchmark binary.
+# one benchmark binary; every tests/fuzz/*_fuzz.c is one libFuzzer binary.
 
 VERSION    := 0.1.0
 PREFIX     ?= /usr/local
@@ -57,7 +59,20 @@ BENCH_BINS := $(BENCH_SRCS:%.c=$(B)/%)
 BPF_SRCS := $(wildcard fwd/bpf/*.bpf.c)
 BPF_OBJS := $(BPF_SRCS:%.c=$(B)/%.o)
 
-.PHONY: all check unit integration run bench install deps help clean
+# Fuzzers: clang's libFuzzer with AddressSanitizer and UndefinedBehavior-
+# Sanitizer, over a copy of libcoop built with the same instrumentation.
+# `make check` runs each over its seeds (tests/fuzz/corpus/NAME) and then
+# FUZZ_CHECK_TIME seconds; `make fuzz` FUZZ_TIME seconds.
+FUZZ_SRCS   := $(wildcard tests/fuzz/*_fuzz.c)
+FUZZ_BINS   := $(FUZZ_SRCS:%.c=$(B)/%)
+FUZZ_LIB    := $(B)/fuzz/libcoop.a
+FUZZ_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	       -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. -I/usr/include/libnl3 \
+	       -I/usr/include/iniparser -MMD -MP
+FUZZ_TIME       ?= 60
+FUZZ_CHECK_TIME ?= 5
+
+.PHONY: all check unit integration fuzz fuzz-check run bench install deps help clean
 all: $(LIB_A) $(LIB_SO) $(COOPD) $(COOPCTL) $(BPF_OBJS)
 
 $(B)/%.o: %.c
@@ -103,6 +118,23 @@ $(B)/fwd/bpf/%.bpf.o: fwd/bpf/%.bpf.c
 $(B)/fwd/xdp_obj.o: $(B)/fwd/bpf/coop_xdp.bpf.o
 $(B)/fwd/xdp_obj.o: CFLAGS += -DCOOP_XDP_OBJ='"$(B)/fwd/bpf/coop_xdp.bpf.o"'
 
+$(B)/fuzz/%.o: %.c
+	$(call msg,CC-FUZZ,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(B)/fuzz/fwd/xdp_obj.o: $(B)/fwd/bpf/coop_xdp.bpf.o
+$(B)/fuzz/fwd/xdp_obj.o: FUZZ_CFLAGS += -DCOOP_XDP_OBJ='"$(B)/fwd/bpf/coop_xdp.bpf.o"'
+
+$(FUZZ_LIB): $(LIB_SRCS:%.c=$(B)/fuzz/%.o)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/tests/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB)
+	$(call msg,LD-FUZZ,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) $(LDLIBS)
+
 deps:
 	$(Q)bash tools/install-deps.sh
 
@@ -112,9 +144,16 @@ unit: $(UNIT_BINS)
 integration: all
 	$(Q)bash tests/integration/run.sh
 
+fuzz-check: $(FUZZ_BINS)
+	$(Q)bash tests/fuzz/run.sh $(FUZZ_CHECK_TIME) $(FUZZ_BINS)
+
+fuzz: deps
+	$(Q)$(MAKE) --no-print-directory $(FUZZ_BINS)
+	$(Q)bash tests/fuzz/run.sh $(FUZZ_TIME) $(FUZZ_BINS)
+
 check: deps
-	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS)
-	$(Q)$(MAKE) --no-print-directory -k unit integration
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(FUZZ_BINS)
+	$(Q)$(MAKE) --no-print-directory -k unit integration fuzz-check
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory all
@@ -141,7 +180,7 @@ install: all
 		coop.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/coop.pc
 
 help:
-	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'
 
 clean:
 	rm -rf $(B)

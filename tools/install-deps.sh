@@ -3,7 +3,7 @@
 # only those missing; apt-get update runs at most once.
 set -eu
 pkgs=(build-essential pkg-config libev-dev libnl-3-dev libnl-route-3-dev
-      libc-ares-dev libiniparser-dev libcmocka-dev libbpf-dev clang llvm
+      libc-ares-dev libiniparser-dev libcmocka-dev libbpf-dev clang llvm libclang-rt-14-dev
       iproute2 procps psmisc socat netcat-openbsd curl wrk dnsmasq-base rpcbind
       bind9-dnsutils gnuplot-nox tcpdump jq util-linux)
 # `install-deps.sh bench` adds what only the benchmarks compare against.
