@@ -860,6 +860,120 @@ static void test_icmp(void **state)
 	run_table(e, c, n);
 }
 
+/* XDP action of a verdict counter (the program maps them by range). */
+static uint32_t action_of(uint32_t id)
+{
+	if (id <= COOP_XDP_CNT_PASS_DECAP)
+		return XDP_PASS_;
+	if (id == COOP_XDP_CNT_REDIRECT_ENCAP)
+		return XDP_REDIRECT_;
+	if (id <= COOP_XDP_CNT_TX_ICMP6_TOO_BIG)
+		return XDP_TX_;
+	return XDP_DROP_;
+}
+
+static uint64_t rng_next(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/*
+ * Mutated packets: valid frames of every kind the program handles (TCP
+ * and UDP to VIPs, SYNs, IPv6, VLAN, IPv4 options, fragments first and
+ * later, tunnels to us, ICMP errors about VIP flows), then bytes flipped
+ * (mostly in the headers), cut short or extended. Whatever comes out: the
+ * program never aborts, ends every packet in exactly one verdict counter,
+ * returns that verdict's action, and a frame it sends grows by at most
+ * the outer headers. Deterministic (fixed seed).
+ */
+static void test_mutations(void **state)
+{
+	struct tenv *e = begin(state);
+	enum { BASES = 12, RUNS = 20000 };
+	static struct xu_pkt base[BASES], in, out;
+	struct xu_spec s[BASES];
+	struct xu_outer o = { .family = 4, .dmac = xu_mac_self, .smac = xu_mac_router,
+			      .sport = 50001, .dport = GUE_PORT };
+	uint64_t before[COOP_XDP_CNT_MAX], after[COOP_XDP_CNT_MAX], x = 0x9e3779b97f4a7c15ull;
+	unsigned seen[5] = { 0 }, i, k;
+	struct xu_pkt r;
+
+	s[0] = flow4(6, 80);
+	s[1] = flow4(6, 80);
+	s[1].tcp_flags = 0x02;
+	s[2] = flow4(17, 53);
+	s[3] = flow6(6, 443);
+	s[4] = flow6(17, 53);
+	s[5] = flow4(6, 80);
+	s[5].vlan = 42;
+	s[5].options = 12;
+	s[6] = flow4(17, 53);
+	s[6].frag = 1;
+	s[6].frag_id = 7;
+	s[7] = flow6(17, 53);
+	s[7].frag = 2;
+	s[7].frag_off = 3;
+	s[7].frag_id = 9;
+	s[8] = flow4(6, 8443);
+	s[8].dst[0] = a_vip4_any;
+	for (i = 0; i < 9; i++)
+		xu_build(&base[i], &s[i]);
+	/* a tunnel to us from node 1, an ICMP error about a VIP flow, and
+	 * the same inside a tunnel */
+	o.src[0] = a_node4[1];
+	o.dst[0] = a_self4;
+	xu_encap(&base[9], &base[0], &o);
+	s[10] = reply_of(&s[0]);
+	xu_build(&r, &s[10]);
+	icmp_error(&base[10], 4, &a_client4, 3, 4, 1400, &r, 28);
+	base[10].l3 = 14;
+	xu_encap(&base[11], &base[10], &o);
+
+	for (i = 0; i < RUNS; i++) {
+		const struct xu_pkt *b = &base[rng_next(&x) % BASES];
+		size_t outlen = sizeof(out.b), flips = rng_next(&x) % 4;
+		uint32_t retval = 99, id, verdicts = 0, verdict = 0;
+
+		memcpy(in.b, b->b, b->len);
+		in.len = b->len;
+		for (k = 0; k < flips; k++) {
+			/* three in four in the first 96 bytes: the headers */
+			size_t at = rng_next(&x) % (rng_next(&x) % 4 ? (in.len < 96 ? in.len : 96) : in.len);
+
+			in.b[at] ^= (uint8_t)(1u << (rng_next(&x) % 8));
+		}
+		if (rng_next(&x) % 4 == 0)
+			in.len = 14 + rng_next(&x) % (in.len - 13); /* test_run needs 14 */
+		else if (rng_next(&x) % 8 == 0)
+			for (k = 1 + rng_next(&x) % 64; k; k--)
+				in.b[in.len++] = (uint8_t)rng_next(&x);
+		assert_int_equal(xu_counters(&e->x, before), 0);
+		assert_int_equal(xu_run(e->x.prog, in.b, in.len, out.b, &outlen, &retval), 0);
+		assert_int_equal(xu_counters(&e->x, after), 0);
+		for (id = 0; id < COOP_XDP_CNT_MAX; id++) {
+			if (!verdict_counter(id) || after[id] == before[id])
+				continue;
+			verdicts += (uint32_t)(after[id] - before[id]);
+			verdict = id;
+		}
+		if (verdicts != 1)
+			fail_msg("mutation %u: %u verdict counters moved", i, verdicts);
+		if (retval != action_of(verdict))
+			fail_msg("mutation %u: action %u, counter %s", i, retval,
+				 coop_xdp_counter_name(verdict));
+		if (retval != XDP_DROP_ && outlen > in.len + 18 + 40 + 8 + 8)
+			fail_msg("mutation %u: %zu bytes in, %zu out", i, in.len, outlen);
+		seen[retval]++;
+	}
+	print_message("%u mutated packets: %u passed, %u sent, %u dropped, %u redirected\n", RUNS,
+		      seen[XDP_PASS_], seen[XDP_TX_], seen[XDP_DROP_], seen[XDP_REDIRECT_]);
+	/* the mutations reached every action the fixtures can */
+	assert_true(seen[XDP_PASS_] && seen[XDP_TX_] && seen[XDP_DROP_]);
+}
+
 /* Local delivery, encapsulation to each other node, IPv6, VLAN, options. */
 static void test_local_and_encap(void **state)
 {
@@ -1615,6 +1729,7 @@ int main(void)
 		cmocka_unit_test(test_vip_filter),
 		cmocka_unit_test(test_vip_slots),
 		cmocka_unit_test(test_icmp),
+		cmocka_unit_test(test_mutations),
 		cmocka_unit_test(test_local_and_encap),
 		cmocka_unit_test(test_encap_formats),
 		cmocka_unit_test(test_decap),
