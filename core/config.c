@@ -421,6 +421,44 @@ static int parse_admin_socket(void *obj, const char *val, char *why, size_t whyl
 	return 0;
 }
 
+static int parse_metrics_listen(void *obj, const char *val, char *why, size_t whylen)
+{
+	struct coop_global_cfg *g = obj;
+	char addr[INET6_ADDRSTRLEN + 2];
+	const char *colon;
+	uint32_t port;
+	size_t n;
+
+	if (!strcmp(val, "none")) {
+		g->metrics_port = 0;
+		return 0;
+	}
+	colon = strrchr(val, ':');
+	n = colon ? (size_t)(colon - val) : 0;
+	if (!colon || !n || n >= sizeof(addr))
+		return coop_cfg_why(why, whylen, -EINVAL,
+			       "'%s' is not ADDRESS:PORT (an IPv6 address in brackets), or none", val);
+	memcpy(addr, val, n);
+	addr[n] = '\0';
+	if (addr[0] == '[') {
+		if (n < 3 || addr[n - 1] != ']')
+			return coop_cfg_why(why, whylen, -EINVAL,
+				       "'%s': an IPv6 address goes in brackets: [2001:db8::1]:9101", val);
+		addr[n - 1] = '\0';
+		memmove(addr, addr + 1, n - 1);
+	}
+	if (coop_addr_parse(addr, &g->metrics_addr) < 0 ||
+	    (g->metrics_addr.family == AF_INET6) != (val[0] == '['))
+		return coop_cfg_why(why, whylen, -EINVAL,
+			       "'%s': '%s' is not an IPv4 address or a bracketed IPv6 address", val,
+			       addr);
+	if (coop_cfg_u32(colon + 1, false, &port) < 0 || port < 1 || port > 65535)
+		return coop_cfg_why(why, whylen, -EINVAL, "'%s': port '%s' is not 1..65535", val,
+			       colon + 1);
+	g->metrics_port = (uint16_t)port;
+	return 0;
+}
+
 static int parse_admin_mode(void *obj, const char *val, char *why, size_t whylen)
 {
 	struct coop_global_cfg *g = obj;
@@ -774,6 +812,11 @@ static const struct key_def global_keys[] = {
 	{ { "global", "admin_mode", "octal mode 0000..0777", "0600",
 	    "File mode of the admin socket; peer credentials are checked as well." },
 	  parse_admin_mode },
+	{ { "global", "metrics_listen", "ADDRESS:PORT ([IPv6]:PORT), or none", "none",
+	    "HTTP listener in coopd's own namespace serving GET /metrics: every counter of "
+	    "the admin protocol's show stats (and show fwd) in Prometheus text format. "
+	    "Anyone who can connect can read it: bind it to a management address." },
+	  parse_metrics_listen },
 	{ { "global", "pbr_marks", "LOW-HIGH (decimal or 0x hex), 1 <= LOW", "0x10000-0x1ffff",
 	    "Marks of pbr VSes: a VS without mark = gets one from here, derived from its "
 	    "name (stable across restarts); an explicit mark must lie here too. An aligned "

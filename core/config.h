@@ -99,6 +99,8 @@ struct coop_global_cfg {
 	uint32_t pbr_table_lo, pbr_table_hi; /* pbr_tables: tables coop assigns */
 	uint32_t pbr_protocol;   /* pbr_protocol: tag of coop's rules, routes, addresses */
 	uint32_t pbr_priority;   /* pbr_priority: first rule preference coop uses */
+	struct coop_addr metrics_addr; /* metrics_listen: address of the HTTP listener */
+	uint16_t metrics_port;   /* ... and its port (0 = no metrics listener) */
 };
 
 /* The [forwarder] section (fwd/xdp_config.c parses it; docs/xdp.md). */

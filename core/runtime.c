@@ -13,6 +13,7 @@
 
 #include "core/admin.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/netns.h"
 #include "core/runtime.h"
 #include "fwd/xdp_ctl.h"
@@ -491,9 +492,15 @@ int coop_start(struct coop *c, char *err, size_t errlen)
 	ret = coop_admin_open(c, err, errlen);
 	if (ret < 0)
 		return ret;
+	ret = coop_metrics_open(c, err, errlen);
+	if (ret < 0) {
+		coop_admin_close(c);
+		return ret;
+	}
 	ret = coop_udp_new(c->n_workers, &c->udp);
 	if (ret < 0) {
 		snprintf(err, errlen, "out of memory");
+		coop_metrics_close(c);
 		coop_admin_close(c);
 		return ret;
 	}
@@ -504,6 +511,7 @@ int coop_start(struct coop *c, char *err, size_t errlen)
 	if (ret < 0) {
 		coop_udp_free(c->udp);
 		c->udp = NULL;
+		coop_metrics_close(c);
 		coop_admin_close(c);
 		return ret;
 	}
@@ -536,6 +544,7 @@ err_down:
 	vses_down(c, i);
 	coop_udp_free(c->udp);
 	c->udp = NULL;
+	coop_metrics_close(c);
 	coop_admin_close(c);
 	return ret;
 }
@@ -550,6 +559,7 @@ int coop_run(struct coop *c)
 	coop_fwd_xdp_stop(c);
 	ns_watch_stop(c);
 	workers_stop(c);
+	coop_metrics_close(c);
 	coop_admin_close(c);
 	vses_down(c, c->n_vs);
 	coop_udp_free(c->udp);
@@ -573,6 +583,7 @@ void coop_free(struct coop *c)
 		coop_fwd_xdp_stop(c);
 		ns_watch_stop(c);
 		workers_stop(c);
+		coop_metrics_close(c);
 		coop_admin_close(c);
 		vses_down(c, c->n_vs);
 		coop_udp_free(c->udp);

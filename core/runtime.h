@@ -53,6 +53,7 @@ struct coop {
 	ev_async stop_async;              /* coop_stop() -> control loop */
 	ev_signal sigint, sigterm;        /* shutdown signals */
 	struct coop_admin *admin;         /* admin socket (NULL if none) */
+	struct coop_metrics *metrics;     /* metrics listener (core/metrics.c), NULL if none */
 	struct coop_udp *udp;             /* UDP demux (vs/udp.c), from coop_start */
 	struct coop_fwd_xdp *fwd;         /* XDP forwarder (fwd/xdp_ctl.c), NULL if none */
 	int ns_watch_fd;                  /* inotify on /run/netns, -1 if none */

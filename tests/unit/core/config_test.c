@@ -288,6 +288,26 @@ static void test_case_insensitive_names(void **state)
 	coop_config_free(cfg);
 }
 
+static void test_metrics_listen(void **state)
+{
+	struct coop_config *cfg;
+	char buf[INET6_ADDRSTRLEN];
+
+	(void)state;
+	cfg = load_ok("[global]\nmetrics_listen = [2001:db8::9]:9101\n");
+	assert_int_equal(cfg->global.metrics_addr.family, AF_INET6);
+	assert_string_equal(coop_addr_str(&cfg->global.metrics_addr, buf, sizeof(buf)), "2001:db8::9");
+	assert_int_equal(cfg->global.metrics_port, 9101);
+	coop_config_free(cfg);
+	cfg = load_ok("[global]\nmetrics_listen = 198.18.0.9:80\n");
+	assert_int_equal(cfg->global.metrics_addr.family, AF_INET);
+	assert_int_equal(cfg->global.metrics_port, 80);
+	coop_config_free(cfg);
+	cfg = load_ok("[global]\nmetrics_listen = none\n");
+	assert_int_equal(cfg->global.metrics_port, 0);
+	coop_config_free(cfg);
+}
+
 static void test_admin_socket_none(void **state)
 {
 	struct coop_config *cfg;
@@ -545,6 +565,14 @@ static const struct err_case err_cases[] = {
 	  "not an octal file mode" },
 	{ "admin_mode_too_big", "[global]\nadmin_mode = 01777\n", "[global] admin_mode: ",
 	  "not an octal file mode" },
+	{ "metrics_no_port", "[global]\nmetrics_listen = 127.0.0.1\n", "[global] metrics_listen: ",
+	  "is not ADDRESS:PORT" },
+	{ "metrics_port_zero", "[global]\nmetrics_listen = 127.0.0.1:0\n",
+	  "[global] metrics_listen: ", "port '0' is not 1..65535" },
+	{ "metrics_v6_bare", "[global]\nmetrics_listen = ::1:9101\n", "[global] metrics_listen: ",
+	  "bracketed IPv6" },
+	{ "metrics_name", "[global]\nmetrics_listen = localhost:9101\n",
+	  "[global] metrics_listen: ", "'localhost' is not an IPv4 address" },
 	/* [vs] scalar values */
 	{ "isolation_unknown", "[vs a]\nisolation = vrf\n", "[vs a] isolation: ",
 	  "'vrf' is not an isolation (netns or pbr)" },
@@ -1101,8 +1129,8 @@ static void test_docs_match_tables(void **state)
 		assert_non_null(strstr(doc, want));
 		assert_non_null(strstr(doc, d->help));
 	}
-	/* 7 [global], 9 + 7 resolver [vs NAME], 10 [forwarder] */
-	assert_int_equal(i, 33);
+	/* 8 [global], 9 + 7 resolver [vs NAME], 10 [forwarder] */
+	assert_int_equal(i, 34);
 	free(doc);
 }
 
@@ -1145,6 +1173,7 @@ int main(void)
 		cmocka_unit_test(test_continuation),
 		cmocka_unit_test(test_case_insensitive_names),
 		cmocka_unit_test(test_admin_socket_none),
+		cmocka_unit_test(test_metrics_listen),
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_address_plans),
 		cmocka_unit_test(test_gateways),
