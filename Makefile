@@ -31,7 +31,7 @@ PKGS    := libev libnl-3.0 libnl-route-3.0 libcares
 # gnu11, not c11: setns(), unshare(), accept4() and struct in6_pktinfo need
 # _GNU_SOURCE, which the whole tree defines.
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -I. \
+CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -I. -Ibase \
 	   -I/usr/include/libnl3 -I/usr/include/iniparser -MMD -MP
 LDLIBS  := -lev -lnl-route-3 -lnl-3 -lcares -liniparser -lbpf -lpthread
 
@@ -43,11 +43,11 @@ Q := @
 msg = @printf '  %-7s %s\n' $(1) $(2)
 endif
 
-LIB_SRCS := $(wildcard core/*.c vs/*.c resolver/*.c fwd/*.c examples/services/*.c)
+LIB_SRCS := $(wildcard base/*.c core/*.c vs/*.c resolver/*.c fwd/*.c runtime/*.c examples/services/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 LIB_A    := $(B)/libcoop.a
 LIB_SO   := $(B)/libcoop.so.$(VERSION)
-PUB_HDRS := core/coop.h $(wildcard core/coop_*.h fwd/coop_*.h vs/coop_*.h resolver/coop_*.h)
+PUB_HDRS := core/coop.h base/coop_json.h $(wildcard core/coop_*.h fwd/coop_*.h vs/coop_*.h resolver/coop_*.h)
 
 COOPD    := $(B)/coopd
 COOPCTL  := $(B)/coopctl
@@ -67,7 +67,7 @@ FUZZ_SRCS   := $(wildcard tests/fuzz/*_fuzz.c)
 FUZZ_BINS   := $(FUZZ_SRCS:%.c=$(B)/%)
 FUZZ_LIB    := $(B)/fuzz/libcoop.a
 FUZZ_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-	       -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. -I/usr/include/libnl3 \
+	       -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. -Ibase -I/usr/include/libnl3 \
 	       -I/usr/include/iniparser -MMD -MP
 FUZZ_TIME       ?= 60
 FUZZ_CHECK_TIME ?= 5

@@ -1,6 +1,6 @@
 /* admin.c - the admin socket: a Unix stream socket on the control loop,
  * one command line in, one JSON line out, commands from a registered
- * table (built-ins: help, show vs, show stats). */
+ * table (the built-in one: help; the runtime and the modules add theirs). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ev.h>
@@ -14,14 +14,10 @@
 #include <unistd.h>
 
 #include "core/admin.h"
-#include "core/json.h"
-#include "core/log.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/util.h"
 #include "core/runtime.h"
-#include "resolver/resolver_vs.h"
-#include "vs/pbr.h"
-#include "vs/rpc.h"
-#include "vs/udp.h"
-#include "vs/vs.h"
 
 #define WORDS_MAX 8        /* words of one command name */
 #define WORDS_LEN 128      /* bytes of a command name, with the NUL */
@@ -31,7 +27,6 @@
 #define ACCEPT_BURST 32    /* accepts per wakeup, so clients cannot starve the loop */
 #define ACCEPT_PAUSE 1.0   /* seconds to stop accepting when out of descriptors */
 
-#define member_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 /* A registered command with its name split into words and its argument
  * count derived from the usage. */
@@ -99,20 +94,10 @@ struct coop_admin {
 
 static int cmd_help(struct coop *c, int argc, char **argv, struct coop_json *out, char *err,
 		    size_t errlen);
-static int cmd_show_vs(struct coop *c, int argc, char **argv, struct coop_json *out, char *err,
-		       size_t errlen);
-static int cmd_show_stats(struct coop *c, int argc, char **argv, struct coop_json *out,
-			  char *err, size_t errlen);
 
 static const struct coop_admin_cmd builtins[] = {
 	{ "help", "[WORD...]", "list commands (those starting with WORD...) with usage and help",
 	  cmd_help, NULL },
-	{ "show vs", "[NAME]",
-	  "list virtual servers with addresses, state and counters; with NAME, one in detail "
-	  "with per-worker counters",
-	  cmd_show_vs, NULL },
-	{ "show stats", NULL, "runtime totals: workers, virtual servers, summed and per-VS counters",
-	  cmd_show_stats, NULL },
 };
 
 static bool word_ok(const char *w)
@@ -524,225 +509,6 @@ static int cmd_help(struct coop *c, int argc, char **argv, struct coop_json *out
 	return 0;
 }
 
-static const char *vs_isolation(const struct coop_vs *vs)
-{
-	if (vs->iso && vs->iso->name)
-		return vs->iso->name;
-	return vs->cfg->isolation == COOP_ISO_PBR ? "pbr" : "netns";
-}
-
-/* The namespace the VS's sockets live in: the configured one, else the
- * netns backend's default (the VS name); "" means the default namespace. */
-static const char *vs_namespace(const struct coop_vs *vs)
-{
-	if (vs->cfg->netns[0])
-		return vs->cfg->netns;
-	return vs->cfg->isolation == COOP_ISO_NETNS ? vs->cfg->name : "";
-}
-
-static const char *vs_state(const struct coop_vs *vs)
-{
-	switch (vs->state) {
-	case COOP_VS_DOWN: return "down";
-	case COOP_VS_UP: return "up";
-	case COOP_VS_LOSING: return "losing";
-	case COOP_VS_LOST: return "lost";
-	}
-	return "unknown";
-}
-
-static void put_addr(struct coop_json *out, const struct coop_addr *a, int len)
-{
-	char buf[INET6_ADDRSTRLEN];
-
-	if (!inet_ntop(a->family, a->family == AF_INET6 ? (const void *)&a->v6 : (const void *)&a->v4,
-		       buf, sizeof(buf)))
-		snprintf(buf, sizeof(buf), "?");
-	if (len >= 0)
-		coop_json_stringf(out, "%s/%d", buf, len);
-	else
-		coop_json_string(out, buf);
-}
-
-static void put_addresses(struct coop_json *out, const struct coop_vs_cfg *cfg)
-{
-	size_t i;
-
-	coop_json_key(out, "addresses");
-	coop_json_array_begin(out);
-	for (i = 0; i < cfg->n_addrs; i++)
-		put_addr(out, &cfg->addrs[i].addr, cfg->addrs[i].len);
-	coop_json_array_end(out);
-}
-
-static void put_listeners(struct coop_json *out, const struct coop_vs_cfg *cfg)
-{
-	size_t i;
-
-	coop_json_key(out, "listeners");
-	coop_json_array_begin(out);
-	for (i = 0; i < cfg->n_listens; i++) {
-		const struct coop_listen_cfg *l = &cfg->listens[i];
-
-		coop_json_stringf(out, "%s:%u %s", l->proto == IPPROTO_UDP ? "udp" : "tcp",
-				  (unsigned)l->port, l->service);
-	}
-	coop_json_array_end(out);
-}
-
-static void put_counters(struct coop_json *out, const char *key, const struct coop_vs_stats *st)
-{
-	coop_json_key(out, key);
-	coop_json_object_begin(out);
-	coop_json_kv_u64(out, "accepted", st->accepted);
-	coop_json_kv_u64(out, "active", st->active);
-	coop_json_kv_u64(out, "outbound", st->outbound);
-	coop_json_kv_u64(out, "bytes_in", st->bytes_in);
-	coop_json_kv_u64(out, "bytes_out", st->bytes_out);
-	coop_json_object_end(out);
-}
-
-static void put_vs_brief(struct coop_json *out, const struct coop_vs *vs)
-{
-	struct coop_vs_stats st;
-
-	coop_vs_stats_get(vs, &st);
-	coop_json_object_begin(out);
-	coop_json_kv_string(out, "name", vs->cfg->name);
-	coop_json_kv_string(out, "isolation", vs_isolation(vs));
-	coop_json_kv_string(out, "namespace", vs_namespace(vs));
-	put_addresses(out, vs->cfg);
-	put_listeners(out, vs->cfg);
-	coop_json_kv_string(out, "state", vs_state(vs));
-	put_counters(out, "counters", &st);
-	coop_json_object_end(out);
-}
-
-static void put_vs_detail(struct coop_json *out, const struct coop_vs *vs)
-{
-	const struct coop_vs_cfg *cfg = vs->cfg;
-	struct coop_vs_stats st;
-	unsigned w;
-
-	coop_vs_stats_get(vs, &st);
-	coop_json_object_begin(out);
-	coop_json_kv_string(out, "name", cfg->name);
-	coop_json_kv_string(out, "isolation", vs_isolation(vs));
-	coop_json_kv_string(out, "namespace", vs_namespace(vs));
-	coop_json_kv_string(out, "interface", cfg->ifname);
-	put_addresses(out, cfg);
-	coop_json_key(out, "gateways");
-	coop_json_array_begin(out);
-	if (cfg->has_gw4)
-		put_addr(out, &cfg->gw4, -1);
-	if (cfg->has_gw6)
-		put_addr(out, &cfg->gw6, -1);
-	coop_json_array_end(out);
-	if (cfg->isolation == COOP_ISO_PBR) {
-		/* What the VS got (assigned when the file gave none). */
-		coop_json_kv_u64(out, "mark", coop_iso_pbr_mark(vs) ? coop_iso_pbr_mark(vs) : cfg->mark);
-		coop_json_kv_u64(out, "table",
-				 coop_iso_pbr_table(vs) ? coop_iso_pbr_table(vs) : cfg->table);
-	}
-	put_listeners(out, cfg);
-	coop_json_kv_u64(out, "sockets", vs->n_listeners);
-	coop_json_kv_string(out, "state", vs_state(vs));
-	put_counters(out, "counters", &st);
-	coop_udp_vs_json(vs->coop->udp, vs, out);
-	if (vs->rpc)
-		coop_rpc_reg_json(vs->rpc, out);
-	coop_vs_resolver_json(out, vs, NULL);
-	coop_json_key(out, "workers");
-	coop_json_array_begin(out);
-	for (w = 0; vs->wstats && w < vs->n_workers; w++) {
-		const struct coop_vs_wstats *s = &vs->wstats[w];
-		uint64_t acc, outb, closed, open;
-
-		/* closed first: it never runs ahead of the other two on its
-		 * single writer, so the difference does not wrap. */
-		closed = atomic_load_explicit(&s->closed, memory_order_relaxed);
-		acc = atomic_load_explicit(&s->accepted, memory_order_relaxed);
-		outb = atomic_load_explicit(&s->outbound, memory_order_relaxed);
-		open = acc + outb > closed ? acc + outb - closed : 0;
-		coop_json_object_begin(out);
-		coop_json_kv_u64(out, "worker", w);
-		coop_json_kv_u64(out, "accepted", acc);
-		coop_json_kv_u64(out, "active", open);
-		coop_json_kv_u64(out, "outbound", outb);
-		coop_json_kv_u64(out, "closed", closed);
-		coop_json_kv_u64(out, "bytes_in",
-				 atomic_load_explicit(&s->bytes_in, memory_order_relaxed));
-		coop_json_kv_u64(out, "bytes_out",
-				 atomic_load_explicit(&s->bytes_out, memory_order_relaxed));
-		coop_json_object_end(out);
-	}
-	coop_json_array_end(out);
-	coop_json_object_end(out);
-}
-
-static int cmd_show_vs(struct coop *c, int argc, char **argv, struct coop_json *out, char *err,
-		       size_t errlen)
-{
-	size_t i;
-
-	if (argc == 1) {
-		for (i = 0; i < c->n_vs; i++) {
-			if (!strcmp(c->vs[i]->cfg->name, argv[0])) {
-				put_vs_detail(out, c->vs[i]);
-				return 0;
-			}
-		}
-		snprintf(err, errlen, "no virtual server named '%.*s'", COOP_NAME_MAX, argv[0]);
-		return -ENOENT;
-	}
-	coop_json_object_begin(out);
-	coop_json_key(out, "vs");
-	coop_json_array_begin(out);
-	for (i = 0; i < c->n_vs; i++)
-		put_vs_brief(out, c->vs[i]);
-	coop_json_array_end(out);
-	coop_json_object_end(out);
-	return 0;
-}
-
-static int cmd_show_stats(struct coop *c, int argc, char **argv, struct coop_json *out,
-			  char *err, size_t errlen)
-{
-	struct coop_resolver_stats dns = { 0 };
-	struct coop_vs_stats sum = { 0 }, st;
-	size_t i;
-
-	(void)argc;
-	(void)argv;
-	(void)err;
-	(void)errlen;
-	coop_json_object_begin(out);
-	coop_json_kv_u64(out, "workers", c->n_workers);
-	coop_json_kv_u64(out, "vs_count", c->n_vs);
-	coop_json_key(out, "vs");
-	coop_json_array_begin(out);
-	for (i = 0; i < c->n_vs; i++) {
-		coop_vs_stats_get(c->vs[i], &st);
-		sum.accepted += st.accepted;
-		sum.active += st.active;
-		sum.outbound += st.outbound;
-		sum.bytes_in += st.bytes_in;
-		sum.bytes_out += st.bytes_out;
-		coop_json_object_begin(out);
-		coop_json_kv_string(out, "name", c->vs[i]->cfg->name);
-		put_counters(out, "counters", &st);
-		coop_udp_vs_json(c->udp, c->vs[i], out);
-		coop_vs_resolver_json(out, c->vs[i], &dns);
-		coop_json_object_end(out);
-	}
-	coop_json_array_end(out);
-	put_counters(out, "counters", &sum);
-	coop_udp_json(c->udp, out);
-	coop_resolver_json_totals(out, &dns);
-	coop_json_object_end(out);
-	return 0;
-}
-
 /* --- clients ---------------------------------------------------------------- */
 
 static void client_free(struct admin_client *cl)
@@ -794,7 +560,7 @@ static void client_rearm(struct admin_client *cl)
 
 static void client_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct admin_client *cl = member_of(w, struct admin_client, timer);
+	struct admin_client *cl = container_of(w, struct admin_client, timer);
 	double t = client_busy(cl) ? cl->adm->stall_timeout : cl->adm->idle_timeout;
 
 	(void)revents;
@@ -964,7 +730,7 @@ static void client_run(struct admin_client *cl)
 
 static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct admin_client *cl = member_of(w, struct admin_client, rio);
+	struct admin_client *cl = container_of(w, struct admin_client, rio);
 	ssize_t n;
 
 	(void)revents;
@@ -987,7 +753,7 @@ static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 static void client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct admin_client *cl = member_of(w, struct admin_client, wio);
+	struct admin_client *cl = container_of(w, struct admin_client, wio);
 
 	(void)loop;
 	(void)revents;
@@ -1055,7 +821,7 @@ static bool peer_allowed(int fd, char *msg, size_t len)
 
 static void accept_pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct coop_admin *adm = member_of(w, struct coop_admin, accept_pause);
+	struct coop_admin *adm = container_of(w, struct coop_admin, accept_pause);
 
 	(void)revents;
 	if (adm->fd >= 0)
@@ -1064,7 +830,7 @@ static void accept_pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct coop_admin *adm = member_of(w, struct coop_admin, accept_w);
+	struct coop_admin *adm = container_of(w, struct coop_admin, accept_w);
 	char msg[160];
 	int fd, i;
 

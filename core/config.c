@@ -12,10 +12,10 @@
 
 #include <iniparser.h>
 
+#include "base/util.h"
+
 #include "core/config.h"
-#include "core/netns.h"
-#include "fwd/xdp_ctl.h"
-#include "resolver/resolver_vs.h"
+#include "base/netns.h"
 
 #define ADMIN_SOCKET_DEFAULT "/run/coop/admin.sock"
 #define ADMIN_MODE_DEFAULT 0600
@@ -35,10 +35,9 @@
 enum sec_kind {
 	SEC_GLOBAL, /* [global] */
 	SEC_VS,     /* [vs NAME] */
-	SEC_FWD,    /* [forwarder] (fwd/xdp_config.c parses its values) */
+	SEC_OWN,    /* a module's own section ([forwarder]): raw_sec.tab */
 };
 
-struct key_def;
 
 /* A section header found by the pre-scan. */
 struct raw_sec {
@@ -46,6 +45,7 @@ struct raw_sec {
 	unsigned line;      /* line of the header */
 	enum sec_kind kind; /* set by check_sections() */
 	const char *vsname; /* SEC_VS: the VS name, inside name */
+	const struct coop_cfg_keytab *tab; /* SEC_OWN: the table of the section */
 	char disp[SEC_MAX]; /* "global" or "vs NAME", for messages */
 	size_t key0;        /* index of its first key in loader.keys */
 	size_t n_keys;      /* keys under this header (they are contiguous) */
@@ -55,7 +55,8 @@ struct raw_sec {
 struct raw_key {
 	char *key;                 /* trimmed and lowercased as iniparser does */
 	unsigned line;             /* line the key starts on */
-	const struct key_def *def; /* its table entry (set by check_keys()) */
+	const struct coop_cfg_key *def;    /* its table entry (set by check_keys()) */
+	const struct coop_cfg_keytab *tab; /* the table holding it */
 };
 
 /* One "section:key" = value of iniparser's dictionary. */
@@ -79,15 +80,10 @@ struct loader {
 	struct ini_entry *index; /* dict's entries sorted by key, for lookups */
 	size_t n_index;
 	struct coop_config *cfg; /* being built */
+	const struct coop_cfg_keytab *const *tabs; /* every key table, core's first */
+	size_t n_tabs;
 };
 
-/* A key of a section kind: the data the docs, `help` and the loader share. */
-struct key_def {
-	struct coop_config_keydoc doc; /* name, syntax, default, help */
-	/* Parse val into obj (struct coop_global_cfg or struct coop_vs_cfg).
-	 * 0, or -errno with the problem written to why. */
-	int (*parse)(void *obj, const char *val, char *why, size_t whylen);
-};
 
 /* Record the first error as "FILE: [SECTION] KEY: problem" (section and key
  * optional) and return ret, so callers can `return fail(...)`. */
@@ -136,255 +132,10 @@ fail_vs(struct loader *ld, const struct coop_vs_cfg *vs, const char *key, const 
 	return ret;
 }
 
-int __attribute__((format(printf, 4, 5)))
-coop_cfg_why(char *why, size_t whylen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-	return ret;
-}
-
-/* --- addresses ------------------------------------------------------------ */
-
-int coop_addr_parse(const char *s, struct coop_addr *out)
-{
-	memset(out, 0, sizeof(*out));
-	if (!s)
-		return -EINVAL;
-	if (inet_pton(AF_INET, s, &out->v4) == 1) {
-		out->family = AF_INET;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, s, &out->v6) == 1) {
-		out->family = AF_INET6;
-		return 0;
-	}
-	return -EINVAL;
-}
-
-const char *coop_addr_str(const struct coop_addr *a, char *buf, size_t len)
-{
-	const void *src = a->family == AF_INET ? (const void *)&a->v4 : (const void *)&a->v6;
-
-	if (!len)
-		return buf;
-	if ((a->family != AF_INET && a->family != AF_INET6) ||
-	    !inet_ntop(a->family, src, buf, len))
-		snprintf(buf, len, "?");
-	return buf;
-}
-
-static unsigned addr_bits(const struct coop_addr *a)
-{
-	return a->family == AF_INET ? 32 : 128;
-}
-
-static const uint8_t *addr_bytes(const struct coop_addr *a)
-{
-	return a->family == AF_INET ? (const uint8_t *)&a->v4 : a->v6.s6_addr;
-}
-
-bool coop_addr_equal(const struct coop_addr *a, const struct coop_addr *b)
-{
-	return a->family == b->family && !memcmp(addr_bytes(a), addr_bytes(b), addr_bits(a) / 8);
-}
-
-/* Neither unspecified nor multicast (nor v4 limited broadcast): something a
- * VS can own, or send to as its next hop. */
-bool coop_addr_unicast(const struct coop_addr *a)
-{
-	if (a->family == AF_INET) {
-		uint32_t v = ntohl(a->v4.s_addr);
-
-		return v != 0 && (v >> 28) != 0xe && v != 0xffffffffu;
-	}
-	return !IN6_IS_ADDR_UNSPECIFIED(&a->v6) && !IN6_IS_ADDR_MULTICAST(&a->v6);
-}
-
-/* The first len bits of a and b are equal. */
-static bool bits_equal(const uint8_t *a, const uint8_t *b, unsigned len)
-{
-	unsigned full = len / 8, rem = len % 8;
-
-	if (memcmp(a, b, full))
-		return false;
-	return !rem || ((a[full] ^ b[full]) & (uint8_t)(0xff << (8 - rem))) == 0;
-}
-
-/* Interface addresses keep their host bits (198.18.1.1/24 is an address on
- * 198.18.1.0/24), so two prefixes overlap when their network parts agree at
- * the shorter of the two lengths. */
-bool coop_prefix_overlap(const struct coop_prefix *a, const struct coop_prefix *b)
-{
-	unsigned len;
-
-	if (a->addr.family != b->addr.family ||
-	    (a->addr.family != AF_INET && a->addr.family != AF_INET6))
-		return false;
-	len = a->len < b->len ? a->len : b->len;
-	if (len > addr_bits(&a->addr))
-		len = addr_bits(&a->addr);
-	return bits_equal(addr_bytes(&a->addr), addr_bytes(&b->addr), len);
-}
-
-enum pfx_result {
-	PFX_OK,    /* parsed */
-	PFX_BAD,   /* not ADDR or ADDR/LEN */
-	PFX_NOLEN, /* ADDR without the /LEN that was required */
-	PFX_RANGE, /* LEN larger than the family allows */
-};
-
-/* The one prefix syntax, with the reason a caller may want to report. */
-static enum pfx_result prefix_parse(const char *s, bool need_len, struct coop_prefix *out)
-{
-	const char *slash = strchr(s, '/'), *p;
-	size_t alen = slash ? (size_t)(slash - s) : strlen(s);
-	char abuf[INET6_ADDRSTRLEN];
-	unsigned long len;
-
-	memset(out, 0, sizeof(*out));
-	if (alen >= sizeof(abuf))
-		return PFX_BAD;
-	memcpy(abuf, s, alen);
-	abuf[alen] = '\0';
-	if (coop_addr_parse(abuf, &out->addr) < 0)
-		return PFX_BAD;
-	if (!slash) {
-		out->len = (uint8_t)addr_bits(&out->addr);
-		return need_len ? PFX_NOLEN : PFX_OK;
-	}
-	/* Digits only: strtoul would take " 24", "+24" and "0x18". */
-	for (p = slash + 1; *p; p++)
-		if (!isdigit((unsigned char)*p))
-			return PFX_BAD;
-	if (p == slash + 1)
-		return PFX_BAD;
-	if (p - slash > 4)
-		return PFX_RANGE;
-	len = strtoul(slash + 1, NULL, 10);
-	if (len > addr_bits(&out->addr))
-		return PFX_RANGE;
-	out->len = (uint8_t)len;
-	return PFX_OK;
-}
-
-int coop_prefix_parse(const char *s, bool need_len, struct coop_prefix *out)
-{
-	if (!s) {
-		memset(out, 0, sizeof(*out));
-		return -EINVAL;
-	}
-	return prefix_parse(s, need_len, out) == PFX_OK ? 0 : -EINVAL;
-}
-
-/* --- small value parsers --------------------------------------------------- */
-
-/* Decimal, or hexadecimal after 0x when hex_ok; digits only (strtoul would
- * also take blanks, a sign, and a second 0x). */
-int coop_cfg_u32(const char *s, bool hex_ok, uint32_t *out)
-{
-	unsigned base = 10, d;
-	uint64_t v = 0;
-
-	if (hex_ok && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-		base = 16;
-		s += 2;
-	}
-	if (!*s)
-		return -EINVAL;
-	for (; *s; s++) {
-		if (isdigit((unsigned char)*s))
-			d = (unsigned)(*s - '0');
-		else if (base == 16 && isxdigit((unsigned char)*s))
-			d = (unsigned)(tolower((unsigned char)*s) - 'a' + 10);
-		else
-			return -EINVAL;
-		v = v * base + d;
-		if (v > UINT32_MAX)
-			return -EINVAL;
-	}
-	*out = (uint32_t)v;
-	return 0;
-}
-
-/* 1..max-1 bytes of a-z 0-9 (A-Z too when upper) and the characters in
- * extra, not "." or "..": VS, namespace and service names, all of which end
- * up in paths, shell commands or JSON. */
-static bool name_ok(const char *s, size_t max, bool upper, const char *extra)
-{
-	size_t n = strlen(s), i;
-
-	if (n == 0 || n >= max || !strcmp(s, ".") || !strcmp(s, ".."))
-		return false;
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (!islower(c) && !isdigit(c) && !(upper && isupper(c)) && !strchr(extra, c))
-			return false;
-	}
-	return true;
-}
-
-/* The kernel's rule for link names (dev_valid_name). */
-bool coop_cfg_ifname_ok(const char *s)
-{
-	size_t n = strlen(s), i;
-
-	if (n == 0 || n >= IF_NAMESIZE || !strcmp(s, ".") || !strcmp(s, ".."))
-		return false;
-	for (i = 0; i < n; i++)
-		if (s[i] == '/' || s[i] == ':' || !isgraph((unsigned char)s[i]))
-			return false;
-	return true;
-}
-
-/* Trim in place; returns the first non-blank character. */
-char *coop_cfg_strip(char *s)
-{
-	size_t n;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	n = strlen(s);
-	while (n && isspace((unsigned char)s[n - 1]))
-		s[--n] = '\0';
-	return s;
-}
-
 static void lower(char *s)
 {
 	for (; *s; s++)
 		*s = (char)tolower((unsigned char)*s);
-}
-
-/* Entry callbacks allocate room for all n entries on the call for entry 0. */
-int coop_cfg_list_each(const char *val, void *obj, coop_cfg_entry_fn fn, char *why,
-		     size_t whylen)
-{
-	char *buf = strdup(val), *p, *next;
-	size_t n = 1, i;
-	const char *c;
-	int ret = 0;
-
-	if (!buf)
-		return coop_cfg_why(why, whylen, -ENOMEM, "out of memory");
-	for (c = val; *c; c++)
-		n += *c == ',';
-	for (p = buf, i = 0; p && !ret; p = next, i++) {
-		next = strchr(p, ',');
-		if (next)
-			*next++ = '\0';
-		p = coop_cfg_strip(p);
-		if (!*p)
-			ret = coop_cfg_why(why, whylen, -EINVAL, "empty entry in the list '%s'", val);
-		else
-			ret = fn(obj, i, n, p, why, whylen);
-	}
-	free(buf);
-	return ret;
 }
 
 /* --- [global] keys ---------------------------------------------------------- */
@@ -568,7 +319,7 @@ static int parse_namespace(void *obj, const char *val, char *why, size_t whylen)
 			return coop_cfg_why(why, whylen, -EINVAL,
 				       "'%s' is not a usable namespace path (absolute, under %d bytes)",
 				       val, COOP_NAME_MAX);
-	} else if (!name_ok(val, COOP_NAME_MAX, true, "_.-"))
+	} else if (!coop_cfg_name_ok(val, COOP_NAME_MAX, true, "_.-"))
 		return coop_cfg_why(why, whylen, -EINVAL,
 			       "'%s' is not a namespace name (1..%d of A-Z a-z 0-9 _ . -) or an absolute path",
 			       val, COOP_NAME_MAX - 1);
@@ -595,7 +346,7 @@ static int address_entry(void *obj, size_t i, size_t n, char *e, char *why, size
 	struct coop_vs_cfg *vs = obj;
 	char orig[128], *at = strchr(e, '@');
 	struct coop_prefix *p;
-	enum pfx_result r;
+	enum coop_pfx_result r;
 	size_t j;
 
 	if (!i && !(vs->addrs = calloc(n, sizeof(*vs->addrs))))
@@ -604,13 +355,13 @@ static int address_entry(void *obj, size_t i, size_t n, char *e, char *why, size
 	snprintf(orig, sizeof(orig), "%s", e);
 	if (at)
 		*at = '\0';
-	r = prefix_parse(e, true, p);
-	if (r == PFX_NOLEN)
+	r = coop_prefix_parse_why(e, true, p);
+	if (r == COOP_PFX_NOLEN)
 		return coop_cfg_why(why, whylen, -EINVAL, "'%s' needs a prefix length (ADDR/LEN)", orig);
-	if (r == PFX_RANGE || (r == PFX_OK && p->len == 0))
+	if (r == COOP_PFX_RANGE || (r == COOP_PFX_OK && p->len == 0))
 		return coop_cfg_why(why, whylen, -EINVAL, "'%s': prefix length out of range (1..%u)",
-			       orig, addr_bits(&p->addr));
-	if (r != PFX_OK)
+			       orig, coop_addr_bits(&p->addr));
+	if (r != COOP_PFX_OK)
 		return coop_cfg_why(why, whylen, -EINVAL, "'%s' is not an address/prefix", orig);
 	if (!coop_addr_unicast(&p->addr))
 		return coop_cfg_why(why, whylen, -EINVAL, "'%s' is not a unicast address", orig);
@@ -700,7 +451,7 @@ static int listen_entry(void *obj, size_t i, size_t n, char *e, char *why, size_
 		svc++;
 	if (!*svc)
 		return coop_cfg_why(why, whylen, -EINVAL, "'%s' names no service (PROTO:PORT SERVICE)", e);
-	if (!name_ok(svc, COOP_SERVICE_MAX, false, "_-"))
+	if (!coop_cfg_name_ok(svc, COOP_SERVICE_MAX, false, "_-"))
 		return coop_cfg_why(why, whylen, -EINVAL,
 			       "'%s' is not a service name (1..%d of a-z 0-9 _ -)", svc,
 			       COOP_SERVICE_MAX - 1);
@@ -800,7 +551,19 @@ static int parse_rpc(void *obj, const char *val, char *why, size_t whylen)
 
 /* The key tables: the loader, coop_config_keydoc_at() and docs/config.md
  * all come from these. */
-static const struct key_def global_keys[] = {
+static int parse_drain_timeout(void *obj, const char *val, char *why, size_t whylen)
+{
+	struct coop_global_cfg *g = obj;
+	uint32_t v;
+
+	if (coop_cfg_u32(val, false, &v) < 0 || v > 3600000)
+		return coop_cfg_why(why, whylen, -EINVAL,
+				    "'%s' is not a number of milliseconds in 0..3600000", val);
+	g->drain_timeout_ms = v;
+	return 0;
+}
+
+static const struct coop_cfg_key global_keys[] = {
 	{ { "global", "workers", "1..256", "the number of online CPUs (at most 256)",
 	    "Worker threads, each with its own event loop. Every listener gets one "
 	    "SO_REUSEPORT socket per worker, so the kernel spreads connections." },
@@ -835,9 +598,13 @@ static const struct key_def global_keys[] = {
 	    "First rule priority of coop's pbr rule tree; it grows upwards by about one "
 	    "priority per three VSes and must end below the main table's rule (32766)." },
 	  parse_pbr_priority },
+	{ { "global", "drain_timeout", "milliseconds, 0..3600000", "30000",
+	    "How long a VS that a reload removes (or must rebuild) keeps serving the "
+	    "connections it has after it stopped accepting; those left then are closed." },
+	  parse_drain_timeout },
 };
 
-static const struct key_def vs_keys[] = {
+static const struct coop_cfg_key vs_keys[] = {
 	{ { "vs", "isolation", "netns or pbr", "netns",
 	    "netns: the VS has its own network namespace (two VSes may use the same "
 	    "addresses). pbr: the VS shares a namespace and is separated by SO_MARK and "
@@ -885,109 +652,37 @@ static const struct key_def vs_keys[] = {
 	    "RFC 1833), next to its own; see docs/udp.md. Applications register theirs "
 	    "with coop_vs_rpc_set()." },
 	  parse_rpc },
-	/* The VS's resolver (docs/resolver.md); parsers in resolver/vs_resolver.c. */
-	{ { "vs", "dns", "ADDR[:PORT][, ...]; IPv6 as ADDR or [ADDR]:PORT; at most 8",
-	    "none: the VS has no resolver",
-	    "The VS's DNS servers, tried in order, asked from inside the VS (its namespace "
-	    "or its mark). Without dns the VS has no resolver; it never falls back to the "
-	    "host's resolv.conf or hosts file, nor to another VS's servers." },
-	  coop_resolver_cfg_parse_dns },
-	{ { "vs", "search", "DOMAIN[, ...]: at most 6", "none",
-	    "Search list for names with fewer than ndots dots, as resolv.conf(5) describes. "
-	    "Needs dns." },
-	  coop_resolver_cfg_parse_search },
-	{ { "vs", "ndots", "0..15", "1",
-	    "A name with at least this many dots is tried as given before the search list. "
-	    "Needs dns." },
-	  coop_resolver_cfg_parse_ndots },
-	{ { "vs", "dns_timeout", "milliseconds, 10..30000", "2000",
-	    "Wait for one attempt. A lookup without an answer fails after dns_timeout x "
-	    "dns_attempts x (number of servers). Needs dns." },
-	  coop_resolver_cfg_parse_timeout },
-	{ { "vs", "dns_attempts", "1..5", "2", "Attempts per server. Needs dns." },
-	  coop_resolver_cfg_parse_attempts },
-	{ { "vs", "dns_cache", "entries, 0..1000000", "1024",
-	    "Answers the VS keeps, each until its TTL ends (negative ones for their SOA's "
-	    "minimum), least recently used first out; 0 turns the cache off. Needs dns." },
-	  coop_resolver_cfg_parse_cache },
-	{ { "vs", "hosts_file", "absolute path", "none",
-	    "The VS's own hosts file (ADDRESS NAME [ALIAS...] lines), consulted before the "
-	    "DNS for addresses and reverse lookups. The host's /etc/hosts is never read. "
-	    "Needs dns." },
-	  coop_resolver_cfg_parse_hosts },
 };
 
-/* The XDP forwarder (docs/xdp.md); parsers in fwd/xdp_config.c. */
-static const struct key_def fwd_keys[] = {
-	{ { "forwarder", "interface", "link name, 1..15 bytes", "none (required)",
-	    "The link VIP traffic arrives on (the uplink towards the ECMP router). The XDP "
-	    "program is attached to it; tunnels to other nodes leave by it, or by the link "
-	    "the route to a node names." },
-	  coop_fwd_cfg_parse_interface },
-	{ { "forwarder", "vips",
-	    "ADDR:PORT/PROTO[, ...]; IPv6 as [ADDR]:PORT/PROTO; PORT 1..65535 or *; PROTO tcp or udp",
-	    "none (required)",
-	    "The virtual addresses the cluster serves, with port and protocol (* takes every "
-	    "port). Every node lists the same VIPs and has them as local addresses (on lo or "
-	    "a VS) so that the flows it owns are accepted." },
-	  coop_fwd_cfg_parse_vips },
-	{ { "forwarder", "nodes",
-	    "NAME ADDR [WEIGHT][, ...]; NAME 1..31 of a-z 0-9 _ . -; WEIGHT 0..10000",
-	    "none (required)",
-	    "Every node of the cluster, this one included: its name (the Maglev key: the same "
-	    "list on every node gives the same table everywhere), its cluster address (where "
-	    "tunnels to it go) and a weight (default 1; 0 drains the node). Cluster "
-	    "addresses are all IPv4 or all IPv6." },
-	  coop_fwd_cfg_parse_nodes },
-	{ { "forwarder", "self", "a NAME from nodes", "none (required)",
-	    "Which of the nodes this one is: flows it owns pass to the local stack, its "
-	    "cluster address is the source of its tunnels and where tunnels to it end." },
-	  coop_fwd_cfg_parse_self },
-	{ { "forwarder", "table_size", "a prime, 101..16777213, at least 100 x the nodes",
-	    "65537",
-	    "Entries of the Maglev lookup table; more entries spread flows more evenly and "
-	    "move fewer of them when the node set changes." },
-	  coop_fwd_cfg_parse_table_size },
-	{ { "forwarder", "flow_cache_size", "1024..67108864", "65536",
-	    "Flows the data path remembers (an LRU map): a cached flow keeps its node through "
-	    "changes of the node set, as long as that node stays in the set." },
-	  coop_fwd_cfg_parse_flow_cache_size },
-	{ { "forwarder", "encap", "gue or ipip", "gue",
-	    "How packets travel to the node that owns their flow: gue (IP in GUE in UDP, the "
-	    "flow hash in the outer source port so receivers spread flows over their queues) "
-	    "or ipip. Every node accepts both." },
-	  coop_fwd_cfg_parse_encap },
-	{ { "forwarder", "gue_port", "1..65535", "6080",
-	    "UDP destination port of GUE tunnels; the same on every node." },
-	  coop_fwd_cfg_parse_gue_port },
-	{ { "forwarder", "mtu", "auto, or 1336..65535", "auto (the interface's MTU)",
-	    "Largest encapsulated packet (IP bytes) the links between nodes carry. A client "
-	    "packet that would not fit once encapsulated is answered with ICMP fragmentation "
-	    "needed / packet too big; see docs/xdp.md for the MTU and MSS plan." },
-	  coop_fwd_cfg_parse_mtu },
-	{ { "forwarder", "xdp_mode", "auto, native or generic", "auto",
-	    "auto: native XDP, or generic (skb) mode when the driver has none, said in the "
-	    "log; native or generic insist on one." },
-	  coop_fwd_cfg_parse_xdp_mode },
+
+#define MAX_KEYS 32 /* keys of one section over all its tables */
+
+/* The core's own tables: [global] and [vs NAME] keys of the runtime. */
+const struct coop_cfg_keytab coop_cfg_core_tabs[2] = {
+	{ .section = "global", .keys = global_keys, .n = COOP_ARRAY_LEN(global_keys) },
+	{ .section = "vs", .keys = vs_keys, .n = COOP_ARRAY_LEN(vs_keys) },
 };
 
-#define N_GLOBAL_KEYS (sizeof(global_keys) / sizeof(global_keys[0]))
-#define N_VS_KEYS (sizeof(vs_keys) / sizeof(vs_keys[0]))
-#define N_FWD_KEYS (sizeof(fwd_keys) / sizeof(fwd_keys[0]))
-#define MAX_KEYS 16 /* the larger table, for per-section bookkeeping */
-
-_Static_assert(N_GLOBAL_KEYS <= MAX_KEYS && N_VS_KEYS <= MAX_KEYS && N_FWD_KEYS <= MAX_KEYS,
-	       "raise MAX_KEYS");
-
-const struct coop_config_keydoc *coop_config_keydoc_at(size_t i)
+const struct coop_config_keydoc *coop_cfg_keydoc_at(const struct coop_cfg_keytab *const *tabs,
+						     size_t n_tabs, size_t i)
 {
-	if (i < N_GLOBAL_KEYS)
-		return &global_keys[i].doc;
-	i -= N_GLOBAL_KEYS;
-	if (i < N_VS_KEYS)
-		return &vs_keys[i].doc;
-	i -= N_VS_KEYS;
-	return i < N_FWD_KEYS ? &fwd_keys[i].doc : NULL;
+	static const char *const order[] = { "global", "vs" };
+	size_t t, o;
+
+	/* [global] keys, then [vs NAME] keys, then each own section's. */
+	for (o = 0; o <= COOP_ARRAY_LEN(order); o++) {
+		for (t = 0; t < n_tabs; t++) {
+			const struct coop_cfg_keytab *kt = tabs[t];
+			bool own = strcmp(kt->section, "global") && strcmp(kt->section, "vs");
+
+			if (o < COOP_ARRAY_LEN(order) ? strcmp(kt->section, order[o]) : !own)
+				continue;
+			if (i < kt->n)
+				return &kt->keys[i].doc;
+			i -= kt->n;
+		}
+	}
+	return NULL;
 }
 
 /* --- pre-scan ------------------------------------------------------------------ */
@@ -1188,6 +883,40 @@ static bool dup_find(struct dup_item *items, size_t n, size_t *a, size_t *b)
 
 /* --- structure ----------------------------------------------------------------------- */
 
+/* The table of a module's own section called name, or NULL. */
+static const struct coop_cfg_keytab *own_tab(const struct loader *ld, const char *name)
+{
+	size_t t;
+
+	for (t = 0; t < ld->n_tabs; t++)
+		if (ld->tabs[t]->obj_off && !strcmp(ld->tabs[t]->section, name))
+			return ld->tabs[t];
+	return NULL;
+}
+
+/* ", [forwarder]" for every own section. */
+static void own_list(const struct loader *ld, char *buf, size_t len)
+{
+	size_t t, off = 0;
+
+	buf[0] = '\0';
+	for (t = 0; t < ld->n_tabs && off < len; t++)
+		if (ld->tabs[t]->obj_off)
+			off += (size_t)snprintf(buf + off, len - off, " and [%s]",
+						ld->tabs[t]->section);
+}
+
+/* Does table kt hold keys of section s? */
+static bool tab_for(const struct coop_cfg_keytab *kt, const struct raw_sec *s)
+{
+	switch (s->kind) {
+	case SEC_GLOBAL: return !strcmp(kt->section, "global");
+	case SEC_VS: return !strcmp(kt->section, "vs");
+	case SEC_OWN: return kt == s->tab;
+	}
+	return false;
+}
+
 /* Known section kinds, valid VS names, each section once. */
 static int check_sections(struct loader *ld)
 {
@@ -1203,15 +932,19 @@ static int check_sections(struct loader *ld)
 			snprintf(s->disp, sizeof(s->disp), "global");
 			continue;
 		}
-		if (!strcmp(s->name, "forwarder")) {
-			s->kind = SEC_FWD;
-			snprintf(s->disp, sizeof(s->disp), "forwarder");
+		if ((s->tab = own_tab(ld, s->name))) {
+			s->kind = SEC_OWN;
+			snprintf(s->disp, sizeof(s->disp), "%s", s->name);
 			continue;
 		}
-		if (strncmp(s->name, "vs", 2) || (s->name[2] && !isspace((unsigned char)s->name[2])))
+		if (strncmp(s->name, "vs", 2) || (s->name[2] && !isspace((unsigned char)s->name[2]))) {
+			char known[256];
+
+			own_list(ld, known, sizeof(known));
 			return fail(ld, -EINVAL, s->name, NULL,
-				    "line %u: unknown section (sections are [global], [vs NAME] and [forwarder])",
-				    s->line);
+				    "line %u: unknown section (sections are [global], [vs NAME]%s)",
+				    s->line, known);
+		}
 		s->kind = SEC_VS;
 		s->vsname = s->name + 2;
 		while (isspace((unsigned char)*s->vsname))
@@ -1219,7 +952,7 @@ static int check_sections(struct loader *ld)
 		if (!*s->vsname)
 			return fail(ld, -EINVAL, s->name, NULL, "line %u: missing VS name ([vs NAME])",
 				    s->line);
-		if (!name_ok(s->vsname, COOP_NAME_MAX, false, "_.-"))
+		if (!coop_cfg_name_ok(s->vsname, COOP_NAME_MAX, false, "_.-"))
 			return fail(ld, -EINVAL, s->name, NULL,
 				    "line %u: bad VS name '%s' (1..%d of a-z 0-9 _ . -; names are case-insensitive)",
 				    s->line, s->vsname, COOP_NAME_MAX - 1);
@@ -1244,35 +977,42 @@ static int check_sections(struct loader *ld)
 /* Every key known to its section kind, and given once. */
 static int check_keys(struct loader *ld)
 {
-	size_t i, k, t, nt;
+	const struct coop_cfg_key *defs[MAX_KEYS];
+	const struct coop_cfg_keytab *dtabs[MAX_KEYS];
+	size_t i, k, t, d, nd;
 
 	for (i = 0; i < ld->n_secs; i++) {
 		const struct raw_sec *s = &ld->secs[i];
-		const struct key_def *tab = s->kind == SEC_GLOBAL ? global_keys :
-					    s->kind == SEC_VS	  ? vs_keys :
-								    fwd_keys;
 		unsigned seen[MAX_KEYS] = { 0 };
 
-		nt = s->kind == SEC_GLOBAL ? N_GLOBAL_KEYS : s->kind == SEC_VS ? N_VS_KEYS : N_FWD_KEYS;
+		for (t = nd = 0; t < ld->n_tabs; t++) {
+			if (!tab_for(ld->tabs[t], s))
+				continue;
+			for (d = 0; d < ld->tabs[t]->n && nd < MAX_KEYS; d++) {
+				dtabs[nd] = ld->tabs[t];
+				defs[nd++] = &ld->tabs[t]->keys[d];
+			}
+		}
 		for (k = s->key0; k < s->key0 + s->n_keys; k++) {
 			struct raw_key *rk = &ld->keys[k];
-			char valid[256] = "";
+			char valid[512] = "";
 			size_t off = 0;
 
-			for (t = 0; t < nt && strcmp(tab[t].doc.key, rk->key); t++)
+			for (d = 0; d < nd && strcmp(defs[d]->doc.key, rk->key); d++)
 				;
-			if (t < nt && seen[t])
+			if (d < nd && seen[d])
 				return fail(ld, -EINVAL, s->disp, rk->key,
 					    "given twice (lines %u and %u); put every value in one comma-separated list",
-					    seen[t], rk->line);
-			if (t < nt) {
-				seen[t] = rk->line;
-				rk->def = &tab[t];
+					    seen[d], rk->line);
+			if (d < nd) {
+				seen[d] = rk->line;
+				rk->def = defs[d];
+				rk->tab = dtabs[d];
 				continue;
 			}
-			for (t = 0; t < nt; t++)
+			for (d = 0; d < nd && off < sizeof(valid); d++)
 				off += (size_t)snprintf(valid + off, sizeof(valid) - off, "%s%s",
-							t ? ", " : "", tab[t].doc.key);
+							d ? ", " : "", defs[d]->doc.key);
 			return fail(ld, -EINVAL, s->disp, rk->key,
 				    "line %u: unknown key (valid here: %s)", rk->line, valid);
 		}
@@ -1381,7 +1121,7 @@ static int parse_section(struct loader *ld, const struct raw_sec *s, void *obj)
 static int check_gateway(struct loader *ld, const struct coop_vs_cfg *vs,
 			 const struct coop_addr *gw)
 {
-	struct coop_prefix host = { .addr = *gw, .len = (uint8_t)addr_bits(gw) };
+	struct coop_prefix host = { .addr = *gw, .len = (uint8_t)coop_addr_bits(gw) };
 	int v = gw->family == AF_INET ? 4 : 6;
 	bool family = false, covered = false;
 	char a[INET6_ADDRSTRLEN];
@@ -1413,7 +1153,7 @@ static int check_vs(struct loader *ld, struct coop_vs_cfg *vs)
 	bool netns = vs->isolation == COOP_ISO_NETNS;
 	char a[INET6_ADDRSTRLEN], why[WHY_MAX];
 	const char *key;
-	size_t i;
+	size_t i, t;
 	int ret;
 
 	if (netns && (vs->mark || vs->table))
@@ -1441,10 +1181,18 @@ static int check_vs(struct loader *ld, struct coop_vs_cfg *vs)
 		return ret;
 	if (vs->has_gw6 && (ret = check_gateway(ld, vs, &vs->gw6)) < 0)
 		return ret;
-	/* The hosts file is read unless the file is checked for another machine. */
-	if (vs->dns && coop_resolver_conf_check(vs->dns, !(ld->flags & COOP_CONFIG_NO_LINKS), &key,
-						why, sizeof(why)) < 0)
-		return fail_vs(ld, vs, key, "%s", why);
+	/* The modules' checks of their [vs NAME] keys (files are read
+	 * unless the file is checked for another machine). */
+	for (t = 0; t < ld->n_tabs; t++) {
+		const struct coop_cfg_keytab *kt = ld->tabs[t];
+
+		if (strcmp(kt->section, "vs") || !kt->check)
+			continue;
+		key = NULL;
+		why[0] = '\0';
+		if (kt->check(vs, !(ld->flags & COOP_CONFIG_NO_LINKS), &key, why, sizeof(why)) < 0)
+			return fail_vs(ld, vs, key, "%s", why);
+	}
 	return 0;
 }
 
@@ -1640,7 +1388,7 @@ static struct pfx_item *pbr_prefixes(const struct coop_config *cfg, size_t *n)
 			struct pfx_item *it = &items[(*n)++];
 
 			*it = (struct pfx_item){ .ns = vs->netns, .p = &vs->addrs[j], .vs = i };
-			memcpy(it->net, addr_bytes(&it->p->addr), addr_bits(&it->p->addr) / 8);
+			memcpy(it->net, coop_addr_bytes(&it->p->addr), coop_addr_bits(&it->p->addr) / 8);
 			for (k = it->p->len; k < sizeof(it->net) * 8; k++)
 				it->net[k / 8] &= (uint8_t)~(0x80u >> (k % 8));
 		}
@@ -1780,16 +1528,17 @@ static unsigned default_workers(void)
 	return n > WORKERS_MAX ? WORKERS_MAX : (unsigned)n;
 }
 
-/* The [forwarder] section as a whole (fwd/xdp_config.c knows the rules). */
-static int check_fwd(struct loader *ld)
+/* A module's own section as a whole (the module knows the rules). */
+static int check_own(struct loader *ld, const struct raw_sec *s, void *obj)
 {
-	char why[WHY_MAX];
-	const char *key;
+	char why[WHY_MAX] = "";
+	const char *key = NULL;
 	int ret;
 
-	ret = coop_fwd_cfg_check(&ld->cfg->fwd, !(ld->flags & COOP_CONFIG_NO_LINKS), &key, why,
-				 sizeof(why));
-	return ret < 0 ? fail(ld, ret, "forwarder", key, "%s", why) : 0;
+	if (!s->tab->check)
+		return 0;
+	ret = s->tab->check(obj, !(ld->flags & COOP_CONFIG_NO_LINKS), &key, why, sizeof(why));
+	return ret < 0 ? fail(ld, ret, s->disp, key, "%s", why) : 0;
 }
 
 static int build(struct loader *ld)
@@ -1802,11 +1551,14 @@ static int build(struct loader *ld)
 	if (!cfg)
 		return fail(ld, -ENOMEM, NULL, NULL, "out of memory");
 	ld->cfg = cfg;
+	cfg->tabs = ld->tabs;
+	cfg->n_tabs = ld->n_tabs;
 	snprintf(cfg->path, sizeof(cfg->path), "%s", ld->path);
 	cfg->global.workers = default_workers();
 	snprintf(cfg->global.admin_socket, sizeof(cfg->global.admin_socket), "%s",
 		 ADMIN_SOCKET_DEFAULT);
 	cfg->global.admin_mode = ADMIN_MODE_DEFAULT;
+	cfg->global.drain_timeout_ms = 30000;
 	cfg->global.pbr_mark_lo = COOP_PBR_MARK_LO;
 	cfg->global.pbr_mark_hi = COOP_PBR_MARK_HI;
 	cfg->global.pbr_table_lo = COOP_PBR_TABLE_LO;
@@ -1827,9 +1579,12 @@ static int build(struct loader *ld)
 				return ret;
 			continue;
 		}
-		if (s->kind == SEC_FWD) {
-			coop_fwd_cfg_init(&cfg->fwd);
-			if ((ret = parse_section(ld, s, &cfg->fwd)) < 0 || (ret = check_fwd(ld)) < 0)
+		if (s->kind == SEC_OWN) {
+			void *obj = (char *)cfg + s->tab->obj_off;
+
+			if (s->tab->init)
+				s->tab->init(obj);
+			if ((ret = parse_section(ld, s, obj)) < 0 || (ret = check_own(ld, s, obj)) < 0)
 				return ret;
 			continue;
 		}
@@ -1863,10 +1618,11 @@ static void loader_release(struct loader *ld)
 		iniparser_freedict(ld->dict);
 }
 
-int coop_config_load_flags(const char *path, unsigned flags, struct coop_config **out,
-			   char *err, size_t errlen)
+int coop_config_parse(const char *path, unsigned flags, const struct coop_cfg_keytab *const *tabs,
+		      size_t n_tabs, struct coop_config **out, char *err, size_t errlen)
 {
-	struct loader ld = { .path = path, .flags = flags, .err = err, .errlen = errlen };
+	struct loader ld = { .path = path, .flags = flags, .err = err, .errlen = errlen,
+			     .tabs = tabs, .n_tabs = n_tabs };
 	int ret;
 
 	*out = NULL;
@@ -1891,11 +1647,6 @@ err_release:
 	return ret;
 }
 
-int coop_config_load(const char *path, struct coop_config **out, char *err, size_t errlen)
-{
-	return coop_config_load_flags(path, 0, out, err, errlen);
-}
-
 void coop_config_free(struct coop_config *cfg)
 {
 	size_t i;
@@ -1909,6 +1660,106 @@ void coop_config_free(struct coop_config *cfg)
 		free(cfg->vs[i].dns);
 	}
 	free(cfg->vs);
-	coop_fwd_cfg_release(&cfg->fwd);
+	for (i = 0; i < cfg->n_tabs; i++)
+		if (cfg->tabs[i]->obj_off && cfg->tabs[i]->release)
+			cfg->tabs[i]->release((char *)cfg + cfg->tabs[i]->obj_off);
 	free(cfg);
+}
+
+/* --- one VS section on its own ------------------------------------------------------- */
+
+static void *dup_mem(const void *p, size_t n, bool *fail)
+{
+	void *q;
+
+	if (!p || !n)
+		return NULL;
+	q = malloc(n);
+	if (!q)
+		*fail = true;
+	else
+		memcpy(q, p, n);
+	return q;
+}
+
+struct coop_vs_cfg *coop_vs_cfg_dup(const struct coop_vs_cfg *src)
+{
+	struct coop_vs_cfg *d = malloc(sizeof(*d));
+	bool fail = false;
+
+	if (!d)
+		return NULL;
+	*d = *src;
+	d->addrs = dup_mem(src->addrs, src->n_addrs * sizeof(*src->addrs), &fail);
+	d->listens = dup_mem(src->listens, src->n_listens * sizeof(*src->listens), &fail);
+	d->rpcs = dup_mem(src->rpcs, src->n_rpcs * sizeof(*src->rpcs), &fail);
+	d->dns = dup_mem(src->dns, src->dns ? src->dns_len : 0, &fail);
+	if (fail) {
+		coop_vs_cfg_free(d);
+		return NULL;
+	}
+	return d;
+}
+
+void coop_vs_cfg_free(struct coop_vs_cfg *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->addrs);
+	free(cfg->listens);
+	free(cfg->rpcs);
+	free(cfg->dns);
+	free(cfg);
+}
+
+static bool mem_eq(const void *a, const void *b, size_t n)
+{
+	return !n || (a && b && !memcmp(a, b, n));
+}
+
+bool coop_prefix_equal(const struct coop_prefix *a, const struct coop_prefix *b)
+{
+	return coop_addr_equal(&a->addr, &b->addr) && a->len == b->len && !strcmp(a->ifname, b->ifname);
+}
+
+bool coop_listen_equal(const struct coop_listen_cfg *a, const struct coop_listen_cfg *b)
+{
+	return a->proto == b->proto && a->port == b->port && !strcmp(a->service, b->service);
+}
+
+static bool addrs_eq(const struct coop_vs_cfg *a, const struct coop_vs_cfg *b)
+{
+	size_t i;
+
+	if (a->n_addrs != b->n_addrs)
+		return false;
+	for (i = 0; i < a->n_addrs; i++)
+		if (!coop_prefix_equal(&a->addrs[i], &b->addrs[i]))
+			return false;
+	return true;
+}
+
+static bool listens_eq(const struct coop_vs_cfg *a, const struct coop_vs_cfg *b)
+{
+	size_t i;
+
+	if (a->n_listens != b->n_listens)
+		return false;
+	for (i = 0; i < a->n_listens; i++)
+		if (!coop_listen_equal(&a->listens[i], &b->listens[i]))
+			return false;
+	return true;
+}
+
+bool coop_vs_cfg_equal(const struct coop_vs_cfg *a, const struct coop_vs_cfg *b)
+{
+	return !strcmp(a->name, b->name) && a->isolation == b->isolation &&
+	       !strcmp(a->netns, b->netns) && !strcmp(a->ifname, b->ifname) &&
+	       addrs_eq(a, b) &&
+	       a->has_gw4 == b->has_gw4 && a->has_gw6 == b->has_gw6 &&
+	       (!a->has_gw4 || coop_addr_equal(&a->gw4, &b->gw4)) &&
+	       (!a->has_gw6 || coop_addr_equal(&a->gw6, &b->gw6)) && listens_eq(a, b) &&
+	       a->mark == b->mark && a->table == b->table && a->n_rpcs == b->n_rpcs &&
+	       mem_eq(a->rpcs, b->rpcs, a->n_rpcs * sizeof(*a->rpcs)) && !a->dns == !b->dns &&
+	       (!a->dns || (a->dns_len == b->dns_len && mem_eq(a->dns, b->dns, a->dns_len)));
 }

@@ -12,7 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "resolver/coop_resolver.h"
+#include "base/addr.h"
+#include "base/cfgval.h"
+
+struct coop_resolver_conf;
 
 #define COOP_NAME_MAX 64    /* VS and namespace names, with the NUL */
 #define COOP_SERVICE_MAX 32 /* service names, with the NUL */
@@ -20,22 +23,6 @@
 enum coop_isolation {
 	COOP_ISO_NETNS, /* own network namespace */
 	COOP_ISO_PBR,   /* shared namespace, SO_MARK + policy routing table */
-};
-
-/* An IPv4 or IPv6 address. */
-struct coop_addr {
-	int family; /* AF_INET or AF_INET6 */
-	union {
-		struct in_addr v4;
-		struct in6_addr v6;
-	};
-};
-
-/* An address with its prefix length, as configured on a VS. */
-struct coop_prefix {
-	struct coop_addr addr;
-	uint8_t len;            /* prefix length */
-	char ifname[IF_NAMESIZE]; /* link carrying it ("" = the VS interface) */
 };
 
 /* One `listen =` entry. */
@@ -76,6 +63,8 @@ struct coop_vs_cfg {
 					 * (parsed by resolver/vs_resolver.c);
 					 * NULL when the section has none of them
 					 * (the defaults: no resolver servers) */
+	size_t dns_len; /* bytes of *dns: a flat struct the resolver's parsers
+			 * allocate, so a copy is a memcpy */
 };
 
 /* Defaults of the [global] pbr_* keys (see docs/pbr.md): aligned blocks, so
@@ -101,6 +90,8 @@ struct coop_global_cfg {
 	uint32_t pbr_priority;   /* pbr_priority: first rule preference coop uses */
 	struct coop_addr metrics_addr; /* metrics_listen: address of the HTTP listener */
 	uint16_t metrics_port;   /* ... and its port (0 = no metrics listener) */
+	unsigned drain_timeout_ms; /* drain_timeout: how long a VS leaving the
+				    * configuration waits for its connections */
 };
 
 /* The [forwarder] section (fwd/xdp_config.c parses it; docs/xdp.md). */
@@ -147,32 +138,46 @@ struct coop_fwd_cfg {
 	enum coop_fwd_xdp_mode xdp_mode;   /* xdp_mode = */
 };
 
+struct coop_cfg_keytab;
+
 struct coop_config {
 	char path[4096];           /* file it came from, for messages */
+	const struct coop_cfg_keytab *const *tabs; /* the key tables it was read with */
+	size_t n_tabs;
 	struct coop_global_cfg global;
 	struct coop_vs_cfg *vs;    /* [vs NAME] sections, in file order */
 	size_t n_vs;
 	struct coop_fwd_cfg fwd;   /* [forwarder] (fwd.enabled: present) */
 };
 
-/* Parse and validate path. On success *out is a new config (free with
- * coop_config_free). On failure returns -errno (-EINVAL for content errors)
- * and fills err with "FILE: [SECTION] KEY: problem". Touches no kernel
- * state except reading which links exist (for `interface =`); looking for
- * a link inside an existing namespace uses coop_netns_run(), so call
- * coop_netns_init() first. Control thread only: iniparser's error callback
- * is process-global. */
-int coop_config_load(const char *path, struct coop_config **out, char *err, size_t errlen);
-
-/* coop_config_load_flags() flags. */
+/* coop_config_parse() flags. */
 #define COOP_CONFIG_NO_LINKS 0x1u /* skip the link existence checks: validate a
 				   * file for another machine (coopd --check) */
 
-/* coop_config_load() with flags (COOP_CONFIG_*). */
-int coop_config_load_flags(const char *path, unsigned flags, struct coop_config **out,
-			   char *err, size_t errlen);
-/* Free a config from coop_config_load (NULL is fine). */
+/* Parse and validate path with the key tables tabs (core's, then each
+ * module's). On success *out is a new config (free with coop_config_free).
+ * On failure returns -errno (-EINVAL for content errors) and fills err
+ * with "FILE: [SECTION] KEY: problem". Touches no kernel state except
+ * reading which links exist (for `interface =`); looking for a link inside
+ * an existing namespace uses coop_netns_run(), so call coop_netns_init()
+ * first. Control thread only: iniparser's error callback is process-global.
+ * The runtime's coop_config_load() (runtime/runtime.h) passes every
+ * built-in module's tables. */
+int coop_config_parse(const char *path, unsigned flags, const struct coop_cfg_keytab *const *tabs,
+		      size_t n_tabs, struct coop_config **out, char *err, size_t errlen);
+/* Free a config from coop_config_parse (NULL is fine). */
 void coop_config_free(struct coop_config *cfg);
+
+/* A VS section of its own (the runtime keeps one per VS, so that a reload
+ * can free the file's): a deep copy, or NULL on ENOMEM; free with
+ * coop_vs_cfg_free (NULL is fine). */
+struct coop_vs_cfg *coop_vs_cfg_dup(const struct coop_vs_cfg *src);
+void coop_vs_cfg_free(struct coop_vs_cfg *cfg);
+/* Same address, length and link; same protocol, port and service. */
+bool coop_prefix_equal(const struct coop_prefix *a, const struct coop_prefix *b);
+bool coop_listen_equal(const struct coop_listen_cfg *a, const struct coop_listen_cfg *b);
+/* Same section, value for value. */
+bool coop_vs_cfg_equal(const struct coop_vs_cfg *a, const struct coop_vs_cfg *b);
 
 /* One configuration key as documented by the loader's own key tables, for
  * `help` output and docs/config.md. */
@@ -184,46 +189,37 @@ struct coop_config_keydoc {
 	const char *help;    /* what it does, one paragraph */
 };
 
-/* The i-th key (the [global] keys, then the [vs NAME] keys, in table
- * order), or NULL past the last. Static data; any thread. */
-const struct coop_config_keydoc *coop_config_keydoc_at(size_t i);
+/* A key of a table: its documentation and its parser. */
+struct coop_cfg_key {
+	struct coop_config_keydoc doc; /* name, syntax, default, help */
+	/* Parse val into obj (struct coop_global_cfg, struct coop_vs_cfg, or
+	 * the section's own object). 0, or -errno with the problem in why. */
+	int (*parse)(void *obj, const char *val, char *why, size_t whylen);
+};
 
-/* Parse "198.18.1.1/24" or "2001:db8::1/64" (prefix required when
- * need_len, else optional and defaulting to the host length). */
-int coop_prefix_parse(const char *s, bool need_len, struct coop_prefix *out);
-/* Parse a bare address. Returns 0 or -EINVAL. */
-int coop_addr_parse(const char *s, struct coop_addr *out);
-/* Format an address (no prefix) into buf (INET6_ADDRSTRLEN bytes). */
-const char *coop_addr_str(const struct coop_addr *a, char *buf, size_t len);
-/* True when two prefixes overlap (share at least one address). */
-bool coop_prefix_overlap(const struct coop_prefix *a, const struct coop_prefix *b);
+/* The keys one module adds to a section. */
+struct coop_cfg_keytab {
+	const char *section;            /* "global", "vs", or an own section's name */
+	const struct coop_cfg_key *keys;
+	size_t n;
+	/* Own sections: where the section's object lives in struct
+	 * coop_config (non-zero), and its hooks: defaults before the keys,
+	 * the whole section after them, freeing what the parsers allocated. */
+	size_t obj_off;
+	void (*init)(void *obj);
+	/* After a section's keys are parsed ([vs NAME] tables: each VS; own
+	 * sections: the section). links: links and files may be looked at.
+	 * 0, or -errno with *key naming the key to blame and why the problem. */
+	int (*check)(const void *obj, bool links, const char **key, char *why, size_t whylen);
+	void (*release)(void *obj);
+};
 
-/* Same family, same address. */
-bool coop_addr_equal(const struct coop_addr *a, const struct coop_addr *b);
-/* Neither unspecified nor multicast (nor v4 limited broadcast). */
-bool coop_addr_unicast(const struct coop_addr *a);
+/* The core's own tables: [global] and [vs NAME]. */
+extern const struct coop_cfg_keytab coop_cfg_core_tabs[2];
 
-/*
- * Value parsers shared by the key tables of every section (core/config.c,
- * fwd/xdp_config.c, resolver/conf.c). Each failing parser writes why it
- * failed into why (whylen bytes) and returns a negative errno.
- */
-/* Write the reason into why; returns ret. */
-int __attribute__((format(printf, 4, 5)))
-coop_cfg_why(char *why, size_t whylen, int ret, const char *fmt, ...);
-/* Decimal digits only, or hexadecimal after 0x when hex_ok; 0 or -EINVAL. */
-int coop_cfg_u32(const char *s, bool hex_ok, uint32_t *out);
-/* The kernel's rule for link names (dev_valid_name). */
-bool coop_cfg_ifname_ok(const char *s);
-/* Trim in place; returns the first non-blank character. */
-char *coop_cfg_strip(char *s);
-/* Entry i of n of a comma-separated list (trimmed, writable). */
-typedef int (*coop_cfg_entry_fn)(void *obj, size_t i, size_t n, char *e, char *why,
-				 size_t whylen);
-/* Run fn over the comma-separated entries of val, stopping at the first
- * error; an empty entry is an error (a stray comma is more often a lost
- * value than a style). */
-int coop_cfg_list_each(const char *val, void *obj, coop_cfg_entry_fn fn, char *why,
-		       size_t whylen);
+/* The i-th key of tabs (every [global] key, then every [vs NAME] key, then
+ * the own sections'), or NULL past the last. Static data; any thread. */
+const struct coop_config_keydoc *coop_cfg_keydoc_at(const struct coop_cfg_keytab *const *tabs,
+						     size_t n_tabs, size_t i);
 
 #endif

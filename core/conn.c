@@ -6,9 +6,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "base/log.h"
 #include "core/runtime.h"
-#include "vs/vs.h"
+#include "core/vs.h"
 
 /* Stop reading while more than this is queued for the peer, resume below
  * the low mark: a slow reader must not make us buffer without bound. */

@@ -12,8 +12,10 @@
 
 #include "core/admin.h"
 #include "core/config.h"
-#include "core/log.h"
+#include "base/log.h"
+#include "base/util.h"
 #include "core/metrics.h"
+#include "core/module.h"
 #include "core/runtime.h"
 
 #define CLIENTS_MAX 32        /* scrapers served at once; more are refused */
@@ -304,7 +306,7 @@ int coop_metrics_text(struct coop *c, struct coop_mbuf *b)
 {
 	int ret = flatten_cmd(c, "show stats", "coop", b);
 
-	if (ret == 0 && c->fwd)
+	if (ret == 0 && coop_module_priv(c, COOP_MOD_FWD))
 		ret = flatten_cmd(c, "show fwd", "coop_fwd", b);
 	return ret;
 }
@@ -335,7 +337,6 @@ struct metrics_client {
 	struct metrics_client *prev, *next;
 };
 
-#define member_of(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
 
 static void client_free(struct metrics_client *cl)
 {
@@ -361,12 +362,12 @@ static void client_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop;
 	(void)revents;
-	client_free(member_of(w, struct metrics_client, timer));
+	client_free(container_of(w, struct metrics_client, timer));
 }
 
 static void client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct metrics_client *cl = member_of(w, struct metrics_client, wio);
+	struct metrics_client *cl = container_of(w, struct metrics_client, wio);
 	ssize_t n;
 
 	(void)loop;
@@ -458,7 +459,7 @@ static void handle(struct metrics_client *cl)
 
 static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct metrics_client *cl = member_of(w, struct metrics_client, rio);
+	struct metrics_client *cl = container_of(w, struct metrics_client, rio);
 	ssize_t n;
 
 	(void)loop;
@@ -483,7 +484,7 @@ static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 static void accept_pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct coop_metrics *m = member_of(w, struct coop_metrics, accept_pause);
+	struct coop_metrics *m = container_of(w, struct coop_metrics, accept_pause);
 
 	(void)revents;
 	ev_io_start(loop, &m->accept_w);
@@ -491,7 +492,7 @@ static void accept_pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct coop_metrics *m = member_of(w, struct coop_metrics, accept_w);
+	struct coop_metrics *m = container_of(w, struct coop_metrics, accept_w);
 	struct metrics_client *cl;
 	int fd;
 

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "core/json.h"
+#include "base/json.h"
 
 struct coop;
 

@@ -1,19 +1,20 @@
-/* runtime.h - inside the runtime: the coop object, workers, cross-thread
- * calls. For libcoop's own modules; embedders use coop.h. */
+/* runtime.h - inside libcoop: the coop object, workers, cross-thread calls
+ * and connections. What every module may use; embedders use coop.h. */
 #ifndef COOP_RUNTIME_H
 #define COOP_RUNTIME_H
 
 #include <ev.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "core/config.h"
 #include "core/coop.h"
 
+#include "core/module.h"
+
 struct coop_vs;
 struct coop_admin;
-struct coop_udp;
-struct coop_fwd_xdp;
 struct coop_worker;
 
 /* A function to run on a worker's thread (see coop_worker_call). */
@@ -39,6 +40,16 @@ struct coop_worker {
 	bool stopping;              /* shutting down: refuse new connections */
 };
 
+/* Workers held still by the control thread (coop_workers_park): each
+ * waits in a call until released, so shared tables may change. */
+struct coop_park {
+	pthread_mutex_t lock; /* protects the fields below */
+	pthread_cond_t cond;  /* parked changed, or released */
+	unsigned parked;      /* workers waiting now */
+	unsigned done;        /* workers that ran a coop_workers_run call */
+	bool hold;            /* workers must wait */
+};
+
 /* The runtime. Owned by the control thread; workers read cfg, services and
  * vs (read-only while running). */
 struct coop {
@@ -52,14 +63,20 @@ struct coop {
 	struct ev_loop *loop;             /* control loop */
 	ev_async stop_async;              /* coop_stop() -> control loop */
 	ev_signal sigint, sigterm;        /* shutdown signals */
+	ev_signal sighup;                 /* reload */
 	struct coop_admin *admin;         /* admin socket (NULL if none) */
 	struct coop_metrics *metrics;     /* metrics listener (core/metrics.c), NULL if none */
-	struct coop_udp *udp;             /* UDP demux (vs/udp.c), from coop_start */
-	struct coop_fwd_xdp *fwd;         /* XDP forwarder (fwd/xdp_ctl.c), NULL if none */
-	int ns_watch_fd;                  /* inotify on /run/netns, -1 if none */
-	ev_io ns_watch;                   /* its watcher on the control loop */
-	ev_async released;                /* a worker let go of a lost VS */
+	const struct coop_module *const *mods; /* modules in hook order (runtime/) */
+	size_t n_mods;
+	void *priv[COOP_MOD_MAX];         /* each module's runtime state */
+	ev_async released;                /* a worker let go of a VS being released */
+	void (*released_cb)(struct coop *c); /* what the runtime does then */
+	void (*vs_lost)(struct coop_vs *vs, const char *why); /* coop_vs_lose() */
+	struct coop_park park;            /* coop_workers_park / coop_workers_run */
 	bool started;                     /* coop_start succeeded */
+	bool running;                     /* workers run */
+	double drain_timeout;             /* [global] drain_timeout, seconds */
+	uint64_t reloads;                 /* reload commands and SIGHUPs so far */
 };
 
 /* Worker running the calling thread, or NULL on a non-worker thread. */
@@ -67,6 +84,24 @@ struct coop_worker *coop_worker_self(void);
 
 /* Queue fn(w, arg) to run on worker w's thread. Any thread. 0 or -errno. */
 int coop_worker_call(struct coop_worker *w, void (*fn)(struct coop_worker *, void *), void *arg);
+
+/* Run fn(w, arg) on every running worker and return once all have run it.
+ * Calls queued earlier on a worker run first, so after it returns no
+ * worker is inside a callback that started before. Does nothing when the
+ * workers are not running. Control thread. */
+void coop_workers_run(struct coop *c, void (*fn)(struct coop_worker *, void *), void *arg);
+/* Hold every running worker still (each waits inside a call) and return
+ * once all wait: until coop_workers_unpark, the control thread may change
+ * anything workers read. Keep it short: their traffic waits meanwhile.
+ * Control thread. */
+void coop_workers_park(struct coop *c);
+void coop_workers_unpark(struct coop *c);
+/* Create and start the workers, running each module's worker_start on
+ * its thread first; stop them (worker_stop, close every connection, leave
+ * the loop) and join; free them. Control thread. */
+int coop_workers_start(struct coop *c, char *err, size_t errlen);
+void coop_workers_stop(struct coop *c);
+void coop_workers_free(struct coop *c);
 
 /* Look up a registered service by name, or NULL. */
 const struct coop_service *coop_service_find(const struct coop *c, const char *name);

@@ -13,15 +13,16 @@
 #include <bpf/bpf.h>
 
 #include "core/coop_admin.h"
+#include "core/module.h"
 #include "core/runtime.h"
 #include "fwd/xdp_ctl.h"
 #include "fwd/xdp_priv.h"
 
 static struct coop_fwd_xdp *running(struct coop *c, char *err, size_t errlen)
 {
-	if (!c->fwd)
+	if (!coop_module_priv(c, COOP_MOD_FWD))
 		snprintf(err, errlen, "the forwarder is not running (no [forwarder] section, or coop is stopped)");
-	return c->fwd;
+	return coop_module_priv(c, COOP_MOD_FWD);
 }
 
 static int u32_arg(const char *s, uint32_t max, uint32_t *out)

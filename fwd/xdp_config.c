@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <net/if.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,4 +333,106 @@ int coop_fwd_cfg_check(const struct coop_fwd_cfg *f, bool links, const char **ke
 				    f->ifname);
 	*key = NULL;
 	return 0;
+}
+
+/* --- the key table ---------------------------------------------------------------- */
+
+/* The [forwarder] section (docs/xdp.md). */
+static const struct coop_cfg_key fwd_keys[] = {
+	{ { "forwarder", "interface", "link name, 1..15 bytes", "none (required)",
+	    "The link VIP traffic arrives on (the uplink towards the ECMP router). The XDP "
+	    "program is attached to it; tunnels to other nodes leave by it, or by the link "
+	    "the route to a node names." },
+	  coop_fwd_cfg_parse_interface },
+	{ { "forwarder", "vips",
+	    "ADDR:PORT/PROTO[, ...]; IPv6 as [ADDR]:PORT/PROTO; PORT 1..65535 or *; PROTO tcp or udp",
+	    "none (required)",
+	    "The virtual addresses the cluster serves, with port and protocol (* takes every "
+	    "port). Every node lists the same VIPs and has them as local addresses (on lo or "
+	    "a VS) so that the flows it owns are accepted." },
+	  coop_fwd_cfg_parse_vips },
+	{ { "forwarder", "nodes",
+	    "NAME ADDR [WEIGHT][, ...]; NAME 1..31 of a-z 0-9 _ . -; WEIGHT 0..10000",
+	    "none (required)",
+	    "Every node of the cluster, this one included: its name (the Maglev key: the same "
+	    "list on every node gives the same table everywhere), its cluster address (where "
+	    "tunnels to it go) and a weight (default 1; 0 drains the node). Cluster "
+	    "addresses are all IPv4 or all IPv6." },
+	  coop_fwd_cfg_parse_nodes },
+	{ { "forwarder", "self", "a NAME from nodes", "none (required)",
+	    "Which of the nodes this one is: flows it owns pass to the local stack, its "
+	    "cluster address is the source of its tunnels and where tunnels to it end." },
+	  coop_fwd_cfg_parse_self },
+	{ { "forwarder", "table_size", "a prime, 101..16777213, at least 100 x the nodes",
+	    "65537",
+	    "Entries of the Maglev lookup table; more entries spread flows more evenly and "
+	    "move fewer of them when the node set changes." },
+	  coop_fwd_cfg_parse_table_size },
+	{ { "forwarder", "flow_cache_size", "1024..67108864", "65536",
+	    "Flows the data path remembers (an LRU map): a cached flow keeps its node through "
+	    "changes of the node set, as long as that node stays in the set." },
+	  coop_fwd_cfg_parse_flow_cache_size },
+	{ { "forwarder", "encap", "gue or ipip", "gue",
+	    "How packets travel to the node that owns their flow: gue (IP in GUE in UDP, the "
+	    "flow hash in the outer source port so receivers spread flows over their queues) "
+	    "or ipip. Every node accepts both." },
+	  coop_fwd_cfg_parse_encap },
+	{ { "forwarder", "gue_port", "1..65535", "6080",
+	    "UDP destination port of GUE tunnels; the same on every node." },
+	  coop_fwd_cfg_parse_gue_port },
+	{ { "forwarder", "mtu", "auto, or 1336..65535", "auto (the interface's MTU)",
+	    "Largest encapsulated packet (IP bytes) the links between nodes carry. A client "
+	    "packet that would not fit once encapsulated is answered with ICMP fragmentation "
+	    "needed / packet too big; see docs/xdp.md for the MTU and MSS plan." },
+	  coop_fwd_cfg_parse_mtu },
+	{ { "forwarder", "xdp_mode", "auto, native or generic", "auto",
+	    "auto: native XDP, or generic (skb) mode when the driver has none, said in the "
+	    "log; native or generic insist on one." },
+	  coop_fwd_cfg_parse_xdp_mode },
+};
+
+static void tab_init(void *obj)
+{
+	coop_fwd_cfg_init(obj);
+}
+
+static int tab_check(const void *obj, bool links, const char **key, char *why, size_t whylen)
+{
+	return coop_fwd_cfg_check(obj, links, key, why, whylen);
+}
+
+static void tab_release(void *obj)
+{
+	coop_fwd_cfg_release(obj);
+}
+
+const struct coop_cfg_keytab coop_fwd_keytabs[1] = {
+	{ .section = "forwarder", .keys = fwd_keys, .n = sizeof(fwd_keys) / sizeof(fwd_keys[0]),
+	  .obj_off = offsetof(struct coop_config, fwd), .init = tab_init, .check = tab_check,
+	  .release = tab_release },
+};
+
+bool coop_fwd_cfg_equal(const struct coop_fwd_cfg *a, const struct coop_fwd_cfg *b)
+{
+	size_t i;
+
+	if (a->enabled != b->enabled)
+		return false;
+	if (!a->enabled)
+		return true;
+	if (strcmp(a->ifname, b->ifname) || strcmp(a->self, b->self) ||
+	    a->table_size != b->table_size || a->flow_cache_size != b->flow_cache_size ||
+	    a->encap != b->encap || a->gue_port != b->gue_port || a->mtu != b->mtu ||
+	    a->xdp_mode != b->xdp_mode || a->n_vips != b->n_vips || a->n_nodes != b->n_nodes)
+		return false;
+	for (i = 0; i < a->n_vips; i++)
+		if (!coop_addr_equal(&a->vips[i].addr, &b->vips[i].addr) ||
+		    a->vips[i].port != b->vips[i].port || a->vips[i].proto != b->vips[i].proto)
+			return false;
+	for (i = 0; i < a->n_nodes; i++)
+		if (strcmp(a->nodes[i].name, b->nodes[i].name) ||
+		    !coop_addr_equal(&a->nodes[i].addr, &b->nodes[i].addr) ||
+		    a->nodes[i].weight != b->nodes[i].weight)
+			return false;
+	return true;
 }

@@ -12,7 +12,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "core/log.h"
+#include "base/log.h"
+#include "core/module.h"
 #include "core/runtime.h"
 #include "fwd/xdp_ctl.h"
 #include "fwd/xdp_priv.h"
@@ -988,7 +989,7 @@ int coop_fwd_xdp_start(struct coop *c, char *err, size_t errlen)
 
 	if (!cfg->enabled)
 		return 0;
-	if (c->fwd) {
+	if (coop_module_priv(c, COOP_MOD_FWD)) {
 		errf(err, errlen, "the forwarder is running already");
 		return -EBUSY;
 	}
@@ -1052,7 +1053,7 @@ int coop_fwd_xdp_start(struct coop *c, char *err, size_t errlen)
 	if ((ret = config_write(x, err, errlen)) < 0 ||
 	    (ret = coop_fwd_xdp_admin_register(c, err, errlen)) < 0)
 		goto err_free;
-	c->fwd = x;
+	coop_module_set_priv(c, COOP_MOD_FWD, x);
 	coop_info("forwarder: %zu VIP entries, %zu nodes (self %s, id %u), table %u, encap %s, cluster MTU %u",
 		  cfg->n_vips, x->n_nodes, self->name, self->id, cfg->table_size,
 		  cfg->encap == COOP_FWD_ENCAP_IPIP ? "ipip" : "gue", x->xcfg.mtu);
@@ -1065,8 +1066,55 @@ err_free:
 
 void coop_fwd_xdp_stop(struct coop *c)
 {
-	if (!c->fwd)
+	struct coop_fwd_xdp *x = coop_module_priv(c, COOP_MOD_FWD);
+
+	if (!x)
 		return;
-	fwd_free(c->fwd);
-	c->fwd = NULL;
+	fwd_free(x);
+	coop_module_set_priv(c, COOP_MOD_FWD, NULL);
 }
+
+/* --- the module ------------------------------------------------------------------ */
+
+/* A reload may not change the [forwarder] section yet: the data path's
+ * maps are sized and the table seeded from it. Node changes at run time
+ * go through `fwd node ...`. */
+static int fwd_check(struct coop *c, const struct coop_config *old, const struct coop_config *new,
+		     char *err, size_t errlen)
+{
+	(void)c;
+	if (!coop_fwd_cfg_equal(&old->fwd, &new->fwd)) {
+		errf(err, errlen,
+		     "%s: [forwarder]: changed, and the forwarder cannot take a new section live "
+		     "(restart coopd, or use fwd node add|remove|weight)",
+		     new->path);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+static int fwd_reconfigure(struct coop *c, const struct coop_config *old,
+			   const struct coop_config *new, struct coop_change_note *note, char *err,
+			   size_t errlen)
+{
+	struct coop_fwd_xdp *x = coop_module_priv(c, COOP_MOD_FWD);
+
+	(void)old;
+	(void)note;
+	(void)err;
+	(void)errlen;
+	if (x)
+		x->cfg = &new->fwd; /* the same values, in the configuration that stays */
+	return 0;
+}
+
+const struct coop_module coop_mod_fwd = {
+	.id = COOP_MOD_FWD,
+	.name = "forwarder",
+	.keytabs = coop_fwd_keytabs,
+	.n_keytabs = 1,
+	.run = coop_fwd_xdp_start,
+	.unrun = coop_fwd_xdp_stop,
+	.check = fwd_check,
+	.reconfigure = fwd_reconfigure,
+};

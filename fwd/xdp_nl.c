@@ -14,7 +14,7 @@
 #include <netlink/route/nexthop.h>
 #include <netlink/route/route.h>
 
-#include "core/log.h"
+#include "base/log.h"
 #include "core/runtime.h"
 #include "fwd/xdp_priv.h"
 

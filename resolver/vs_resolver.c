@@ -9,10 +9,11 @@
 #include <time.h>
 
 #include "core/coop_admin.h"
-#include "core/json.h"
+#include "base/json.h"
 #include "core/runtime.h"
 #include "resolver/resolver_vs.h"
-#include "vs/vs.h"
+#include "core/module.h"
+#include "core/vs.h"
 
 /* Slots beyond the workers': the control loop (admin) and one spare for
  * an embedder's own thread. */
@@ -33,6 +34,7 @@ static int parse_key(void *obj, const char *key, const char *val, char *why, siz
 			return -ENOMEM;
 		}
 		coop_resolver_conf_init(vs->dns);
+		vs->dns_len = sizeof(*vs->dns);
 	}
 	return coop_resolver_conf_set(vs->dns, key, val, why, whylen);
 }
@@ -460,3 +462,135 @@ static int register_admin(struct coop *c, char *err, size_t errlen)
 	}
 	return 0;
 }
+
+/* --- the module --------------------------------------------------------------------- */
+
+/* The resolver's [vs NAME] keys (docs/resolver.md). */
+static const struct coop_cfg_key vs_keys[] = {
+	{ { "vs", "dns", "ADDR[:PORT][, ...]; IPv6 as ADDR or [ADDR]:PORT; at most 8",
+	    "none: the VS has no resolver",
+	    "The VS's DNS servers, tried in order, asked from inside the VS (its namespace "
+	    "or its mark). Without dns the VS has no resolver; it never falls back to the "
+	    "host's resolv.conf or hosts file, nor to another VS's servers." },
+	  coop_resolver_cfg_parse_dns },
+	{ { "vs", "search", "DOMAIN[, ...]: at most 6", "none",
+	    "Search list for names with fewer than ndots dots, as resolv.conf(5) describes. "
+	    "Needs dns." },
+	  coop_resolver_cfg_parse_search },
+	{ { "vs", "ndots", "0..15", "1",
+	    "A name with at least this many dots is tried as given before the search list. "
+	    "Needs dns." },
+	  coop_resolver_cfg_parse_ndots },
+	{ { "vs", "dns_timeout", "milliseconds, 10..30000", "2000",
+	    "Wait for one attempt. A lookup without an answer fails after dns_timeout x "
+	    "dns_attempts x (number of servers). Needs dns." },
+	  coop_resolver_cfg_parse_timeout },
+	{ { "vs", "dns_attempts", "1..5", "2", "Attempts per server. Needs dns." },
+	  coop_resolver_cfg_parse_attempts },
+	{ { "vs", "dns_cache", "entries, 0..1000000", "1024",
+	    "Answers the VS keeps, each until its TTL ends (negative ones for their SOA's "
+	    "minimum), least recently used first out; 0 turns the cache off. Needs dns." },
+	  coop_resolver_cfg_parse_cache },
+	{ { "vs", "hosts_file", "absolute path", "none",
+	    "The VS's own hosts file (ADDRESS NAME [ALIAS...] lines), consulted before the "
+	    "DNS for addresses and reverse lookups. The host's /etc/hosts is never read. "
+	    "Needs dns." },
+	  coop_resolver_cfg_parse_hosts },
+};
+
+/* A VS's settings as a whole: the hosts file is read when links are. */
+static int check_vs(const void *obj, bool links, const char **key, char *why, size_t whylen)
+{
+	const struct coop_vs_cfg *vs = obj;
+
+	return vs->dns ? coop_resolver_conf_check(vs->dns, links, key, why, whylen) : 0;
+}
+
+static const struct coop_cfg_keytab keytabs[] = {
+	{ .section = "vs", .keys = vs_keys, .n = sizeof(vs_keys) / sizeof(vs_keys[0]),
+	  .check = check_vs },
+};
+
+static bool same_dns(const struct coop_vs_cfg *a, const struct coop_vs_cfg *b)
+{
+	if (!a->dns || !b->dns)
+		return !a->dns && !b->dns;
+	return a->dns_len == b->dns_len && !memcmp(a->dns, b->dns, a->dns_len);
+}
+
+static void release_on(struct coop_worker *w, void *arg)
+{
+	coop_resolver_release_loop(arg, w->loop);
+}
+
+/* New settings: a new channel set takes over at once; lookups still
+ * running on the old one end with ECANCELED. */
+static int resolver_vs_change(struct coop_vs *vs, const struct coop_vs_cfg *old,
+			      const struct coop_vs_cfg *new, struct coop_change_note *note, char *err,
+			      size_t errlen)
+{
+	struct coop_resolver *was = vs->resolver, *now;
+	int ret;
+
+	(void)old;
+	if (same_dns(old, new))
+		return 0;
+	ret = coop_resolver_new(new->name, new->dns ? new->dns : coop_resolver_conf_defaults(),
+				vs_socket, vs, vs->coop->n_workers + EXTRA_SLOTS, &now, err, errlen);
+	if (ret < 0)
+		return ret;
+	coop_workers_park(vs->coop);
+	vs->resolver = now;
+	coop_workers_unpark(vs->coop);
+	if (was) {
+		coop_resolver_shutdown(was);
+		coop_workers_run(vs->coop, release_on, was);
+		coop_resolver_release_loop(was, vs->coop->loop);
+		coop_resolver_free(was);
+	}
+	coop_change_note_add(note, "resolver settings changed");
+	return 0;
+}
+
+static void resolver_vs_lose(struct coop_vs *vs)
+{
+	coop_vs_resolver_shutdown(vs);
+}
+
+static void resolver_vs_release_worker(struct coop_vs *vs, struct coop_worker *w)
+{
+	coop_vs_resolver_release(vs, w->loop);
+}
+
+static void resolver_vs_json(const struct coop_vs *vs, struct coop_json *out, bool detail)
+{
+	(void)detail;
+	coop_vs_resolver_json(out, vs, NULL);
+}
+
+static void resolver_stats_json(struct coop *c, struct coop_json *out)
+{
+	struct coop_resolver_stats sum = { 0 };
+	struct coop_json *scratch = coop_json_new();
+	size_t i;
+
+	/* the per-VS objects are written by vs_json; here only the sums */
+	for (i = 0; scratch && i < c->n_vs; i++)
+		coop_vs_resolver_json(scratch, c->vs[i], &sum);
+	coop_json_free(scratch);
+	coop_resolver_json_totals(out, &sum);
+}
+
+const struct coop_module coop_mod_resolver = {
+	.id = COOP_MOD_RESOLVER,
+	.name = "resolver",
+	.keytabs = keytabs,
+	.n_keytabs = 1,
+	.vs_add = coop_vs_resolver_up,
+	.vs_change = resolver_vs_change,
+	.vs_lose = resolver_vs_lose,
+	.vs_release_worker = resolver_vs_release_worker,
+	.vs_remove = coop_vs_resolver_down,
+	.vs_json = resolver_vs_json,
+	.stats_json = resolver_stats_json,
+};

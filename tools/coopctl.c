@@ -11,7 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/json.h"
+#include "base/json.h"
 
 #define DEFAULT_SOCKET "/run/coop/admin.sock"
 #define REPLY_MAX (256u << 20) /* refuse replies larger than this */

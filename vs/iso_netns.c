@@ -2,6 +2,7 @@
  * namespace, with its interface, addresses and default routes. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sys/inotify.h>
 #include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,12 +11,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/log.h"
-#include "core/netns.h"
-#include "core/nl.h"
+#include "base/log.h"
+#include "base/netns.h"
+#include "base/nl.h"
+#include "base/util.h"
+#include "core/module.h"
 #include "core/runtime.h"
 #include "vs/netns_rec.h"
-#include "vs/vs.h"
+#include "core/vs.h"
 
 /* Index of the loopback device in every namespace (reserved by the kernel). */
 #define LOOPBACK_IFINDEX 1
@@ -860,8 +863,21 @@ out:
 	coop_netns_rec_free(&rec);
 }
 
-/* Whether a batch holds the store's lock (coop_netns_rec_begin). */
-static bool batch_open;
+const struct coop_iso_ops coop_iso_netns;
+
+/* The netns backend's state in a runtime (its module state). Control
+ * thread. */
+struct netns_rt {
+	struct coop *c;     /* runtime */
+	bool batch_open;    /* a batch holds the store's lock (coop_netns_rec_begin) */
+	int watch_fd;       /* inotify on /run/netns, -1 if none */
+	ev_io watch;        /* its watcher on the control loop */
+};
+
+static struct netns_rt *rt_of(const struct coop *c)
+{
+	return coop_module_priv(c, COOP_MOD_NETNS);
+}
 
 /* batch_begin of the netns backend: lock the store until batch_commit, so
  * that the records a start reads and claims are not claimed by another
@@ -876,11 +892,13 @@ static int netns_batch_begin(struct coop *c, char *err, size_t errlen)
 	size_t i, n = 0, n_recs;
 	int rc;
 
-	if (batch_open)
+	struct netns_rt *rt = rt_of(c);
+
+	if (!rt || rt->batch_open)
 		return 0;
 	for (i = 0; i < c->n_vs; i++) {
 		starting &= c->vs[i]->state == COOP_VS_DOWN;
-		any |= c->vs[i]->cfg->isolation == COOP_ISO_NETNS;
+		any |= c->vs[i]->iso == &coop_iso_netns;
 	}
 	/* No netns VS and no record to sweep: the store is not needed. */
 	if (!any && (!starting || access(COOP_NETNS_REC_DIR, F_OK) < 0))
@@ -890,7 +908,7 @@ static int netns_batch_begin(struct coop *c, char *err, size_t errlen)
 		snprintf(err, errlen, "netns records: %s", lerr);
 		return rc;
 	}
-	batch_open = true;
+	rt->batch_open = true;
 	if (!starting)
 		return 0; /* a shutdown's batch */
 	if (coop_netns_rec_list(COOP_NETNS_REC_DIR, &recs, &n_recs, lerr, sizeof(lerr)) < 0) {
@@ -903,7 +921,7 @@ static int netns_batch_begin(struct coop *c, char *err, size_t errlen)
 		return 0;
 	}
 	for (i = 0; i < c->n_vs; i++)
-		if (c->vs[i]->cfg->isolation == COOP_ISO_NETNS)
+		if (c->vs[i]->iso == &coop_iso_netns)
 			names[n++] = c->vs[i]->cfg->netns;
 	qsort(names, n, sizeof(*names), cmp_str);
 	for (i = 0; i < n_recs; i++) {
@@ -920,21 +938,159 @@ static int netns_batch_begin(struct coop *c, char *err, size_t errlen)
 
 static int netns_batch_commit(struct coop *c, char *err, size_t errlen)
 {
-	(void)c;
+	struct netns_rt *rt = rt_of(c);
+
 	(void)err;
 	(void)errlen;
-	if (batch_open) {
-		batch_open = false;
+	if (rt && rt->batch_open) {
+		rt->batch_open = false;
 		coop_netns_rec_end();
 	}
 	return 0;
 }
 
+static const char *netns_namespace(const struct coop_vs *vs)
+{
+	return vs->cfg->netns[0] ? vs->cfg->netns : vs->cfg->name;
+}
+
 const struct coop_iso_ops coop_iso_netns = {
 	.name = "netns",
-	.up = netns_up,
-	.down = netns_down,
 	.socket = netns_socket,
+	.namespace = netns_namespace,
+};
+
+/* --- namespaces deleted under coop ------------------------------------------ */
+
+/* A VS whose namespace file goes away (`ip netns del NAME`) would go on
+ * serving in a namespace nobody can see or enter any more: the operator
+ * asked for the tenant to be gone, so the VS stops serving. */
+static void watch_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct netns_rt *rt = container_of(io, struct netns_rt, watch);
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	struct coop *c = rt->c;
+	ssize_t n;
+	size_t i;
+
+	(void)loop;
+	(void)revents;
+	while ((n = read(rt->watch_fd, buf, sizeof(buf))) > 0) {
+		char *p = buf;
+
+		while (p < buf + n) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+
+			p += sizeof(*ev) + ev->len;
+			if (!ev->len)
+				continue;
+			for (i = 0; i < c->n_vs; i++) {
+				struct coop_vs *vs = c->vs[i];
+
+				if (vs->iso == &coop_iso_netns && vs->state != COOP_VS_LOSING &&
+				    vs->state != COOP_VS_LOST && vs->state != COOP_VS_DOWN &&
+				    !strcmp(vs->cfg->netns, ev->name))
+					coop_vs_lose(vs, "its namespace was deleted outside coop");
+			}
+		}
+	}
+}
+
+static int netns_start(struct coop *c, char *err, size_t errlen)
+{
+	struct netns_rt *rt = calloc(1, sizeof(*rt));
+
+	if (!rt) {
+		snprintf(err, errlen, "netns: out of memory");
+		return -ENOMEM;
+	}
+	rt->c = c;
+	rt->watch_fd = -1;
+	coop_module_set_priv(c, COOP_MOD_NETNS, rt);
+	return 0;
+}
+
+static int netns_run(struct coop *c, char *err, size_t errlen)
+{
+	struct netns_rt *rt = rt_of(c);
+
+	(void)err;
+	(void)errlen;
+	rt->watch_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (rt->watch_fd < 0)
+		goto err_warn;
+	if (inotify_add_watch(rt->watch_fd, COOP_NETNS_DIR, IN_DELETE | IN_MOVED_FROM) < 0) {
+		close(rt->watch_fd);
+		rt->watch_fd = -1;
+		goto err_warn;
+	}
+	ev_io_init(&rt->watch, watch_cb, rt->watch_fd, EV_READ);
+	ev_io_start(c->loop, &rt->watch);
+	return 0;
+
+err_warn:
+	coop_warn("cannot watch %s (%m): namespaces deleted under coop go unnoticed",
+		  COOP_NETNS_DIR);
+	return 0;
+}
+
+static void netns_unrun(struct coop *c)
+{
+	struct netns_rt *rt = rt_of(c);
+
+	if (!rt || rt->watch_fd < 0)
+		return;
+	ev_io_stop(c->loop, &rt->watch);
+	close(rt->watch_fd);
+	rt->watch_fd = -1;
+}
+
+static void netns_stop(struct coop *c)
+{
+	struct netns_rt *rt = rt_of(c);
+
+	if (!rt)
+		return;
+	netns_batch_commit(c, NULL, 0);
+	free(rt);
+	coop_module_set_priv(c, COOP_MOD_NETNS, NULL);
+}
+
+/* A reload: everything of a netns VS's kernel state is in its record, made
+ * at bring-up; an address or a gateway that changes is a rebuild of the VS
+ * (its connections drain first), said as such. */
+static int netns_vs_change(struct coop_vs *vs, const struct coop_vs_cfg *old,
+			   const struct coop_vs_cfg *new, struct coop_change_note *note, char *err,
+			   size_t errlen)
+{
+	size_t i;
+
+	(void)vs;
+	(void)note;
+	(void)err;
+	(void)errlen;
+	if (strcmp(old->netns, new->netns) || strcmp(old->ifname, new->ifname) ||
+	    old->n_addrs != new->n_addrs || old->has_gw4 != new->has_gw4 ||
+	    old->has_gw6 != new->has_gw6 || (new->has_gw4 && !coop_addr_equal(&old->gw4, &new->gw4)) ||
+	    (new->has_gw6 && !coop_addr_equal(&old->gw6, &new->gw6)))
+		return -EOPNOTSUPP;
+	for (i = 0; i < new->n_addrs; i++)
+		if (!coop_prefix_equal(&old->addrs[i], &new->addrs[i]))
+			return -EOPNOTSUPP;
+	return 0;
+}
+
+const struct coop_module coop_mod_netns = {
+	.id = COOP_MOD_NETNS,
+	.name = "netns",
+	.iso = &coop_iso_netns,
+	.start = netns_start,
+	.stop = netns_stop,
+	.run = netns_run,
+	.unrun = netns_unrun,
 	.batch_begin = netns_batch_begin,
 	.batch_commit = netns_batch_commit,
+	.vs_add = netns_up,
+	.vs_change = netns_vs_change,
+	.vs_remove = netns_down,
 };

@@ -8,47 +8,37 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/log.h"
-#include "core/netns.h"
+#include "base/log.h"
+#include "base/netns.h"
+#include "core/module.h"
 #include "core/runtime.h"
+#include "core/vs.h"
 #include "vs/pbr.h"
-#include "vs/vs.h"
 
-/* The pbr state of one runtime. Control thread only. */
+const struct coop_iso_ops coop_iso_pbr;
+
+/* The pbr state of one runtime (its module state). Control thread only. */
 struct pbr_rt {
 	struct coop *c;                 /* its runtime */
 	const struct coop_config *cfg;  /* configuration the slots were made for */
 	struct coop_pbr_params p;       /* [global] pbr_* */
-	struct coop_pbr_slot *slots;    /* mark and table per cfg->vs index */
+	struct coop_pbr_slot *slots;    /* mark and table of each pbr VS of cfg */
+	size_t n_slots;
 	struct coop_pbr_space **spaces; /* namespaces holding pbr VSes */
 	size_t n_spaces;
 	bool batch;                     /* between batch_begin and batch_commit */
-	struct pbr_rt *next;            /* list of runtimes */
 };
-
-/* Runtimes using pbr (normally one per process). Control thread. */
-static struct pbr_rt *runtimes;
 
 static struct pbr_rt *rt_find(const struct coop *c)
 {
-	struct pbr_rt *rt;
-
-	for (rt = runtimes; rt; rt = rt->next)
-		if (rt->c == c)
-			return rt;
-	return NULL;
+	return coop_module_priv(c, COOP_MOD_PBR);
 }
 
 static void rt_free(struct pbr_rt *rt)
 {
-	struct pbr_rt **p;
 	size_t i;
 
-	for (p = &runtimes; *p; p = &(*p)->next)
-		if (*p == rt) {
-			*p = rt->next;
-			break;
-		}
+	coop_module_set_priv(rt->c, COOP_MOD_PBR, NULL);
 	for (i = 0; i < rt->n_spaces; i++)
 		coop_pbr_space_close(rt->spaces[i]);
 	free(rt->spaces);
@@ -160,8 +150,8 @@ static uint32_t *busy_union(const struct pbr_rt *rt, size_t *n_out)
  */
 static int rt_prepare(struct pbr_rt *rt, const struct coop_config *cfg, char *err, size_t errlen)
 {
-	struct coop_pbr_slot *slots = NULL, *list = NULL;
-	size_t i, n = 0, n_busy = 0;
+	struct coop_pbr_slot *list = NULL;
+	size_t i, j, n = 0, n_busy = 0;
 	uint32_t *busy = NULL;
 	char why[160];
 	int ret;
@@ -188,10 +178,9 @@ static int rt_prepare(struct pbr_rt *rt, const struct coop_config *cfg, char *er
 		n++;
 	}
 	ret = -ENOMEM;
-	slots = calloc(cfg->n_vs + 1, sizeof(*slots));
 	list = calloc(n + 1, sizeof(*list));
 	busy = busy_union(rt, &n_busy);
-	if (!slots || !list || !busy) {
+	if (!list || !busy) {
 		snprintf(err, errlen, "pbr: out of memory");
 		goto out;
 	}
@@ -200,22 +189,32 @@ static int rt_prepare(struct pbr_rt *rt, const struct coop_config *cfg, char *er
 
 		if (v->isolation != COOP_ISO_PBR)
 			continue;
-		list[n++] = (struct coop_pbr_slot){ .name = v->name, .want_mark = v->mark,
-						    .want_table = v->table };
+		list[n] = (struct coop_pbr_slot){ .name = v->name, .want_mark = v->mark,
+						  .want_table = v->table };
+		/* A VS that is up keeps what it has (a reload must not move
+		 * it); a changed mark or table makes it a rebuild. */
+		for (j = 0; j < rt->c->n_vs; j++) {
+			const struct coop_vs *vs = rt->c->vs[j];
+			const struct coop_pbr_member *m = vs->iso_priv;
+
+			if (vs->iso == &coop_iso_pbr && m && !strcmp(vs->cfg->name, v->name) &&
+			    (!v->mark || v->mark == m->mark) && (!v->table || v->table == m->table)) {
+				list[n].want_mark = m->mark;
+				list[n].want_table = m->table;
+			}
+		}
+		n++;
 	}
 	ret = coop_pbr_alloc(&rt->p, list, n, busy, n_busy, err, errlen);
 	if (ret < 0)
 		goto out;
-	for (i = n = 0; i < cfg->n_vs; i++)
-		if (cfg->vs[i].isolation == COOP_ISO_PBR)
-			slots[i] = list[n++];
 	free(rt->slots);
-	rt->slots = slots;
-	slots = NULL;
+	rt->slots = list;
+	rt->n_slots = n;
+	list = NULL;
 	rt->cfg = cfg;
 	ret = 0;
 out:
-	free(slots);
 	free(list);
 	free(busy);
 	return ret;
@@ -244,8 +243,7 @@ int coop_iso_pbr_batch_begin(struct coop *c, char *err, size_t errlen)
 			return -ENOMEM;
 		}
 		rt->c = c;
-		rt->next = runtimes;
-		runtimes = rt;
+		coop_module_set_priv(c, COOP_MOD_PBR, rt);
 	}
 	if (rt->batch)
 		return 0;
@@ -300,8 +298,8 @@ static int pbr_up(struct coop_vs *vs, char *err, size_t errlen)
 {
 	struct coop *c = vs->coop;
 	struct pbr_rt *rt = rt_find(c);
-	const struct coop_pbr_slot *slot;
-	struct coop_pbr_space *sp;
+	const struct coop_pbr_slot *slot = NULL;
+	struct coop_pbr_space *sp = NULL;
 	struct coop_pbr_member *m;
 	bool implicit;
 	size_t idx;
@@ -319,14 +317,15 @@ static int pbr_up(struct coop_vs *vs, char *err, size_t errlen)
 			return ret;
 		rt = rt_find(c);
 	}
-	idx = (size_t)(vs->cfg - c->cfg->vs);
-	if (!rt || idx >= c->cfg->n_vs || !(sp = space_find(rt, vs->cfg->netns))) {
+	for (idx = 0; rt && idx < rt->n_slots && !slot; idx++)
+		if (!strcmp(rt->slots[idx].name, vs->cfg->name))
+			slot = &rt->slots[idx];
+	if (!slot || !(sp = space_find(rt, vs->cfg->netns))) {
 		snprintf(err, errlen, "vs '%s': not part of the loaded configuration",
 			 vs->cfg->name);
 		ret = -EINVAL;
 		goto err_commit;
 	}
-	slot = &rt->slots[idx];
 	m = coop_pbr_space_join(sp, vs->cfg, slot->mark, slot->table);
 	if (!m) {
 		snprintf(err, errlen, "vs '%s': out of memory", vs->cfg->name);
@@ -412,11 +411,133 @@ uint32_t coop_iso_pbr_table(const struct coop_vs *vs)
 	return vs->iso == &coop_iso_pbr && m ? m->table : 0;
 }
 
+static const char *pbr_namespace(const struct coop_vs *vs)
+{
+	return vs->cfg->netns;
+}
+
 const struct coop_iso_ops coop_iso_pbr = {
 	.name = "pbr",
-	.up = pbr_up,
-	.down = pbr_down,
 	.socket = pbr_socket,
+	.namespace = pbr_namespace,
+};
+
+/* A reload: addresses and gateways change in place (the namespace's rule
+ * tree and the VS's table follow at the commit); another namespace, mark
+ * or table is a rebuild. */
+static int pbr_vs_change(struct coop_vs *vs, const struct coop_vs_cfg *old,
+			 const struct coop_vs_cfg *new, struct coop_change_note *note, char *err,
+			 size_t errlen)
+{
+	struct coop_pbr_member *m = vs->iso_priv;
+	struct pbr_rt *rt = rt_find(vs->coop);
+	char again[256];
+	size_t i, j;
+	int ret;
+
+	if (strcmp(old->netns, new->netns) || strcmp(old->ifname, new->ifname) ||
+	    old->mark != new->mark || old->table != new->table)
+		return -EOPNOTSUPP;
+	if (!m || !rt)
+		return -EOPNOTSUPP;
+	if (old->n_addrs == new->n_addrs && old->has_gw4 == new->has_gw4 &&
+	    old->has_gw6 == new->has_gw6 && (!new->has_gw4 || coop_addr_equal(&old->gw4, &new->gw4)) &&
+	    (!new->has_gw6 || coop_addr_equal(&old->gw6, &new->gw6))) {
+		for (i = 0; i < new->n_addrs && coop_prefix_equal(&old->addrs[i], &new->addrs[i]); i++)
+			;
+		if (i == new->n_addrs)
+			return 0;
+	}
+	m->cfg = new;
+	m->changed = true;
+	rt->batch = true;
+	ret = coop_iso_pbr_batch_commit(vs->coop, err, errlen);
+	if (ret < 0) {
+		m->cfg = old;
+		m->changed = true;
+		rt = rt_find(vs->coop);
+		if (rt) {
+			rt->batch = true;
+			if (coop_iso_pbr_batch_commit(vs->coop, again, sizeof(again)) < 0)
+				coop_warn("vs '%s': pbr: restoring the old state: %s", old->name, again);
+		}
+		return ret;
+	}
+	for (i = 0; i < new->n_addrs; i++) {
+		char a[INET6_ADDRSTRLEN];
+
+		for (j = 0; j < old->n_addrs && !coop_prefix_equal(&old->addrs[j], &new->addrs[i]); j++)
+			;
+		if (j == old->n_addrs)
+			coop_change_note_add(note, "address %s/%u added",
+					     coop_addr_str(&new->addrs[i].addr, a, sizeof(a)),
+					     new->addrs[i].len);
+	}
+	for (i = 0; i < old->n_addrs; i++) {
+		char a[INET6_ADDRSTRLEN];
+
+		for (j = 0; j < new->n_addrs && !coop_prefix_equal(&new->addrs[j], &old->addrs[i]); j++)
+			;
+		if (j == new->n_addrs)
+			coop_change_note_add(note, "address %s/%u removed",
+					     coop_addr_str(&old->addrs[i].addr, a, sizeof(a)),
+					     old->addrs[i].len);
+	}
+	if (old->has_gw4 != new->has_gw4 || old->has_gw6 != new->has_gw6 ||
+	    (new->has_gw4 && !coop_addr_equal(&old->gw4, &new->gw4)) ||
+	    (new->has_gw6 && !coop_addr_equal(&old->gw6, &new->gw6)))
+		coop_change_note_add(note, "gateway changed");
+	return 0;
+}
+
+/* The member keeps a pointer to the section: follow the VS's own copy
+ * once the reload has settled on it. */
+static void pbr_vs_publish(struct coop_vs *vs)
+{
+	struct coop_pbr_member *m = vs->iso_priv;
+
+	if (m)
+		m->cfg = vs->cfg;
+}
+
+static void pbr_vs_json(const struct coop_vs *vs, struct coop_json *out, bool detail)
+{
+	if (!detail)
+		return;
+	/* What the VS got (assigned when the file gave none). */
+	coop_json_kv_u64(out, "mark", coop_iso_pbr_mark(vs) ? coop_iso_pbr_mark(vs) : vs->cfg->mark);
+	coop_json_kv_u64(out, "table",
+			 coop_iso_pbr_table(vs) ? coop_iso_pbr_table(vs) : vs->cfg->table);
+}
+
+/* A new configuration: marks and tables are worked out again from it at
+ * the next batch (VSes that are up keep theirs). */
+static int pbr_reconfigure(struct coop *c, const struct coop_config *old,
+			   const struct coop_config *new, struct coop_change_note *note, char *err,
+			   size_t errlen)
+{
+	struct pbr_rt *rt = rt_find(c);
+
+	(void)old;
+	(void)new;
+	(void)note;
+	(void)err;
+	(void)errlen;
+	if (rt)
+		rt->cfg = NULL;
+	return 0;
+}
+
+const struct coop_module coop_mod_pbr = {
+	.reconfigure = pbr_reconfigure,
+	.id = COOP_MOD_PBR,
+	.name = "pbr",
+	.iso = &coop_iso_pbr,
 	.batch_begin = coop_iso_pbr_batch_begin,
 	.batch_commit = coop_iso_pbr_batch_commit,
+	.vs_add = pbr_up,
+	.vs_publish = pbr_vs_publish,
+	.vs_change = pbr_vs_change,
+	.vs_remove = pbr_down,
+	.vs_json = pbr_vs_json,
 };

@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "base/log.h"
 #include "vs/netns_rec.h"
 
 #define REC_MAGIC "coop-netns 1"

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "core/runtime.h"
-#include "vs/vs.h"
+#include "core/vs.h"
 
 /* True when dst (the address of a sockaddr of p's family) lies in p. */
 static bool prefix_holds(const struct coop_prefix *p, const struct sockaddr *dst)

@@ -244,6 +244,8 @@ struct coop_pbr_member {
 	bool want;                      /* should be in the kernel */
 	bool applied;                   /* is in the kernel (last commit) */
 	bool left;                      /* down() released it: freed at commit */
+	bool changed;                   /* its section changed (reload): the
+					 * next commit brings the kernel along */
 	struct coop_pbr_member *next;   /* the space's list */
 };
 

@@ -15,7 +15,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "core/netns.h"
+#include "base/netns.h"
 #include "vs/pbr.h"
 
 /* A sendmsg carries at most this much (netlink refuses a message larger

@@ -14,9 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/log.h"
-#include "core/netns.h"
-#include "core/nl.h"
+#include "base/log.h"
+#include "base/netns.h"
+#include "base/nl.h"
 #include "vs/pbr.h"
 
 /* What the kernel's IPv6 routes carry as metric when none is given. */
@@ -602,7 +602,7 @@ bool coop_pbr_space_dirty(const struct coop_pbr_space *sp)
 	const struct coop_pbr_member *m;
 
 	for (m = sp->members; m; m = m->next)
-		if (m->want != m->applied)
+		if (m->want != m->applied || m->changed)
 			return true;
 	return false;
 }
@@ -1425,6 +1425,7 @@ static void members_settle(struct coop_pbr_space *sp)
 
 	while ((m = *pm)) {
 		m->applied = m->want;
+		m->changed = false;
 		if (m->left) {
 			*pm = m->next;
 			free(m);

@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/log.h"
-#include "core/netns.h"
+#include "base/log.h"
+#include "base/netns.h"
 #include "vs/pbr.h"
 
 #ifndef SO_NETNS_COOKIE

@@ -15,7 +15,7 @@
 #include "core/coop_admin.h"
 #include "core/runtime.h"
 #include "vs/rpc.h"
-#include "vs/vs.h"
+#include "core/vs.h"
 
 /* --- XDR ----------------------------------------------------------------------- */
 
@@ -1356,3 +1356,95 @@ size_t coop_vs_rpc_dump(const struct coop_vs *vs, struct coop_rpc_mapping *out, 
 {
 	return coop_rpc_reg_dump(vs->rpc, out, max);
 }
+
+/* --- the module ------------------------------------------------------------------ */
+
+/* The mappings a section gives the registry: the portmapper's own (100000
+ * v2..v4 on each of its listeners) and its `rpc =` entries. Up to max. */
+static size_t cfg_mappings(const struct coop_vs *vs, const struct coop_vs_cfg *cfg,
+			   struct coop_rpc_mapping *out, size_t max)
+{
+	size_t i, n = 0;
+	uint32_t v;
+
+	for (i = 0; i < cfg->n_listens; i++) {
+		const struct coop_listen_cfg *lc = &cfg->listens[i];
+
+		if (coop_service_find(vs->coop, lc->service) != &coop_service_portmap)
+			continue;
+		for (v = COOP_RPCB_VERS_LOW; v <= COOP_RPCB_VERS_HIGH && n < max; v++)
+			out[n++] = (struct coop_rpc_mapping){ COOP_PMAP_PROG, v, (uint32_t)lc->proto,
+							      lc->port };
+	}
+	for (i = 0; i < cfg->n_rpcs && n < max; i++)
+		out[n++] = (struct coop_rpc_mapping){ cfg->rpcs[i].prog, cfg->rpcs[i].vers,
+						      cfg->rpcs[i].prot, cfg->rpcs[i].port };
+	return n;
+}
+
+static int rpc_vs_add(struct coop_vs *vs, char *err, size_t errlen)
+{
+	return coop_rpc_vs_init(vs, err, errlen);
+}
+
+static void rpc_vs_remove(struct coop_vs *vs)
+{
+	coop_rpc_vs_fini(vs);
+}
+
+/* The configured mappings change in place: the application's and the
+ * network's registrations stay. */
+static int rpc_vs_change(struct coop_vs *vs, const struct coop_vs_cfg *old,
+			 const struct coop_vs_cfg *new, struct coop_change_note *note, char *err,
+			 size_t errlen)
+{
+	struct coop_rpc_mapping was[256], now[256];
+	size_t n_was = cfg_mappings(vs, old, was, 256), n_now = cfg_mappings(vs, new, now, 256);
+	size_t i, j;
+	bool changed = n_was != n_now;
+	int ret;
+
+	for (i = 0; !changed && i < n_now; i++)
+		changed = memcmp(&was[i], &now[i], sizeof(now[i])) != 0;
+	for (i = 0; i < new->n_addrs; i++) {
+		const struct coop_addr *a = &new->addrs[i].addr;
+
+		coop_rpc_reg_addr_add(vs->rpc, a->family,
+				      a->family == AF_INET ? (const void *)&a->v4 : (const void *)&a->v6);
+	}
+	if (!changed)
+		return 0;
+	for (i = 0; i < n_was; i++)
+		coop_rpc_reg_unset_prot(vs->rpc, was[i].prog, was[i].vers, was[i].prot,
+					1u << COOP_RPC_OWNER_CONFIG);
+	for (i = 0; i < n_now; i++) {
+		ret = coop_rpc_reg_set(vs->rpc, &now[i], COOP_RPC_OWNER_CONFIG);
+		if (ret < 0 && ret != -EEXIST) {
+			snprintf(err, errlen, "vs '%s': rpc %u:%u: %s", new->name, now[i].prog,
+				 now[i].vers, strerror(-ret));
+			for (j = 0; j < i; j++)
+				coop_rpc_reg_unset_prot(vs->rpc, now[j].prog, now[j].vers,
+							now[j].prot, 1u << COOP_RPC_OWNER_CONFIG);
+			for (j = 0; j < n_was; j++)
+				coop_rpc_reg_set(vs->rpc, &was[j], COOP_RPC_OWNER_CONFIG);
+			return ret;
+		}
+	}
+	coop_change_note_add(note, "rpc mappings updated");
+	return 0;
+}
+
+static void rpc_vs_json(const struct coop_vs *vs, struct coop_json *out, bool detail)
+{
+	if (detail && vs->rpc)
+		coop_rpc_reg_json(vs->rpc, out);
+}
+
+const struct coop_module coop_mod_rpc = {
+	.id = COOP_MOD_RPC,
+	.name = "rpc",
+	.vs_add = rpc_vs_add,
+	.vs_change = rpc_vs_change,
+	.vs_remove = rpc_vs_remove,
+	.vs_json = rpc_vs_json,
+};

@@ -16,11 +16,13 @@
 #include <unistd.h>
 
 #include "core/coop_admin.h"
-#include "core/log.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "core/module.h"
 #include "core/runtime.h"
 #include "vs/udp.h"
 #include "vs/udp_table.h"
-#include "vs/vs.h"
+#include "core/vs.h"
 
 #ifndef SIOCGSKNS
 #define SIOCGSKNS 0x894C /* linux/sockios.h: the namespace of a socket */
@@ -78,6 +80,9 @@ struct udp_bind {
  * only their own ws[] line. */
 struct udp_vs {
 	struct coop_vs *vs;	/* the VS */
+	const struct coop_vs_cfg *cfg; /* the section its binds were made for
+					* (vs->cfg, or the old one while a
+					* reload changes the VS) */
 	uint32_t mark;		/* its sockets' SO_MARK, put on each reply (0 = none) */
 	struct nskey ns;	/* namespace its sockets live in */
 	struct udp_bind *binds; /* its udp listen entries */
@@ -167,8 +172,6 @@ struct coop_dgram {
 	int ifindex;  /* arrival interface */
 	bool dropped; /* coop_dgram_drop was called */
 };
-
-#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 static inline void stat_add(_Atomic uint64_t *c, uint64_t n)
 {
@@ -791,7 +794,7 @@ static void member_del(struct udp_group *g, struct udp_bind *b)
 
 static void bind_release_addrs(struct udp_bind *b)
 {
-	const struct coop_vs_cfg *cfg = b->uvs->vs->cfg;
+	const struct coop_vs_cfg *cfg = b->uvs->cfg;
 	struct udp_group *g = b->g;
 	uint8_t key[16];
 	size_t i;
@@ -823,7 +826,7 @@ static void bind_leave(struct coop_udp *u, struct udp_bind *b)
 static int bind_join(struct coop_udp *u, struct udp_bind *b, char *err, size_t errlen)
 {
 	struct coop_vs *vs = b->uvs->vs;
-	const struct coop_vs_cfg *cfg = vs->cfg;
+	const struct coop_vs_cfg *cfg = b->uvs->cfg;
 	struct udp_group *g = group_find(u, &b->uvs->ns, b->port);
 	bool need[2] = {false, false}, opened[2] = {false, false};
 	char abuf[INET6_ADDRSTRLEN];
@@ -995,9 +998,9 @@ static size_t udp_listens(const struct coop_vs_cfg *cfg)
 	return n;
 }
 
-int coop_udp_vs_add(struct coop_udp *u, struct coop_vs *vs, char *err, size_t errlen)
+static int vs_add_cfg(struct coop_udp *u, struct coop_vs *vs, const struct coop_vs_cfg *cfg,
+		      char *err, size_t errlen)
 {
-	const struct coop_vs_cfg *cfg = vs->cfg;
 	size_t n = udp_listens(cfg), i, k = 0, j;
 	struct udp_vs *uvs;
 	int ret;
@@ -1022,6 +1025,7 @@ int coop_udp_vs_add(struct coop_udp *u, struct coop_vs *vs, char *err, size_t er
 	if (!uvs)
 		goto err_nomem;
 	uvs->vs = vs;
+	uvs->cfg = cfg;
 	uvs->binds = calloc(n, sizeof(*uvs->binds));
 	uvs->ws = aligned_alloc(64, sizeof(*uvs->ws) * u->n_workers);
 	if (!uvs->binds || !uvs->ws) {
@@ -1083,6 +1087,11 @@ err_free:
 err_nomem:
 	snprintf(err, errlen, "vs '%s': out of memory", cfg->name);
 	return -ENOMEM;
+}
+
+int coop_udp_vs_add(struct coop_udp *u, struct coop_vs *vs, char *err, size_t errlen)
+{
+	return vs_add_cfg(u, vs, vs->cfg, err, errlen);
 }
 
 void coop_udp_vs_del(struct coop_udp *u, struct coop_vs *vs)
@@ -1293,19 +1302,21 @@ int coop_vs_udp_sendto(struct coop_vs *vs, uint16_t port, const struct sockaddr 
 
 	/* The calling worker's socket: a worker's sockets and counters are
 	 * its own. */
-	if (!w || w->coop != vs->coop || !vs->coop->udp)
+	struct coop_udp *u = coop_module_priv(vs->coop, COOP_MOD_UDP);
+
+	if (!w || w->coop != vs->coop || !u)
 		return -EINVAL;
-	return coop_udp_sendto(vs->coop->udp, w->id, vs, port, dst, dstlen, buf, len);
+	return coop_udp_sendto(u, w->id, vs, port, dst, dstlen, buf, len);
 }
 
 void coop_vs_udp_stats_get(const struct coop_vs *vs, struct coop_vs_udp_stats *out)
 {
-	coop_udp_vs_stats(vs->coop->udp, vs, out);
+	coop_udp_vs_stats(coop_module_priv(vs->coop, COOP_MOD_UDP), vs, out);
 }
 
 void coop_udp_stats_get(const struct coop *c, struct coop_udp_stats *out)
 {
-	coop_udp_stats(c->udp, out);
+	coop_udp_stats(coop_module_priv(c, COOP_MOD_UDP), out);
 }
 
 uint32_t coop_udp_vs_mark(const struct coop_udp *u, const struct coop_vs *vs)
@@ -1390,3 +1401,170 @@ void coop_udp_json(const struct coop_udp *u, struct coop_json *out)
 	coop_json_object_end(out);
 	coop_json_object_end(out);
 }
+
+/* --- the module ------------------------------------------------------------------ */
+
+static struct coop_udp *udp_of(const struct coop *c)
+{
+	return coop_module_priv(c, COOP_MOD_UDP);
+}
+
+static void worker_pause(struct coop_worker *w, void *arg)
+{
+	coop_udp_worker_stop(arg, w);
+}
+
+static void worker_resume(struct coop_worker *w, void *arg)
+{
+	coop_udp_worker_start(arg, w);
+}
+
+/* With workers running, the tables change only while every worker has
+ * stopped watching the demux's sockets (datagrams wait in the kernel) and
+ * stands parked (no service is inside coop_vs_udp_sendto). */
+static void live_begin(struct coop *c)
+{
+	coop_workers_run(c, worker_pause, udp_of(c));
+	coop_workers_park(c);
+}
+
+static void live_end(struct coop *c)
+{
+	coop_workers_unpark(c);
+	coop_workers_run(c, worker_resume, udp_of(c));
+}
+
+static int udp_start(struct coop *c, char *err, size_t errlen)
+{
+	struct coop_udp *u;
+	int ret = coop_udp_new(c->n_workers, &u);
+
+	if (ret < 0) {
+		snprintf(err, errlen, "udp: out of memory");
+		return ret;
+	}
+	coop_module_set_priv(c, COOP_MOD_UDP, u);
+	return 0;
+}
+
+static void udp_stop(struct coop *c)
+{
+	coop_udp_free(udp_of(c));
+	coop_module_set_priv(c, COOP_MOD_UDP, NULL);
+}
+
+static int udp_vs_add(struct coop_vs *vs, char *err, size_t errlen)
+{
+	struct coop *c = vs->coop;
+	int ret;
+
+	if (!udp_listens(vs->cfg))
+		return 0;
+	live_begin(c);
+	ret = coop_udp_vs_add(udp_of(c), vs, err, errlen);
+	live_end(c);
+	return ret;
+}
+
+/* What the demux keeps of a section: its udp entries and its addresses. */
+static bool udp_same(const struct coop_vs_cfg *a, const struct coop_vs_cfg *b)
+{
+	size_t i, j;
+
+	if (a->n_addrs != b->n_addrs || udp_listens(a) != udp_listens(b))
+		return false;
+	for (i = 0; i < a->n_addrs; i++)
+		if (!coop_prefix_equal(&a->addrs[i], &b->addrs[i]))
+			return false;
+	for (i = j = 0; i < a->n_listens; i++) {
+		if (a->listens[i].proto != IPPROTO_UDP)
+			continue;
+		while (j < b->n_listens && b->listens[j].proto != IPPROTO_UDP)
+			j++;
+		if (j == b->n_listens || !coop_listen_equal(&a->listens[i], &b->listens[j++]))
+			return false;
+	}
+	return true;
+}
+
+static int udp_vs_change(struct coop_vs *vs, const struct coop_vs_cfg *old,
+			 const struct coop_vs_cfg *new, struct coop_change_note *note, char *err,
+			 size_t errlen)
+{
+	struct coop *c = vs->coop;
+	struct coop_udp *u = udp_of(c);
+	char again[256];
+	int ret = 0;
+
+	if (udp_same(old, new))
+		return 0;
+	live_begin(c);
+	coop_udp_vs_del(u, vs);
+	if (udp_listens(new))
+		ret = vs_add_cfg(u, vs, new, err, errlen);
+	if (ret < 0 && udp_listens(old) && vs_add_cfg(u, vs, old, again, sizeof(again)) < 0)
+		coop_warn("vs '%s': udp: cannot restore the old listeners: %s", old->name, again);
+	live_end(c);
+	if (ret == 0)
+		coop_change_note_add(note, "udp listeners updated");
+	return ret;
+}
+
+static void udp_vs_lose(struct coop_vs *vs)
+{
+	coop_udp_vs_lose(udp_of(vs->coop), vs);
+}
+
+static void udp_vs_release_worker(struct coop_vs *vs, struct coop_worker *w)
+{
+	coop_udp_vs_release_worker(udp_of(vs->coop), vs, w);
+}
+
+static void udp_vs_remove(struct coop_vs *vs)
+{
+	struct coop *c = vs->coop;
+	struct coop_udp *u = udp_of(c);
+
+	if (!vs_find(u, vs))
+		return;
+	live_begin(c);
+	coop_udp_vs_del(u, vs);
+	live_end(c);
+}
+
+static void udp_worker_start(struct coop *c, struct coop_worker *w)
+{
+	coop_udp_worker_start(udp_of(c), w);
+}
+
+static void udp_worker_stop(struct coop *c, struct coop_worker *w)
+{
+	coop_udp_worker_stop(udp_of(c), w);
+}
+
+static void udp_vs_json(const struct coop_vs *vs, struct coop_json *out, bool detail)
+{
+	(void)detail;
+	coop_udp_vs_json(udp_of(vs->coop), vs, out);
+}
+
+static void udp_stats_json(struct coop *c, struct coop_json *out)
+{
+	coop_udp_json(udp_of(c), out);
+}
+
+const struct coop_module coop_mod_udp = {
+	.id = COOP_MOD_UDP,
+	.name = "udp",
+	.start = udp_start,
+	.stop = udp_stop,
+	.vs_add = udp_vs_add,
+	.vs_change = udp_vs_change,
+	.vs_lose = udp_vs_lose,
+	.vs_release_worker = udp_vs_release_worker,
+	.vs_remove = udp_vs_remove,
+	.worker_start = udp_worker_start,
+	.worker_stop = udp_worker_stop,
+	.vs_json = udp_vs_json,
+	.stats_json = udp_stats_json,
+};

@@ -49,7 +49,7 @@
 
 #include "core/config.h"
 #include "core/coop.h"
-#include "core/netns.h"
+#include "base/netns.h"
 #include "vs/pbr.h"
 
 #define LINK "v0"

@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/netns.h"
+#include "base/netns.h"
 #include "resolver/coop_resolver.h"
 
 /* One lookup stream: keeps one lookup in flight on one resolver. */

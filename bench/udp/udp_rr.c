@@ -19,7 +19,7 @@
 #include "core/runtime.h"
 #include "vs/udp.h"
 #include "vs/udp_table.h"
-#include "vs/vs.h"
+#include "core/vs.h"
 
 #define MAX_VS 1024
 #define BATCH  32

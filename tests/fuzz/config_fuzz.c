@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "runtime/rt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {

@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "core/json.h"
+#include "base/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {

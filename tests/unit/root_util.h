@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/netns.h"
+#include "base/netns.h"
 
 /* system() of the formatted command: its exit status, -1 if it could not run. */
 static inline int __attribute__((format(printf, 1, 2))) sh(const char *fmt, ...)

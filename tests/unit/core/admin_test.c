@@ -24,13 +24,15 @@
 #include <cmocka.h>
 
 #include "core/admin.h"
-#include "core/json.h"
+#include "base/json.h"
 #include "core/runtime.h"
-#include "vs/vs.h"
+#include "core/vs.h"
+#include "runtime/rt.h"
 
-/* Isolation backends as the admin socket sees them: only the name. */
-static const struct coop_iso_ops fake_netns = { .name = "netns" };
-static const struct coop_iso_ops fake_pbr = { .name = "pbr" };
+/* The real backends and modules: their show vs members read only the VS
+ * (no kernel state is made here). */
+#define fake_netns (*coop_mod_netns.iso)
+#define fake_pbr (*coop_mod_pbr.iso)
 
 /* A runtime with two VSes on two workers, no kernel state. */
 struct fixture {
@@ -127,6 +129,15 @@ static int setup(void **state)
 	f->c.n_workers = 2;
 	f->c.loop = ev_loop_new(EVFLAG_AUTO);
 	assert_non_null(f->c.loop);
+	{
+		size_t n, k;
+
+		f->c.mods = coop_rt_modules(&n);
+		f->c.n_mods = n;
+		/* the runtime registers its commands at start */
+		for (k = 0; k < coop_rt_n_cmds; k++)
+			assert_int_equal(coop_admin_register(&f->c, &coop_rt_cmds[k]), 0);
+	}
 	snprintf(f->dir, sizeof(f->dir), "/tmp/coop-admin-test.XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	coop_json_init(&f->reply);
@@ -207,7 +218,7 @@ static void test_help(void **state)
 	assert_int_equal(ret, 0);
 	cmds = coop_json_value_get(v, "commands");
 	assert_non_null(cmds);
-	assert_int_equal(cmds->n_items, 3);
+	assert_int_equal(cmds->n_items, 1 + coop_rt_n_cmds);
 	e = coop_json_value_at(cmds, 1);
 	assert_string_equal(str(e, "command"), "show vs");
 	assert_string_equal(str(e, "args"), "[NAME]");
@@ -480,8 +491,8 @@ static void test_register(void **state)
 	size_t i;
 	int ret;
 
-	/* Before anything else: the table is created on first use. */
-	assert_null(f->c.admin);
+	/* The runtime's commands made the table (setup). */
+	assert_non_null(f->c.admin);
 	assert_int_equal(coop_admin_register(&f->c, &good), 0);
 	assert_non_null(f->c.admin);
 	assert_int_equal(coop_admin_register(&f->c, &good), -EEXIST);
@@ -546,8 +557,8 @@ static void test_register(void **state)
 
 	/* help lists built-ins first, then registrations, in order. */
 	v = run(f, "help", &ret);
-	assert_int_equal(coop_json_value_get(v, "commands")->n_items, 3 + 1 + 4 + 20);
-	assert_string_equal(str(coop_json_value_at(coop_json_value_get(v, "commands"), 3), "usage"),
+	assert_int_equal(coop_json_value_get(v, "commands")->n_items, 1 + coop_rt_n_cmds + 1 + 4 + 20);
+	assert_string_equal(str(coop_json_value_at(coop_json_value_get(v, "commands"), 1 + coop_rt_n_cmds + 1), "usage"),
 			    "smb share set NAME [VALUE...]");
 	coop_json_value_free(v);
 	v = run(f, "filler 19", &ret);

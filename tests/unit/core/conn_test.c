@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "core/runtime.h"
-#include "vs/vs.h"
+#include "core/vs.h"
 
 /* One worker, one VS, run on the test's own thread. */
 struct fixture {

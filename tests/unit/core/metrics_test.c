@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "core/json.h"
+#include "base/json.h"
 #include "core/metrics.h"
 
 static char *flatten(const char *json, const char *prefix)

@@ -13,7 +13,8 @@
 #include <cmocka.h>
 
 #include "core/config.h"
-#include "core/netns.h"
+#include "runtime/rt.h"
+#include "base/netns.h"
 #include "fwd/bpf/coop_xdp.h"
 #include "fwd/coop_fwd.h"
 #include "fwd/xdp_ctl.h"

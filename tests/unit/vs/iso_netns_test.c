@@ -22,8 +22,9 @@
 #include <cmocka.h>
 
 #include "core/config.h"
-#include "core/netns.h"
-#include "vs/vs.h"
+#include "base/netns.h"
+#include "core/vs.h"
+#include "runtime/rt.h"
 #include "tests/unit/root_util.h"
 
 /* "ct<pid>-": short enough that prefix + "v0" fits IF_NAMESIZE. */
@@ -74,7 +75,7 @@ static void tvs_init(struct tvs *t, const char *suffix)
 	t->cfg.isolation = COOP_ISO_NETNS;
 	t->cfg.addrs = t->addrs;
 	t->vs.cfg = &t->cfg;
-	t->vs.iso = &coop_iso_netns;
+	t->vs.iso = coop_mod_netns.iso;
 }
 
 /* Add "ADDR/LEN", on link ifname ("" = the VS interface or lo). */
@@ -105,7 +106,7 @@ static void tvs_gw(struct tvs *t, const char *s)
 
 static int up(struct tvs *t, char *err, size_t errlen)
 {
-	return t->vs.iso->up(&t->vs, err, errlen);
+	return coop_mod_netns.vs_add(&t->vs, err, errlen);
 }
 
 /* Is link ifname (in namespace ns, "" = default) administratively up? */
@@ -221,7 +222,7 @@ static void test_owned_with_veth(void **state)
 	assert_int_equal(bind(lfd, (struct sockaddr *)&sin6, sizeof(sin6)), 0);
 	close(lfd);
 
-	t.vs.iso->down(&t.vs);
+	coop_mod_netns.vs_remove(&t.vs);
 	assert_null(t.vs.iso_priv);
 	assert_false(coop_netns_exists(ns));
 	assert_true(link_exists("", v0));
@@ -230,7 +231,7 @@ static void test_owned_with_veth(void **state)
 	assert_lacks(o, "198.18.1.1");
 	assert_lacks(o, "2001:db8:1::1/");
 	/* down twice is harmless. */
-	t.vs.iso->down(&t.vs);
+	coop_mod_netns.vs_remove(&t.vs);
 }
 
 /* An existing namespace holding the interface already: coop adds and later
@@ -273,7 +274,7 @@ static void test_attached_untouched(void **state)
 	assert_has(out("ip -n %s -4 route show default", att), "via 198.18.2.254");
 	assert_has(out("ip -n %s -6 route show default", att), "via 2001:db8:2::fe");
 
-	t.vs.iso->down(&t.vs);
+	coop_mod_netns.vs_remove(&t.vs);
 	assert_true(coop_netns_exists(att));
 	assert_true(link_exists(att, v0));
 	assert_false(link_exists("", v0));
@@ -377,7 +378,7 @@ static void test_linklocal_gateway(void **state)
 	o = out("ip -n %s -6 route show default", t.cfg.name);
 	assert_has(o, "via fe80::1");
 	assert_has(o, v0);
-	t.vs.iso->down(&t.vs);
+	coop_mod_netns.vs_remove(&t.vs);
 	assert_false(coop_netns_exists(t.cfg.name));
 	assert_true(link_exists("", v0));
 }
@@ -426,10 +427,10 @@ static void test_same_address_twice(void **state)
 	assert_int_equal(bind(fb, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	close(fa);
 	close(fb);
-	a.vs.iso->down(&a.vs);
+	coop_mod_netns.vs_remove(&a.vs);
 	assert_false(coop_netns_exists(a.cfg.name));
 	assert_true(coop_netns_exists(b.cfg.name));
-	b.vs.iso->down(&b.vs);
+	coop_mod_netns.vs_remove(&b.vs);
 	assert_false(coop_netns_exists(b.cfg.name));
 }
 
@@ -462,12 +463,12 @@ static void test_shared_namespace(void **state)
 		tvs_addr(&c, "198.18.10.2/32", "");
 		assert_int_equal(up(&c, err, sizeof(err)), -EEXIST);
 	}
-	a.vs.iso->down(&a.vs);
+	coop_mod_netns.vs_remove(&a.vs);
 	assert_true(coop_netns_exists(shared));
 	o = out("ip -n %s -o addr show dev lo", shared);
 	assert_lacks(o, "198.18.10.1/");
 	assert_has(o, "inet 198.18.10.2/32");
-	b.vs.iso->down(&b.vs);
+	coop_mod_netns.vs_remove(&b.vs);
 	assert_false(coop_netns_exists(shared));
 }
 

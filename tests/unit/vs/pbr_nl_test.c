@@ -27,7 +27,7 @@
 #include <cmocka.h>
 
 #include "core/config.h"
-#include "core/netns.h"
+#include "base/netns.h"
 #include "vs/pbr.h"
 
 #define PROTO 246

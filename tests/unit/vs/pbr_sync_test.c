@@ -19,7 +19,7 @@
 #include <cmocka.h>
 
 #include "core/config.h"
-#include "core/netns.h"
+#include "base/netns.h"
 #include "vs/pbr.h"
 
 static bool private_ns;

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "core/config.h"
+#include "runtime/rt.h"
 #include "core/coop.h"
 #include "vs/coop_rpc.h"
 #include "vs/coop_udp.h"

@@ -22,7 +22,7 @@
 
 #include "core/runtime.h"
 #include "vs/udp.h"
-#include "vs/vs.h"
+#include "core/vs.h"
 #include "tests/unit/root_util.h"
 
 #define CLIENT4 "198.18.0.200"

@@ -1,15 +1,15 @@
 /* json.h - inside libcoop: the JSON writer's state (so it can be embedded
  * and reused) and a small JSON reader that parses a document into a tree,
  * used by coopctl and the tests. The writer's API is public in
- * core/coop_admin.h. */
-#ifndef COOP_JSON_H
-#define COOP_JSON_H
+ * base/coop_json.h. */
+#ifndef COOP_BASE_JSON_H
+#define COOP_BASE_JSON_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/coop_admin.h"
+#include "base/coop_json.h"
 
 /* One open object or array of a writer. */
 struct coop_json_level {

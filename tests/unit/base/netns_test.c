@@ -26,8 +26,8 @@
 
 #include <cmocka.h>
 
-#include "core/netns.h"
-#include "core/nl.h"
+#include "base/netns.h"
+#include "base/nl.h"
 #include "tests/unit/root_util.h"
 
 /* "ct<pid>-": every namespace and link this test makes starts with it. */

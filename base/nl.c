@@ -14,8 +14,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "core/netns.h"
-#include "core/nl.h"
+#include "base/netns.h"
+#include "base/nl.h"
 
 struct coop_nl {
 	struct nl_sock *sk; /* libnl socket, bound to one namespace */

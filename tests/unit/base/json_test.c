@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "core/json.h"
+#include "base/json.h"
 
 /* The writer's document, checked complete. */
 static const char *doc(struct coop_json *j)

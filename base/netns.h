@@ -4,8 +4,8 @@
  * coop_netns_init() must run before any other thread exists. The namespace
  * registry (coop_netns_get/put) belongs to the control thread; the fd of a
  * namespace may be used from any thread while a reference is held. */
-#ifndef COOP_NETNS_H
-#define COOP_NETNS_H
+#ifndef COOP_BASE_NETNS_H
+#define COOP_BASE_NETNS_H
 
 #include <stdbool.h>
 #include <stddef.h>

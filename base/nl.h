@@ -8,14 +8,14 @@
  * thread). Every function returns 0 (or a non-negative value where said) or
  * a negative errno: the kernel's own errno when the kernel refused, libnl's
  * codes translated otherwise. libnl types never cross this header. */
-#ifndef COOP_NL_H
-#define COOP_NL_H
+#ifndef COOP_BASE_NL_H
+#define COOP_BASE_NL_H
 
 #include <net/if.h>
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "core/config.h"
+#include "base/addr.h"
 
 /* An rtnetlink socket in one namespace. Opaque. */
 struct coop_nl;

@@ -1,6 +1,6 @@
 /* log.h - coop's log lines on stderr: one line per event, with level and time. */
-#ifndef COOP_LOG_H
-#define COOP_LOG_H
+#ifndef COOP_BASE_LOG_H
+#define COOP_BASE_LOG_H
 
 enum coop_log_level { COOP_LOG_ERR, COOP_LOG_WARN, COOP_LOG_INFO, COOP_LOG_DEBUG };
 

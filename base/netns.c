@@ -17,8 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/netns.h"
-#include "core/nl.h"
+#include "base/netns.h"
+#include "base/nl.h"
 
 #define SELF_NS "/proc/thread-self/ns/net"
 /* The loopback device has this index in every namespace (the kernel reserves

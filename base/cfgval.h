@@ -1,0 +1,36 @@
+/* cfgval.h - value parsers shared by the key tables of every configuration
+ * section (core/config.c and the modules' own tables). Any thread. */
+#ifndef COOP_BASE_CFGVAL_H
+#define COOP_BASE_CFGVAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Value parsers shared by the key tables of every section (core/config.c,
+ * fwd/xdp_config.c, resolver/conf.c). Each failing parser writes why it
+ * failed into why (whylen bytes) and returns a negative errno.
+ */
+/* Write the reason into why; returns ret. */
+int __attribute__((format(printf, 4, 5)))
+coop_cfg_why(char *why, size_t whylen, int ret, const char *fmt, ...);
+/* Decimal digits only, or hexadecimal after 0x when hex_ok; 0 or -EINVAL. */
+int coop_cfg_u32(const char *s, bool hex_ok, uint32_t *out);
+/* 1..max-1 bytes of a-z 0-9 (A-Z too when upper) and the characters in
+ * extra, not "." or "..": names that end up in paths, commands or JSON. */
+bool coop_cfg_name_ok(const char *s, size_t max, bool upper, const char *extra);
+/* The kernel's rule for link names (dev_valid_name). */
+bool coop_cfg_ifname_ok(const char *s);
+/* Trim in place; returns the first non-blank character. */
+char *coop_cfg_strip(char *s);
+/* Entry i of n of a comma-separated list (trimmed, writable). */
+typedef int (*coop_cfg_entry_fn)(void *obj, size_t i, size_t n, char *e, char *why,
+				 size_t whylen);
+/* Run fn over the comma-separated entries of val, stopping at the first
+ * error; an empty entry is an error (a stray comma is more often a lost
+ * value than a style). */
+int coop_cfg_list_each(const char *val, void *obj, coop_cfg_entry_fn fn, char *why,
+		       size_t whylen);
+
+#endif

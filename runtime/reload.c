@@ -1,0 +1,413 @@
+/* reload.c - a reload: read and validate the whole new file, refuse what
+ * cannot change live, then compare VS by VS (by name) and apply only the
+ * difference: added VSes come up, removed ones drain and go, changed ones
+ * change in place module by module (or, where a module cannot, drain and
+ * come back rebuilt), untouched ones are not touched at all. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "core/admin.h"
+#include "runtime/rt.h"
+
+/* The outcome for one VS, for the reply and the log. */
+enum outcome { KEPT, ADDED, CHANGED, REBUILT, REMOVED, FAILED };
+
+struct item {
+	char name[COOP_NAME_MAX];    /* the VS */
+	enum outcome what;           /* what happened to it */
+	struct coop_change_note note; /* CHANGED: what changed; FAILED: why */
+};
+
+struct plan {
+	struct item *items; /* one per VS of the old and the new file */
+	size_t n;
+	char first_err[1024]; /* the first VS that failed */
+};
+
+static struct item *item_add(struct plan *p, const char *name, enum outcome what)
+{
+	struct item *it = &p->items[p->n++];
+
+	memset(it, 0, sizeof(*it));
+	snprintf(it->name, sizeof(it->name), "%s", name);
+	it->what = what;
+	return it;
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* [global] keys that would need a restart. */
+static int check_global(const struct coop_config *old, const struct coop_config *new, char *err,
+			size_t errlen)
+{
+	const struct coop_global_cfg *a = &old->global, *b = &new->global;
+	const char *key = NULL;
+
+	if (a->workers != b->workers)
+		key = "workers";
+	else if (strcmp(a->admin_socket, b->admin_socket))
+		key = "admin_socket";
+	else if (!coop_addr_equal(&a->metrics_addr, &b->metrics_addr) ||
+		 a->metrics_port != b->metrics_port)
+		key = "metrics_listen";
+	else if (a->pbr_mark_lo != b->pbr_mark_lo || a->pbr_mark_hi != b->pbr_mark_hi)
+		key = "pbr_marks";
+	else if (a->pbr_table_lo != b->pbr_table_lo || a->pbr_table_hi != b->pbr_table_hi)
+		key = "pbr_tables";
+	else if (a->pbr_protocol != b->pbr_protocol)
+		key = "pbr_protocol";
+	else if (a->pbr_priority != b->pbr_priority)
+		key = "pbr_priority";
+	if (!key)
+		return 0;
+	snprintf(err, errlen,
+		 "%s: [global] %s: changed, and it cannot change while coopd runs (restart it); "
+		 "nothing was reloaded",
+		 new->path, key);
+	return -EOPNOTSUPP;
+}
+
+/* [global] keys that change live. */
+static void apply_global(struct coop *c, const struct coop_config *old,
+			 const struct coop_config *new)
+{
+	c->drain_timeout = new->global.drain_timeout_ms / 1000.0;
+	if (old->global.admin_mode != new->global.admin_mode && new->global.admin_socket[0] &&
+	    chmod(new->global.admin_socket, new->global.admin_mode) < 0)
+		coop_warn("reload: admin_mode: chmod %s: %m", new->global.admin_socket);
+}
+
+static void vs_publish_all(struct coop_vs *vs)
+{
+	struct coop *c = vs->coop;
+	size_t i;
+
+	for (i = 0; i < c->n_mods; i++)
+		if (c->mods[i]->vs_publish && coop_rt_mod_for(c->mods[i], vs))
+			c->mods[i]->vs_publish(vs);
+}
+
+/* A new VS: its parts, then the table the workers see, then serving. */
+static int add_vs(struct coop *c, const struct coop_vs_cfg *sec, char *err, size_t errlen)
+{
+	struct coop_vs *vs;
+	int ret;
+
+	ret = coop_vs_new(c, sec, coop_rt_iso(c, sec), &vs, err, errlen);
+	if (ret < 0)
+		return ret;
+	ret = coop_rt_batch_begin(c, err, errlen);
+	if (ret < 0)
+		goto err_free;
+	ret = coop_rt_vs_up(vs, false, err, errlen);
+	if (ret < 0) {
+		coop_rt_batch_commit(c, NULL, 0);
+		goto err_free;
+	}
+	ret = coop_rt_batch_commit(c, err, errlen);
+	if (ret < 0)
+		goto err_down;
+	coop_workers_park(c);
+	ret = coop_rt_vs_insert(c, vs);
+	coop_workers_unpark(c);
+	if (ret < 0) {
+		snprintf(err, errlen, "vs '%s': out of memory", sec->name);
+		goto err_down;
+	}
+	vs_publish_all(vs);
+	return 0;
+
+err_down:
+	coop_rt_vs_down(vs);
+err_free:
+	coop_vs_free(vs);
+	return ret;
+}
+
+/* Swap the section the workers read (they hold no pointer into it across
+ * callbacks, so once they were parked the old one is free to go). */
+static void swap_cfg(struct coop_vs *vs, struct coop_vs_cfg *cfg)
+{
+	coop_workers_park(vs->coop);
+	vs->cfg = cfg;
+	coop_workers_unpark(vs->coop);
+}
+
+/* A changed VS, module by module. 0 done; -EOPNOTSUPP when only a rebuild
+ * can; another -errno with err filled (rolled back to old). */
+static int change_vs(struct coop_vs *vs, const struct coop_vs_cfg *sec,
+		     struct coop_change_note *note, char *err, size_t errlen)
+{
+	struct coop *c = vs->coop;
+	struct coop_vs_cfg *old = vs->cfg, *new;
+	struct coop_change_note undo_note = { .len = 0 };
+	char again[256];
+	size_t i;
+	int ret = 0;
+
+	if (coop_rt_iso(c, sec) != vs->iso)
+		return -EOPNOTSUPP;
+	new = coop_vs_cfg_dup(sec);
+	if (!new) {
+		snprintf(err, errlen, "vs '%s': out of memory", sec->name);
+		return -ENOMEM;
+	}
+	swap_cfg(vs, new);
+	for (i = 0; i < c->n_mods; i++) {
+		const struct coop_module *m = c->mods[i];
+
+		if (!m->vs_change || !coop_rt_mod_for(m, vs))
+			continue;
+		ret = m->vs_change(vs, old, new, note, err, errlen);
+		if (ret < 0)
+			break;
+	}
+	if (ret == 0) {
+		for (i = 0; i < c->n_mods; i++)
+			if (c->mods[i]->vs_publish && coop_rt_mod_for(c->mods[i], vs))
+				c->mods[i]->vs_publish(vs);
+		coop_vs_cfg_free(old);
+		return 0;
+	}
+	/* back to old, module by module, in reverse */
+	while (i--) {
+		const struct coop_module *m = c->mods[i];
+
+		if (!m->vs_change || !coop_rt_mod_for(m, vs))
+			continue;
+		if (m->vs_change(vs, new, old, &undo_note, again, sizeof(again)) < 0)
+			coop_warn("vs '%s': %s: rolling back: %s", old->name, m->name, again);
+	}
+	swap_cfg(vs, old);
+	for (i = 0; i < c->n_mods; i++)
+		if (c->mods[i]->vs_publish && coop_rt_mod_for(c->mods[i], vs))
+			c->mods[i]->vs_publish(vs);
+	coop_vs_cfg_free(new);
+	return ret;
+}
+
+static const struct coop_vs_cfg *sec_find(const struct coop_config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->n_vs; i++)
+		if (!strcmp(cfg->vs[i].name, name))
+			return &cfg->vs[i];
+	return NULL;
+}
+
+static void put_names(struct coop_json *out, const char *key, const struct plan *p,
+		      enum outcome what)
+{
+	size_t i;
+
+	coop_json_key(out, key);
+	coop_json_array_begin(out);
+	for (i = 0; i < p->n; i++)
+		if (p->items[i].what == what)
+			coop_json_string(out, p->items[i].name);
+	coop_json_array_end(out);
+}
+
+static void put_reply(struct coop_json *out, const struct coop *c, const struct plan *p, double ms)
+{
+	size_t i;
+
+	coop_json_object_begin(out);
+	coop_json_kv_string(out, "file", c->cfg->path);
+	put_names(out, "added", p, ADDED);
+	put_names(out, "removed", p, REMOVED);
+	put_names(out, "rebuilt", p, REBUILT);
+	coop_json_key(out, "changed");
+	coop_json_array_begin(out);
+	for (i = 0; i < p->n; i++) {
+		if (p->items[i].what != CHANGED)
+			continue;
+		coop_json_object_begin(out);
+		coop_json_kv_string(out, "name", p->items[i].name);
+		coop_json_kv_string(out, "what", p->items[i].note.text);
+		coop_json_object_end(out);
+	}
+	coop_json_array_end(out);
+	put_names(out, "kept", p, KEPT);
+	coop_json_key(out, "ms");
+	coop_json_double(out, ms);
+	coop_json_object_end(out);
+}
+
+/* "added a, b; removed c; ..." for the log and for an error message. */
+static void summary(const struct plan *p, char *buf, size_t len)
+{
+	static const char *const words[] = { "kept", "added", "changed", "rebuilt", "removed",
+					     "failed" };
+	size_t off = 0, i, w, k;
+
+	buf[0] = '\0';
+	for (w = 0; w < COOP_ARRAY_LEN(words) && off < len; w++) {
+		for (i = k = 0; i < p->n; i++)
+			k += p->items[i].what == w;
+		if (!k && w != KEPT)
+			continue;
+		off += (size_t)snprintf(buf + off, len - off, "%s%s", off ? "; " : "", words[w]);
+		if (w == KEPT) {
+			off += (size_t)snprintf(buf + off, len - off, " %zu", k);
+			continue;
+		}
+		for (i = 0, k = 0; i < p->n && off < len; i++)
+			if (p->items[i].what == w)
+				off += (size_t)snprintf(buf + off, len - off, "%s%s", k++ ? ", " : " ",
+							p->items[i].name);
+	}
+}
+
+int coop_rt_reload(struct coop *c, struct coop_json *out, char *err, size_t errlen)
+{
+	struct coop_config *new, *old = c->cfg;
+	struct plan p = { 0 };
+	double t0 = now_ms();
+	char msg[1024], sum[1024];
+	size_t i, n_failed = 0;
+	int ret;
+
+	if (!c->started) {
+		snprintf(err, errlen, "coop is not running");
+		return -EINVAL;
+	}
+	/* 1. the whole file, validated, before anything changes */
+	ret = coop_config_load(old->path, &new, err, errlen);
+	if (ret < 0)
+		return ret;
+	if ((ret = coop_rt_check(c, new, err, errlen)) < 0 ||
+	    (ret = check_global(old, new, err, errlen)) < 0)
+		goto err_free;
+	for (i = 0; i < c->n_mods; i++)
+		if (c->mods[i]->check && (ret = c->mods[i]->check(c, old, new, err, errlen)) < 0)
+			goto err_free;
+	for (i = 0; i < new->n_vs; i++) {
+		struct coop_vs *vs = coop_vs_find(c, new->vs[i].name);
+
+		if (vs && vs->state == COOP_VS_REMOVING) {
+			snprintf(err, errlen,
+				 "vs '%s' is still draining from an earlier reload; reload again once it is gone",
+				 vs->cfg->name);
+			ret = -EBUSY;
+			goto err_free;
+		}
+	}
+	p.items = calloc(c->n_vs + new->n_vs + 1, sizeof(*p.items));
+	if (!p.items) {
+		snprintf(err, errlen, "out of memory");
+		ret = -ENOMEM;
+		goto err_free;
+	}
+
+	/* 2. the new file is the runtime's from now on */
+	c->cfg = new;
+	apply_global(c, old, new);
+	for (i = 0; i < c->n_mods; i++) {
+		struct coop_change_note note = { .len = 0 };
+
+		if (c->mods[i]->reconfigure &&
+		    c->mods[i]->reconfigure(c, old, new, &note, msg, sizeof(msg)) < 0)
+			coop_warn("reload: %s: %s", c->mods[i]->name, msg);
+	}
+
+	/* 3. removed VSes drain and go (retiring may free them: walk a copy) */
+	{
+		struct coop_vs **gone = calloc(c->n_vs + 1, sizeof(*gone));
+		size_t n_gone = 0;
+
+		for (i = 0; gone && i < c->n_vs; i++)
+			if (c->vs[i]->state != COOP_VS_REMOVING && !sec_find(new, c->vs[i]->cfg->name))
+				gone[n_gone++] = c->vs[i];
+		for (i = 0; i < n_gone; i++) {
+			item_add(&p, gone[i]->cfg->name, REMOVED);
+			if (gone[i]->state == COOP_VS_LOST || gone[i]->state == COOP_VS_DOWN) {
+				coop_workers_park(c);
+				coop_rt_vs_unlink(c, gone[i]);
+				coop_workers_unpark(c);
+				coop_vs_free(gone[i]);
+			} else {
+				coop_rt_vs_retire(gone[i]);
+			}
+		}
+		free(gone);
+	}
+
+	/* 4. changed and added VSes */
+	for (i = 0; i < new->n_vs; i++) {
+		const struct coop_vs_cfg *sec = &new->vs[i];
+		struct coop_vs *vs = coop_vs_find(c, sec->name);
+		struct item *it;
+
+		if (vs && coop_vs_cfg_equal(vs->cfg, sec)) {
+			item_add(&p, sec->name, KEPT);
+			continue;
+		}
+		if (vs && vs->state == COOP_VS_LOST) {
+			/* its namespace is gone: start it afresh */
+			coop_workers_park(c);
+			coop_rt_vs_unlink(c, vs);
+			coop_workers_unpark(c);
+			coop_vs_free(vs);
+			vs = NULL;
+		}
+		if (!vs) {
+			it = item_add(&p, sec->name, ADDED);
+			ret = add_vs(c, sec, msg, sizeof(msg));
+		} else {
+			it = item_add(&p, sec->name, CHANGED);
+			ret = change_vs(vs, sec, &it->note, msg, sizeof(msg));
+			if (ret == -EOPNOTSUPP) {
+				/* only a rebuild does it: drain, then up again */
+				it->what = REBUILT;
+				vs->successor = coop_vs_cfg_dup(sec);
+				if (!vs->successor) {
+					snprintf(msg, sizeof(msg), "vs '%s': out of memory", sec->name);
+					ret = -ENOMEM;
+				} else {
+					ret = 0;
+					coop_rt_vs_retire(vs);
+				}
+			}
+		}
+		if (ret < 0) {
+			it->what = FAILED;
+			coop_change_note_add(&it->note, "%s", msg);
+			if (!n_failed++)
+				snprintf(p.first_err, sizeof(p.first_err), "%.900s", msg);
+			coop_err("reload: %s (rolled back; the others go on)", msg);
+		}
+	}
+	coop_config_free(old);
+	summary(&p, sum, sizeof(sum));
+	coop_info("reload of %s: %s (%.1f ms)", new->path, sum, now_ms() - t0);
+	if (n_failed) {
+		snprintf(err, errlen, "%.700s; that VS was rolled back, the rest applied (%.300s)", p.first_err,
+			 sum);
+		ret = -EIO;
+	} else {
+		ret = 0;
+		if (out)
+			put_reply(out, c, &p, now_ms() - t0);
+	}
+	free(p.items);
+	return ret;
+
+err_free:
+	coop_config_free(new);
+	coop_info("reload refused: %s", err);
+	return ret;
+}
