@@ -88,6 +88,10 @@ struct coop_module {
 	int (*batch_begin)(struct coop *c, char *err, size_t errlen);
 	int (*batch_commit)(struct coop *c, char *err, size_t errlen);
 
+	/* A VS object is made (no kernel state: what validation can refuse,
+	 * such as a registry seeded from its section) and freed. */
+	int (*vs_new)(struct coop_vs *vs, char *err, size_t errlen);
+	void (*vs_free)(struct coop_vs *vs);
 	/* A VS comes up: make this module's part of it (vs->cfg is set).
 	 * On failure undo that part and return -errno with err filled; the
 	 * runtime then removes the parts of the modules before it. Workers

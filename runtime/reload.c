@@ -105,7 +105,7 @@ static int add_vs(struct coop *c, const struct coop_vs_cfg *sec, char *err, size
 	struct coop_vs *vs;
 	int ret;
 
-	ret = coop_vs_new(c, sec, coop_rt_iso(c, sec), &vs, err, errlen);
+	ret = coop_rt_vs_make(c, sec, &vs, err, errlen);
 	if (ret < 0)
 		return ret;
 	ret = coop_rt_batch_begin(c, err, errlen);
@@ -132,7 +132,7 @@ static int add_vs(struct coop *c, const struct coop_vs_cfg *sec, char *err, size
 err_down:
 	coop_rt_vs_down(vs);
 err_free:
-	coop_vs_free(vs);
+	coop_rt_vs_destroy(vs);
 	return ret;
 }
 
@@ -338,7 +338,7 @@ int coop_rt_reload(struct coop *c, struct coop_json *out, char *err, size_t errl
 				coop_workers_park(c);
 				coop_rt_vs_unlink(c, gone[i]);
 				coop_workers_unpark(c);
-				coop_vs_free(gone[i]);
+				coop_rt_vs_destroy(gone[i]);
 			} else {
 				coop_rt_vs_retire(gone[i]);
 			}
@@ -361,7 +361,7 @@ int coop_rt_reload(struct coop *c, struct coop_json *out, char *err, size_t errl
 			coop_workers_park(c);
 			coop_rt_vs_unlink(c, vs);
 			coop_workers_unpark(c);
-			coop_vs_free(vs);
+			coop_rt_vs_destroy(vs);
 			vs = NULL;
 		}
 		if (!vs) {

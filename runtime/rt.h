@@ -36,6 +36,12 @@ const struct coop_iso_ops *coop_rt_iso(const struct coop *c, const struct coop_v
 
 /* --- a VS's life (vsctl.c), control thread ------------------------------------- */
 
+/* A VS object for section sec (coop_vs_new, then every module's vs_new),
+ * and its end (every module's vs_free, then coop_vs_free). */
+int coop_rt_vs_make(struct coop *c, const struct coop_vs_cfg *sec, struct coop_vs **out,
+		    char *err, size_t errlen);
+void coop_rt_vs_destroy(struct coop_vs *vs);
+
 /* Run every module's vs_add for vs (its backend's, then the others) and,
  * when publish, its vs_publish: 0, or -errno with err filled and every part
  * undone. */

@@ -195,7 +195,7 @@ static void free_vses(struct coop *c)
 	size_t i;
 
 	for (i = 0; i < c->n_vs; i++)
-		coop_vs_free(c->vs[i]);
+		coop_rt_vs_destroy(c->vs[i]);
 	free(c->vs);
 	c->vs = NULL;
 	c->n_vs = 0;
@@ -271,8 +271,7 @@ int coop_configure(struct coop *c, const char *path, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	for (i = 0; i < cfg->n_vs; i++) {
-		ret = coop_vs_new(c, &cfg->vs[i], coop_rt_iso(c, &cfg->vs[i]), &c->vs[i], err,
-				  errlen);
+		ret = coop_rt_vs_make(c, &cfg->vs[i], &c->vs[i], err, errlen);
 		if (ret < 0) {
 			free_vses(c);
 			return ret;

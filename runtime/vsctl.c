@@ -14,6 +14,46 @@
 /* How often a draining VS's connections are counted. */
 #define DRAIN_POLL 0.05
 
+int coop_rt_vs_make(struct coop *c, const struct coop_vs_cfg *sec, struct coop_vs **out,
+		    char *err, size_t errlen)
+{
+	struct coop_vs *vs;
+	size_t i;
+	int ret;
+
+	ret = coop_vs_new(c, sec, coop_rt_iso(c, sec), &vs, err, errlen);
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < c->n_mods; i++) {
+		if (!c->mods[i]->vs_new || !coop_rt_mod_for(c->mods[i], vs))
+			continue;
+		ret = c->mods[i]->vs_new(vs, err, errlen);
+		if (ret < 0) {
+			while (i--)
+				if (c->mods[i]->vs_free && coop_rt_mod_for(c->mods[i], vs))
+					c->mods[i]->vs_free(vs);
+			coop_vs_free(vs);
+			return ret;
+		}
+	}
+	*out = vs;
+	return 0;
+}
+
+void coop_rt_vs_destroy(struct coop_vs *vs)
+{
+	struct coop *c;
+	size_t i;
+
+	if (!vs)
+		return;
+	c = vs->coop;
+	for (i = c->n_mods; i-- > 0;)
+		if (c->mods[i]->vs_free && coop_rt_mod_for(c->mods[i], vs))
+			c->mods[i]->vs_free(vs);
+	coop_vs_free(vs);
+}
+
 bool coop_rt_mod_for(const struct coop_module *m, const struct coop_vs *vs)
 {
 	return !m->iso || m->iso == vs->iso;
@@ -240,11 +280,11 @@ static void retired(struct coop_vs *vs)
 	coop_workers_unpark(c);
 	coop_info("vs '%s': removed", vs->cfg->name);
 	vs->successor = NULL;
-	coop_vs_free(vs);
+	coop_rt_vs_destroy(vs);
 	if (!succ)
 		return;
 	/* the rebuild of a VS a reload changed in a way only this can do */
-	ret = coop_vs_new(c, succ, coop_rt_iso(c, succ), &next, err, sizeof(err));
+	ret = coop_rt_vs_make(c, succ, &next, err, sizeof(err));
 	if (ret == 0 && (ret = coop_rt_batch_begin(c, err, sizeof(err))) == 0) {
 		ret = coop_rt_vs_up(next, false, err, sizeof(err));
 		if (coop_rt_batch_commit(c, ret ? NULL : err, ret ? 0 : sizeof(err)) < 0 && !ret) {
@@ -271,7 +311,7 @@ static void retired(struct coop_vs *vs)
 	if (ret < 0) {
 		coop_err("vs '%s': rebuild failed: %s", succ->name, err);
 		if (next && next->state == COOP_VS_DOWN)
-			coop_vs_free(next);
+			coop_rt_vs_destroy(next);
 	}
 	coop_vs_cfg_free(succ);
 }

@@ -1382,15 +1382,6 @@ static size_t cfg_mappings(const struct coop_vs *vs, const struct coop_vs_cfg *c
 	return n;
 }
 
-static int rpc_vs_add(struct coop_vs *vs, char *err, size_t errlen)
-{
-	return coop_rpc_vs_init(vs, err, errlen);
-}
-
-static void rpc_vs_remove(struct coop_vs *vs)
-{
-	coop_rpc_vs_fini(vs);
-}
 
 /* The configured mappings change in place: the application's and the
  * network's registrations stay. */
@@ -1443,8 +1434,8 @@ static void rpc_vs_json(const struct coop_vs *vs, struct coop_json *out, bool de
 const struct coop_module coop_mod_rpc = {
 	.id = COOP_MOD_RPC,
 	.name = "rpc",
-	.vs_add = rpc_vs_add,
+	.vs_new = coop_rpc_vs_init,
 	.vs_change = rpc_vs_change,
-	.vs_remove = rpc_vs_remove,
+	.vs_free = coop_rpc_vs_fini,
 	.vs_json = rpc_vs_json,
 };

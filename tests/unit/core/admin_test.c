@@ -558,7 +558,7 @@ static void test_register(void **state)
 	/* help lists built-ins first, then registrations, in order. */
 	v = run(f, "help", &ret);
 	assert_int_equal(coop_json_value_get(v, "commands")->n_items, 1 + coop_rt_n_cmds + 1 + 4 + 20);
-	assert_string_equal(str(coop_json_value_at(coop_json_value_get(v, "commands"), 1 + coop_rt_n_cmds + 1), "usage"),
+	assert_string_equal(str(coop_json_value_at(coop_json_value_get(v, "commands"), 1 + coop_rt_n_cmds), "usage"),
 			    "smb share set NAME [VALUE...]");
 	coop_json_value_free(v);
 	v = run(f, "filler 19", &ret);
