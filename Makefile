@@ -139,7 +139,7 @@ deps:
 	$(Q)bash tools/install-deps.sh
 
 unit: $(UNIT_BINS)
-	$(Q)bash tests/unit/run.sh $(UNIT_BINS)
+	$(Q)bash tests/unit/run.sh $(UNIT_BINS) tests/unit/layers.sh
 
 integration: all
 	$(Q)bash tests/integration/run.sh
