@@ -175,9 +175,6 @@ static int change_vs(struct coop_vs *vs, const struct coop_vs_cfg *sec,
 			break;
 	}
 	if (ret == 0) {
-		for (i = 0; i < c->n_mods; i++)
-			if (c->mods[i]->vs_publish && coop_rt_mod_for(c->mods[i], vs))
-				c->mods[i]->vs_publish(vs);
 		coop_vs_cfg_free(old);
 		return 0;
 	}
@@ -191,9 +188,6 @@ static int change_vs(struct coop_vs *vs, const struct coop_vs_cfg *sec,
 			coop_warn("vs '%s': %s: rolling back: %s", old->name, m->name, again);
 	}
 	swap_cfg(vs, old);
-	for (i = 0; i < c->n_mods; i++)
-		if (c->mods[i]->vs_publish && coop_rt_mod_for(c->mods[i], vs))
-			c->mods[i]->vs_publish(vs);
 	coop_vs_cfg_free(new);
 	return ret;
 }

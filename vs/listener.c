@@ -234,6 +234,8 @@ static int open_missing(struct coop_vs *vs, const struct coop_vs_cfg *cfg,
 
 static void start_one(struct coop_worker *w, struct coop_listener *li)
 {
+	if (ev_is_active(&li->io))
+		return;
 	ev_io_init(&li->io, listener_cb, li->fd, EV_READ);
 	ev_io_start(w->loop, &li->io);
 }

@@ -1496,8 +1496,15 @@ static int udp_vs_change(struct coop_vs *vs, const struct coop_vs_cfg *old,
 	char again[256];
 	int ret = 0;
 
-	if (udp_same(old, new))
+	if (udp_same(old, new)) {
+		/* same binds: they now belong to the VS's new section (the
+		 * old one is freed after the reload) */
+		struct udp_vs *uvs = vs_find(u, vs);
+
+		if (uvs)
+			uvs->cfg = new;
 		return 0;
+	}
 	live_begin(c);
 	coop_udp_vs_del(u, vs);
 	if (udp_listens(new))
