@@ -965,6 +965,22 @@ const struct coop_iso_ops coop_iso_netns = {
 /* A VS whose namespace file goes away (`ip netns del NAME`) would go on
  * serving in a namespace nobody can see or enter any more: the operator
  * asked for the tenant to be gone, so the VS stops serving. */
+/* The name still leads to the namespace the VS holds: the event was about
+ * an earlier namespace of that name (one coop itself removed when a
+ * reload rebuilt the VS). */
+static bool still_there(const struct coop_vs *vs)
+{
+	const struct iso_netns *st = vs->iso_priv;
+	char path[sizeof(COOP_NETNS_DIR) + COOP_NAME_MAX + 1];
+	struct stat a, b;
+
+	if (!st || !st->ns)
+		return false;
+	snprintf(path, sizeof(path), "%s/%s", COOP_NETNS_DIR, vs->cfg->netns);
+	return stat(path, &a) == 0 && fstat(st->ns->fd, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
 static void watch_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct netns_rt *rt = container_of(io, struct netns_rt, watch);
@@ -989,7 +1005,7 @@ static void watch_cb(struct ev_loop *loop, ev_io *io, int revents)
 
 				if (vs->iso == &coop_iso_netns && vs->state != COOP_VS_LOSING &&
 				    vs->state != COOP_VS_LOST && vs->state != COOP_VS_DOWN &&
-				    !strcmp(vs->cfg->netns, ev->name))
+				    !strcmp(vs->cfg->netns, ev->name) && !still_there(vs))
 					coop_vs_lose(vs, "its namespace was deleted outside coop");
 			}
 		}
@@ -1056,28 +1072,301 @@ static void netns_stop(struct coop *c)
 	coop_module_set_priv(c, COOP_MOD_NETNS, NULL);
 }
 
-/* A reload: everything of a netns VS's kernel state is in its record, made
- * at bring-up; an address or a gateway that changes is a rebuild of the VS
- * (its connections drain first), said as such. */
+/* --- a reload's change, in place ---------------------------------------------- */
+
+static bool has_prefix(const struct coop_vs_cfg *cfg, const struct coop_prefix *p)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->n_addrs; i++)
+		if (coop_prefix_equal(&cfg->addrs[i], p))
+			return true;
+	return false;
+}
+
+static bool gw_same(bool ha, const struct coop_addr *a, bool hb, const struct coop_addr *b)
+{
+	return ha == hb && (!ha || coop_addr_equal(a, b));
+}
+
+/* Add the gateways of cfg to a record's routes (once each). */
+static void rec_routes_add(struct coop_netns_rec *rec, const struct coop_vs_cfg *cfg)
+{
+	const struct coop_addr *gws[2] = { cfg->has_gw4 ? &cfg->gw4 : NULL,
+					   cfg->has_gw6 ? &cfg->gw6 : NULL };
+	size_t g, i;
+
+	for (g = 0; g < 2; g++) {
+		if (!gws[g] || rec->n_routes == COOP_ARRAY_LEN(rec->routes))
+			continue;
+		for (i = 0; i < rec->n_routes && !coop_addr_equal(&rec->routes[i].gw, gws[g]); i++)
+			;
+		if (i < rec->n_routes)
+			continue;
+		memset(&rec->routes[i], 0, sizeof(rec->routes[i]));
+		rec->routes[i].gw = *gws[g];
+		if (gws[g]->family == AF_INET6 && IN6_IS_ADDR_LINKLOCAL(&gws[g]->v6))
+			snprintf(rec->routes[i].ifname, IF_NAMESIZE, "%s", cfg->ifname);
+		rec->n_routes++;
+	}
+}
+
+/* Rewrite the VS's record to claim the addresses and gateways of a and,
+ * when b is not NULL, of b too: before a change acts it claims both, so a
+ * crash half-way leaves nothing unclaimed; after it, only the new. */
+static int rec_claim(struct coop_vs *vs, const struct iso_netns *st, const struct coop_vs_cfg *a,
+		     const struct coop_vs_cfg *b, char *err, size_t errlen)
+{
+	struct coop_netns_rec rec;
+	struct coop_prefix *addrs;
+	char why[256];
+	size_t i, n = 0;
+	int rc;
+
+	if (!st->recorded)
+		return 0;
+	rc = coop_netns_rec_read(COOP_NETNS_REC_DIR, st->ns->name, &rec, why, sizeof(why));
+	if (rc < 0) {
+		if (rc != -ENOENT)
+			coop_netns_rec_free(&rec);
+		snprintf(err, errlen, "vs '%s': its record: %s", vs->cfg->name,
+			 rc == -ENOENT ? "missing" : why);
+		return rc;
+	}
+	addrs = calloc(a->n_addrs + (b ? b->n_addrs : 0) + 1, sizeof(*addrs));
+	if (!addrs) {
+		coop_netns_rec_free(&rec);
+		snprintf(err, errlen, "vs '%s': out of memory", vs->cfg->name);
+		return -ENOMEM;
+	}
+	for (i = 0; i < a->n_addrs; i++)
+		addrs[n++] = a->addrs[i];
+	for (i = 0; b && i < b->n_addrs; i++)
+		if (!has_prefix(a, &b->addrs[i]))
+			addrs[n++] = b->addrs[i];
+	for (i = 0; i < n; i++)
+		snprintf(addrs[i].ifname, IF_NAMESIZE, "%s", addr_link(vs, &addrs[i]));
+	free(rec.addrs);
+	rec.addrs = addrs;
+	rec.n_addrs = n;
+	rec.n_routes = 0;
+	rec_routes_add(&rec, a);
+	if (b)
+		rec_routes_add(&rec, b);
+	rc = coop_netns_rec_set_owner(&rec);
+	if (rc == 0)
+		rc = coop_netns_rec_write(COOP_NETNS_REC_DIR, &rec, false, why, sizeof(why));
+	if (rc < 0)
+		snprintf(err, errlen, "vs '%s': its record: %s", vs->cfg->name, why);
+	coop_netns_rec_free(&rec);
+	return rc;
+}
+
+/* Add the addresses of new that st lacks; st->addrs becomes new's list
+ * (removed ones are kept in *gone for the caller to delete). */
+static int addrs_change(struct coop_vs *vs, struct iso_netns *st, struct coop_nl *nl,
+			const struct coop_vs_cfg *new, struct iso_addr **gone, size_t *n_gone,
+			struct coop_change_note *note, char *err, size_t errlen)
+{
+	struct iso_addr *list = calloc(new->n_addrs + 1, sizeof(*list)), *left;
+	char buf[INET6_ADDRSTRLEN + 8];
+	size_t i, j, n_left = 0;
+	int rc, ifindex;
+
+	left = calloc(st->n_addrs + 1, sizeof(*left));
+	if (!list || !left) {
+		free(list);
+		free(left);
+		return fail(vs, NULL, -ENOMEM, err, errlen, "addresses");
+	}
+	for (i = 0; i < new->n_addrs; i++) {
+		const struct coop_prefix *p = &new->addrs[i];
+
+		for (j = 0; j < st->n_addrs && !coop_prefix_equal(&st->addrs[j].p, p); j++)
+			;
+		if (j < st->n_addrs) {
+			list[i] = st->addrs[j];
+			continue;
+		}
+		if (p->ifname[0]) {
+			struct coop_nl_link link;
+
+			rc = coop_nl_link_get(nl, 0, p->ifname, &link);
+			if (rc < 0)
+				goto err_undo;
+			ifindex = link.ifindex;
+		} else {
+			ifindex = st->ifindex ? st->ifindex : LOOPBACK_IFINDEX;
+		}
+		rc = coop_nl_addr_add(nl, ifindex, p);
+		if (rc < 0)
+			goto err_undo;
+		list[i].p = *p;
+		list[i].ifindex = ifindex;
+		coop_change_note_add(note, "address %s added", prefix_str(p, buf, sizeof(buf)));
+	}
+	for (j = 0; j < st->n_addrs; j++)
+		if (!has_prefix(new, &st->addrs[j].p))
+			left[n_left++] = st->addrs[j];
+	free(st->addrs);
+	st->addrs = list;
+	st->n_addrs = new->n_addrs;
+	*gone = left;
+	*n_gone = n_left;
+	return 0;
+
+err_undo:
+	fail(vs, nl, rc, err, errlen, "address %s on %s", prefix_str(&new->addrs[i], buf, sizeof(buf)),
+	     addr_link(vs, &new->addrs[i]));
+	/* the ones this change added go again */
+	while (i--) {
+		for (j = 0; j < st->n_addrs && !coop_prefix_equal(&st->addrs[j].p, &new->addrs[i]); j++)
+			;
+		if (j == st->n_addrs)
+			coop_nl_addr_del(nl, list[i].ifindex, &list[i].p);
+	}
+	free(list);
+	free(left);
+	return rc;
+}
+
+/* Replace the default route of one family: old gateway out, new in. */
+static int route_change(struct coop_vs *vs, struct iso_netns *st, struct coop_nl *nl, int family,
+			bool had, const struct coop_addr *was, bool has, const struct coop_addr *now,
+			struct coop_change_note *note, char *err, size_t errlen)
+{
+	char buf[INET6_ADDRSTRLEN];
+	size_t i;
+	int rc;
+
+	if (gw_same(had, was, has, now))
+		return 0;
+	for (i = 0; i < st->n_routes && st->routes[i].gw.family != family; i++)
+		;
+	if (had && i < st->n_routes) {
+		rc = coop_nl_route_default_del(nl, &st->routes[i].gw, st->routes[i].ifindex);
+		if (rc < 0 && !gone(rc))
+			return fail(vs, nl, rc, err, errlen, "default route via %s",
+				    addr_str(was, buf, sizeof(buf)));
+		st->routes[i] = st->routes[--st->n_routes];
+	}
+	if (has) {
+		struct iso_route *r = &st->routes[st->n_routes];
+
+		r->gw = *now;
+		r->ifindex = gw_ifindex(st, now);
+		rc = coop_nl_route_default_add(nl, now, r->ifindex);
+		if (rc < 0) {
+			fail(vs, nl, rc, err, errlen, "default route via %s",
+			     addr_str(now, buf, sizeof(buf)));
+			/* the old one back */
+			if (had && coop_nl_route_default_add(nl, was, gw_ifindex(st, was)) == 0) {
+				st->routes[st->n_routes].gw = *was;
+				st->routes[st->n_routes].ifindex = gw_ifindex(st, was);
+				st->n_routes++;
+			}
+			return rc;
+		}
+		st->n_routes++;
+	}
+	coop_change_note_add(note, "IPv%c gateway %s", family == AF_INET ? '4' : '6',
+			     has ? addr_str(now, buf, sizeof(buf)) : "removed");
+	return 0;
+}
+
+/* A reload: addresses and gateways change in place, recorded before and
+ * after; another namespace or interface is a rebuild. */
 static int netns_vs_change(struct coop_vs *vs, const struct coop_vs_cfg *old,
 			   const struct coop_vs_cfg *new, struct coop_change_note *note, char *err,
 			   size_t errlen)
 {
-	size_t i;
+	struct iso_netns *st = vs->iso_priv;
+	char lerr[384], buf[INET6_ADDRSTRLEN + 8];
+	struct iso_addr *gone_list = NULL;
+	struct coop_nl *nl = NULL;
+	size_t i, n_gone = 0;
+	bool addrs_same = old->n_addrs == new->n_addrs;
+	int rc, rc4 = -1;
 
-	(void)vs;
-	(void)note;
-	(void)err;
-	(void)errlen;
-	if (strcmp(old->netns, new->netns) || strcmp(old->ifname, new->ifname) ||
-	    old->n_addrs != new->n_addrs || old->has_gw4 != new->has_gw4 ||
-	    old->has_gw6 != new->has_gw6 || (new->has_gw4 && !coop_addr_equal(&old->gw4, &new->gw4)) ||
-	    (new->has_gw6 && !coop_addr_equal(&old->gw6, &new->gw6)))
+	if (strcmp(old->netns, new->netns) || strcmp(old->ifname, new->ifname) || !st)
 		return -EOPNOTSUPP;
-	for (i = 0; i < new->n_addrs; i++)
-		if (!coop_prefix_equal(&old->addrs[i], &new->addrs[i]))
-			return -EOPNOTSUPP;
-	return 0;
+	for (i = 0; addrs_same && i < new->n_addrs; i++)
+		addrs_same = coop_prefix_equal(&old->addrs[i], &new->addrs[i]);
+	if (addrs_same && gw_same(old->has_gw4, &old->gw4, new->has_gw4, &new->gw4) &&
+	    gw_same(old->has_gw6, &old->gw6, new->has_gw6, &new->gw6))
+		return 0;
+	rc = coop_netns_rec_begin(COOP_NETNS_REC_DIR, lerr, sizeof(lerr));
+	if (rc < 0) {
+		snprintf(err, errlen, "vs '%s': %s", new->name, lerr);
+		return rc;
+	}
+	rc = rec_claim(vs, st, old, new, err, errlen);
+	if (rc < 0)
+		goto out;
+	rc = coop_nl_open(st->ns->fd, &nl);
+	if (rc < 0) {
+		fail(vs, NULL, rc, err, errlen, "netlink socket in namespace '%s'", st->ns->name);
+		goto out_claim;
+	}
+	rc = addrs_change(vs, st, nl, new, &gone_list, &n_gone, note, err, errlen);
+	if (rc < 0)
+		goto out_claim;
+	rc = rc4 = route_change(vs, st, nl, AF_INET, old->has_gw4, &old->gw4, new->has_gw4,
+				&new->gw4, note, err, errlen);
+	if (rc == 0)
+		rc = route_change(vs, st, nl, AF_INET6, old->has_gw6, &old->gw6, new->has_gw6,
+				  &new->gw6, note, err, errlen);
+	if (rc < 0) {
+		/* back as it was: the IPv4 route (when IPv6 failed), the
+		 * addresses this change added; removed ones are still there */
+		struct coop_change_note undo_note = { .len = 0 };
+		struct iso_addr *back = calloc(old->n_addrs + 1, sizeof(*back));
+		size_t j, k;
+
+		if (rc4 == 0)
+			route_change(vs, st, nl, AF_INET, new->has_gw4, &new->gw4, old->has_gw4,
+				     &old->gw4, &undo_note, lerr, sizeof(lerr));
+		for (j = 0; back && j < old->n_addrs; j++) {
+			for (k = 0; k < st->n_addrs && !coop_prefix_equal(&st->addrs[k].p, &old->addrs[j]); k++)
+				;
+			if (k < st->n_addrs) {
+				back[j] = st->addrs[k];
+				continue;
+			}
+			for (k = 0; k < n_gone && !coop_prefix_equal(&gone_list[k].p, &old->addrs[j]); k++)
+				;
+			if (k < n_gone)
+				back[j] = gone_list[k];
+		}
+		for (k = 0; back && k < st->n_addrs; k++)
+			if (!has_prefix(old, &st->addrs[k].p))
+				coop_nl_addr_del(nl, st->addrs[k].ifindex, &st->addrs[k].p);
+		if (back) {
+			free(st->addrs);
+			st->addrs = back;
+			st->n_addrs = old->n_addrs;
+		}
+		goto out_claim;
+	}
+	for (i = 0; i < n_gone; i++) {
+		int r = coop_nl_addr_del(nl, gone_list[i].ifindex, &gone_list[i].p);
+
+		if (r < 0 && !gone(r))
+			coop_warn("vs '%s': cannot delete address %s: %s", new->name,
+				  prefix_str(&gone_list[i].p, buf, sizeof(buf)), strerror(-r));
+		coop_change_note_add(note, "address %s removed",
+				     prefix_str(&gone_list[i].p, buf, sizeof(buf)));
+	}
+out_claim:
+	/* the record says what is there now: new after success, old after
+	 * a rollback */
+	if (rec_claim(vs, st, rc == 0 ? new : old, NULL, lerr, sizeof(lerr)) < 0)
+		coop_warn("%s (it keeps claiming the old and the new state)", lerr);
+out:
+	free(gone_list);
+	coop_nl_close(nl);
+	coop_netns_rec_end();
+	return rc;
 }
 
 const struct coop_module coop_mod_netns = {

@@ -975,8 +975,9 @@ static void on_result(void *arg, uint32_t tag, int err, const char *ext)
 		op->o->done = true;
 		return;
 	}
-	if (!op->add && (err == -ENOENT || err == -ESRCH || err == -EADDRNOTAVAIL)) {
-		/* Gone already (an address took its routes with it). */
+	if (!op->add && (err == -ENOENT || err == -ESRCH || err == -EADDRNOTAVAIL || err == -ENODEV)) {
+		/* Gone already (an address took its routes with it, a deleted
+		 * link took its addresses). */
 		op->o->done = true;
 		return;
 	}
