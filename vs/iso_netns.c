@@ -160,7 +160,11 @@ static int undo(const char *who, struct iso_netns *st, struct coop_nl *nl)
 		/* Back where the user left it, before the namespace can take a
 		 * veth down with it; moving it also flushes our addresses. */
 		rc = coop_nl_link_move(nl, st->ifindex, coop_netns_default_fd());
-		if (rc < 0) {
+		if (rc < 0 && gone(rc)) {
+			/* it left the namespace by other means: nothing to give back */
+			coop_info("%s: %s is no longer in its namespace; nothing to move back", who,
+				  st->ifname);
+		} else if (rc < 0) {
 			warn(who, "cannot move %s back to the default namespace: %s", st->ifname,
 			     strerror(-rc));
 			failed++;
