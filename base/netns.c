@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/hash.h"
 #include "base/netns.h"
 #include "base/nl.h"
 
@@ -170,11 +171,7 @@ ns_fail(char *err, size_t errlen, const char *name, int rc, const char *fmt, ...
 
 static unsigned name_hash(const char *name)
 {
-	uint32_t h = 2166136261u; /* FNV-1a */
-
-	for (; *name; name++)
-		h = (h ^ (unsigned char)*name) * 16777619u;
-	return h % NS_BUCKETS;
+	return coop_fnv32(COOP_FNV32_INIT, name, strlen(name)) % NS_BUCKETS;
 }
 
 static struct coop_netns *registry_find(const char *name)

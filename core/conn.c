@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "base/log.h"
 #include "core/runtime.h"
 #include "core/vs.h"
@@ -178,7 +179,7 @@ static void conn_connected(struct coop_conn *conn)
 
 static void conn_io_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
-	struct coop_conn *conn = (struct coop_conn *)((char *)io - offsetof(struct coop_conn, io));
+	struct coop_conn *conn = container_of(io, struct coop_conn, io);
 
 	(void)loop;
 	if (conn->connecting) {

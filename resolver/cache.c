@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "base/hash.h"
 #include "resolver/resolver_priv.h"
 
 /* One cached answer. */
@@ -45,12 +46,8 @@ static void lower(const char *in, char *out, size_t len)
 
 static uint64_t hash(const struct res_cache *c, uint32_t kind, const char *name)
 {
-	uint64_t h = c->seed ^ 0xcbf29ce484222325ull;
+	uint64_t h = coop_fnv64(c->seed ^ COOP_FNV64_INIT, name, strlen(name));
 
-	for (; *name; name++) {
-		h ^= (unsigned char)*name;
-		h *= 0x100000001b3ull;
-	}
 	h ^= kind;
 	/* Final avalanche (splitmix64), so low bits index well. */
 	h ^= h >> 30;

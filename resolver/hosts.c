@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/hash.h"
 #include "resolver/resolver_priv.h"
 
 #define HOSTS_FILE_MAX (16u << 20) /* bytes: a hosts file, not a zone */
@@ -34,13 +35,8 @@ struct res_hosts {
 
 static uint64_t fnv(const void *p, size_t n)
 {
-	const unsigned char *b = p;
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = coop_fnv64(COOP_FNV64_INIT, p, n);
 
-	while (n--) {
-		h ^= *b++;
-		h *= 0x100000001b3ull;
-	}
 	return h ^ (h >> 29);
 }
 

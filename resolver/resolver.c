@@ -14,6 +14,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "core/runtime.h"
 #include "resolver/resolver_priv.h"
 
@@ -27,7 +28,6 @@
 #define KIND_ADDR     0x10000u
 #define KIND_NOSEARCH 0x100000u
 
-#define member_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* Settings of one generation: immutable once published, shared by the
  * resolver (current) and by every channel built from them. */
@@ -487,7 +487,7 @@ static void channel_rearm(struct res_channel *ch)
 
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct res_sock *s = member_of(w, struct res_sock, io);
+	struct res_sock *s = container_of(w, struct res_sock, io);
 	struct res_channel *ch = s->ch;
 	int fd = w->fd;
 
@@ -501,7 +501,7 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct res_channel *ch = member_of(w, struct res_channel, timer);
+	struct res_channel *ch = container_of(w, struct res_channel, timer);
 
 	(void)loop;
 	(void)revents;
@@ -571,7 +571,7 @@ static void channel_destroy(struct res_channel *ch)
 
 static void reap_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct res_channel *ch = member_of(w, struct res_channel, reap);
+	struct res_channel *ch = container_of(w, struct res_channel, reap);
 	struct res_channel **pp = &ch->slot->retired;
 
 	(void)loop;
@@ -1004,7 +1004,7 @@ static void advance(struct coop_resolver_query *q)
 
 static void deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	struct coop_resolver_query *q = member_of(t, struct coop_resolver_query, deadline);
+	struct coop_resolver_query *q = container_of(t, struct coop_resolver_query, deadline);
 	unsigned i;
 
 	(void)loop;

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/hash.h"
 #include "base/log.h"
 #include "vs/netns_rec.h"
 
@@ -340,11 +341,7 @@ int coop_netns_rec_log_path(const char *dir, long pid, unsigned long long start,
 
 static size_t hash(const char *s)
 {
-	uint64_t h = 14695981039346656037ULL;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-	return (size_t)h;
+	return (size_t)coop_fnv64(COOP_FNV64_INIT, s, strlen(s));
 }
 
 static struct ent **bucket(const char *ns)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "vs/pbr.h"
 
 void coop_pbr_params_default(struct coop_pbr_params *p)
@@ -120,13 +121,7 @@ static void set_add(struct u32set *s, uint32_t v)
  * lockstep (a clash in one range need not be a clash in the other). */
 static uint32_t name_hash(const char *name, uint32_t salt)
 {
-	uint32_t h = 2166136261u ^ salt;
-
-	for (; *name; name++) {
-		h ^= (uint8_t)*name;
-		h *= 16777619u;
-	}
-	return h;
+	return coop_fnv32(COOP_FNV32_INIT ^ salt, name, strlen(name));
 }
 
 /* Order of slot indices by name: the probing order. */
