@@ -46,6 +46,12 @@ endif
 LIB_SRCS := $(wildcard base/*.c core/*.c vs/*.c resolver/*.c fwd/*.c runtime/*.c examples/services/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 LIB_A    := $(B)/libcoop.a
+# The forwarder's userspace reference model (flow cache, fragment table,
+# publication: what the XDP data path does, as plain code) is for tests and
+# benchmarks only: its own archive, linked into tests/unit/fwd/* and
+# bench/*, never into libcoop, coopd or the installed files.
+MODEL_SRCS := $(wildcard fwd/model/*.c)
+MODEL_A    := $(B)/libcoop_fwd_model.a
 LIB_SO   := $(B)/libcoop.so.$(VERSION)
 PUB_HDRS := core/coop.h base/coop_json.h $(wildcard core/coop_*.h fwd/coop_*.h vs/coop_*.h resolver/coop_*.h)
 
@@ -84,6 +90,10 @@ $(LIB_A): $(LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
+$(MODEL_A): $(MODEL_SRCS:%.c=$(B)/%.o)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
 $(LIB_SO): $(LIB_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) -shared -Wl,-soname,libcoop.so.0 -o $@ $^ $(LDLIBS)
@@ -103,10 +113,15 @@ $(B)/tests/unit/%: tests/unit/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS) -lcmocka -lm
 
-$(B)/bench/%: bench/%.c $(LIB_A)
+$(B)/tests/unit/fwd/%: tests/unit/fwd/%.c $(MODEL_A) $(LIB_A)
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS) -lm
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(MODEL_A) $(LIB_A) $(LDLIBS) -lcmocka -lm
+
+$(B)/bench/%: bench/%.c $(MODEL_A) $(LIB_A)
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(MODEL_A) $(LIB_A) $(LDLIBS) -lm
 
 # BPF objects: clang targets bpf; asm/types.h lives under the multiarch dir.
 $(B)/fwd/bpf/%.bpf.o: fwd/bpf/%.bpf.c

@@ -4,8 +4,9 @@
 
 /*
  * This header is the contract between coop's userspace forwarder core
- * (fwd/coop_fwd.h and the fwd/ sources) and the XDP data path (fwd/bpf/).
- * Both include it, so it must compile unchanged with gcc/clang for
+ * (fwd/coop_fwd.h, fwd/maglev.c, the control plane fwd/xdp_*.c and the
+ * reference model fwd/model/) and the XDP data path (fwd/bpf/). Both sides
+ * include it, so it must compile unchanged with gcc/clang for
  * userspace and with `clang -target bpf`:
  *   - only <linux/types.h> (__u8 .. __u64, __be16, __be32), no libc;
  *   - every function is static inline and forced inline, straight-line code
@@ -60,14 +61,21 @@
 #define COOP_FWD_FLOW_DRAINED 2 /* TCP SYN for a draining backend: new connection */
 #define COOP_FWD_FLOW_EXPIRED 3 /* non-TCP entry idle longer than the timeout */
 
+/* Timing defaults of the flow cache and fragment table: what coopd writes
+ * into the data path's configuration (fwd/xdp_ctl.c) and what the
+ * userspace reference model (fwd/model/) starts with, so both behave alike. */
+#define COOP_FWD_FLOW_IDLE_NS_DEFAULT 30000000000ull    /* non-TCP flow entries: 30 s idle */
+#define COOP_FWD_FRAG_TIMEOUT_NS_DEFAULT 30000000000ull /* fragment records: 30 s (ipfrag_time) */
+#define COOP_FWD_INSERT_RATE_DEFAULT 100000u            /* new flow entries per second; burst 1 s */
+
 #define COOP_FWD_FAMILY_V4 4
 #define COOP_FWD_FAMILY_V6 6
 #define COOP_FWD_PROTO_TCP 6
 #define COOP_FWD_PROTO_UDP 17
 
 /*
- * A flow: the flow-cache key (BPF: per-CPU LRU hash map key) and the input
- * of the flow hash. 40 bytes, no implicit padding.
+ * A flow: the flow-cache key (BPF: key of the LRU hash map coop_xdp_flows)
+ * and the input of the flow hash. 40 bytes, no implicit padding.
  */
 struct coop_fwd_tuple {
 	__be32 src[4]; /* source address, network order; IPv4 in src[0], rest zero */

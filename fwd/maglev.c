@@ -1,11 +1,24 @@
 /* maglev.c - Maglev lookup-table build (Eisenbud et al., NSDI 2016, section 3.4) with weights, plus the mod-N comparison mode. */
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "fwd/fwd_priv.h"
+
+void coop_fwd_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
 
 uint32_t coop_fwd_hash_bytes(const void *data, size_t len, uint32_t seed)
 {

@@ -813,15 +813,11 @@ static int config_write(struct coop_fwd_xdp *x, char *err, size_t errlen)
 static int config_fill(struct coop_fwd_xdp *x, const struct xdp_node *self, char *err,
 		       size_t errlen)
 {
-	struct coop_fwd_flowcache_config fc;
-	struct coop_fwd_fragtable_config ft;
 	struct coop_xdp_config *xc = &x->xcfg;
 	uint32_t mtu = x->cfg->mtu;
 	size_t i;
 	__u8 fam;
 
-	coop_fwd_flowcache_config_default(&fc);
-	coop_fwd_fragtable_config_default(&ft);
 	memset(xc, 0, sizeof(*xc));
 	xc->self_id = self->id;
 	xc->encap = x->cfg->encap == COOP_FWD_ENCAP_IPIP ? COOP_XDP_ENCAP_IPIP : COOP_XDP_ENCAP_GUE;
@@ -844,10 +840,12 @@ static int config_fill(struct coop_fwd_xdp *x, const struct xdp_node *self, char
 		addr_to_be32(&self->addr, a, &fam);
 		memcpy(xc->src6, a, sizeof(a));
 	}
-	xc->udp_idle_ns = fc.idle_ns;
-	xc->frag_timeout_ns = ft.timeout_ns;
-	xc->insert_cost_ns = fc.insert_rate ? 1000000000ull / fc.insert_rate : 0;
-	xc->insert_burst_ns = xc->insert_cost_ns * (fc.insert_burst ? fc.insert_burst : fc.insert_rate);
+	/* the core's defaults, which the reference model (fwd/model/) shares */
+	xc->udp_idle_ns = COOP_FWD_FLOW_IDLE_NS_DEFAULT;
+	xc->frag_timeout_ns = COOP_FWD_FRAG_TIMEOUT_NS_DEFAULT;
+	xc->insert_cost_ns = 1000000000ull / COOP_FWD_INSERT_RATE_DEFAULT;
+	/* a burst of one second's worth */
+	xc->insert_burst_ns = xc->insert_cost_ns * COOP_FWD_INSERT_RATE_DEFAULT;
 	for (i = 0; i < x->cfg->n_vips; i++) {
 		__be32 a[4];
 		__u32 bit;

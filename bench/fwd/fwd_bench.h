@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "fwd/coop_fwd.h"
+#include "fwd/model/fwd_model.h" /* the reference model: flow cache, fragment table, publication */
 
 static inline uint64_t fb_now_ns(void)
 {

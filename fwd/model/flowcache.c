@@ -1,8 +1,9 @@
-/* flowcache.c - per-thread bounded LRU flow cache in front of the Maglev table (Maglev section 3.3, FreeBSD ECMP flow caching). */
+/* flowcache.c - reference model of the data path's flow cache: a per-thread bounded exact-LRU cache in front of the Maglev table (Maglev section 3.3, FreeBSD ECMP flow caching). */
 #include <errno.h>
 #include <stdlib.h>
 
-#include "fwd/fwd_priv.h"
+#include "fwd/bpf/coop_xdp.h"
+#include "fwd/model/model_priv.h"
 
 /* Owned by one thread; no field is shared. */
 struct coop_fwd_flowcache {
@@ -17,9 +18,10 @@ struct coop_fwd_flowcache {
 
 void coop_fwd_flowcache_config_default(struct coop_fwd_flowcache_config *cfg)
 {
-	cfg->capacity = 65536;
-	cfg->idle_ns = 30ull * 1000000000ull;
-	cfg->insert_rate = 100000;
+	/* the data path's defaults, so the model behaves as coopd's does */
+	cfg->capacity = COOP_XDP_FLOWS_DEFAULT;
+	cfg->idle_ns = COOP_FWD_FLOW_IDLE_NS_DEFAULT;
+	cfg->insert_rate = COOP_FWD_INSERT_RATE_DEFAULT;
 	cfg->insert_burst = 0;
 }
 

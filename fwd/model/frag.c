@@ -1,8 +1,9 @@
-/* frag.c - per-thread bounded fragment table: later fragments follow their datagram's first fragment (Maglev section 4.3). */
+/* frag.c - reference model of the data path's fragment table: later fragments follow their datagram's first fragment (Maglev section 4.3). */
 #include <errno.h>
 #include <stdlib.h>
 
-#include "fwd/fwd_priv.h"
+#include "fwd/bpf/coop_xdp.h"
+#include "fwd/model/model_priv.h"
 
 /* Owned by one thread. */
 struct coop_fwd_fragtable {
@@ -13,8 +14,8 @@ struct coop_fwd_fragtable {
 
 void coop_fwd_fragtable_config_default(struct coop_fwd_fragtable_config *cfg)
 {
-	cfg->capacity = 8192;
-	cfg->timeout_ns = 30ull * 1000000000ull;
+	cfg->capacity = COOP_XDP_FRAGS_DEFAULT;
+	cfg->timeout_ns = COOP_FWD_FRAG_TIMEOUT_NS_DEFAULT;
 }
 
 int coop_fwd_fragtable_new(const struct coop_fwd_fragtable_config *cfg,

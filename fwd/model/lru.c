@@ -1,23 +1,10 @@
-/* lru.c - bounded hash table with exact LRU eviction, the storage of the flow cache and the fragment table. */
+/* lru.c - bounded hash table with exact LRU eviction, the storage of the reference model's flow cache and fragment table. */
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
 #include <time.h>
 
-#include "fwd/fwd_priv.h"
-
-void coop_fwd_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
+#include "fwd/model/model_priv.h"
 
 static uint32_t lru_secret(void)
 {

@@ -1,10 +1,10 @@
-/* service.c - publication of a service's Maglev table: atomic pointer swap, hazard slots per reader, deferred free. */
+/* service.c - reference model of table publication (what the data path does with map-in-map): atomic pointer swap, hazard slots per reader, deferred free. */
 #include <errno.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include "fwd/fwd_priv.h"
+#include "fwd/model/model_priv.h"
 
 #define SERVICE_READERS_MAX 1024
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "fwd/coop_fwd.h"
+#include "fwd/model/fwd_model.h" /* the reference model: flow cache, fragment table, publication */
 
 /* splitmix64: reproducible sequences, so a failure can be replayed. */
 static inline uint64_t tu_rand(uint64_t *s)
