@@ -192,14 +192,46 @@ static int change_vs(struct coop_vs *vs, const struct coop_vs_cfg *sec,
 	return ret;
 }
 
-static const struct coop_vs_cfg *sec_find(const struct coop_config *cfg, const char *name)
+/* Names to look up in O(log n): a reload of a thousand VSes must not
+ * compare every name with every other. */
+struct name_ix {
+	const char *name; /* the VS's or the section's name */
+	void *p;          /* the VS, or the section */
+};
+
+static int ix_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct name_ix *)a)->name, ((const struct name_ix *)b)->name);
+}
+
+static void *ix_find(const struct name_ix *ix, size_t n, const char *name)
+{
+	struct name_ix key = { .name = name }, *hit;
+
+	hit = n ? bsearch(&key, ix, n, sizeof(*ix), ix_cmp) : NULL;
+	return hit ? hit->p : NULL;
+}
+
+/* The running VSes and the new file's sections, each sorted by name. */
+static int ix_build(const struct coop *c, const struct coop_config *new, struct name_ix **vs_ix,
+		    struct name_ix **sec_ix)
 {
 	size_t i;
 
-	for (i = 0; i < cfg->n_vs; i++)
-		if (!strcmp(cfg->vs[i].name, name))
-			return &cfg->vs[i];
-	return NULL;
+	*vs_ix = calloc(c->n_vs + 1, sizeof(**vs_ix));
+	*sec_ix = calloc(new->n_vs + 1, sizeof(**sec_ix));
+	if (!*vs_ix || !*sec_ix) {
+		free(*vs_ix);
+		free(*sec_ix);
+		return -ENOMEM;
+	}
+	for (i = 0; i < c->n_vs; i++)
+		(*vs_ix)[i] = (struct name_ix){ c->vs[i]->cfg->name, c->vs[i] };
+	for (i = 0; i < new->n_vs; i++)
+		(*sec_ix)[i] = (struct name_ix){ new->vs[i].name, &new->vs[i] };
+	qsort(*vs_ix, c->n_vs, sizeof(**vs_ix), ix_cmp);
+	qsort(*sec_ix, new->n_vs, sizeof(**sec_ix), ix_cmp);
+	return 0;
 }
 
 static void put_names(struct coop_json *out, const char *key, const struct plan *p,
@@ -269,6 +301,8 @@ static void summary(const struct plan *p, char *buf, size_t len)
 int coop_rt_reload(struct coop *c, struct coop_json *out, char *err, size_t errlen)
 {
 	struct coop_config *new, *old = c->cfg;
+	struct name_ix *vs_ix = NULL, *sec_ix = NULL;
+	size_t n_vs_ix;
 	struct plan p = { 0 };
 	double t0 = now_ms();
 	char msg[1024], sum[1024];
@@ -289,8 +323,14 @@ int coop_rt_reload(struct coop *c, struct coop_json *out, char *err, size_t errl
 	for (i = 0; i < c->n_mods; i++)
 		if (c->mods[i]->check && (ret = c->mods[i]->check(c, old, new, err, errlen)) < 0)
 			goto err_free;
+	n_vs_ix = c->n_vs;
+	if (ix_build(c, new, &vs_ix, &sec_ix) < 0) {
+		snprintf(err, errlen, "out of memory");
+		ret = -ENOMEM;
+		goto err_free;
+	}
 	for (i = 0; i < new->n_vs; i++) {
-		struct coop_vs *vs = coop_vs_find(c, new->vs[i].name);
+		struct coop_vs *vs = ix_find(vs_ix, n_vs_ix, new->vs[i].name);
 
 		if (vs && vs->state == COOP_VS_REMOVING) {
 			snprintf(err, errlen,
@@ -324,7 +364,8 @@ int coop_rt_reload(struct coop *c, struct coop_json *out, char *err, size_t errl
 		size_t n_gone = 0;
 
 		for (i = 0; gone && i < c->n_vs; i++)
-			if (c->vs[i]->state != COOP_VS_REMOVING && !sec_find(new, c->vs[i]->cfg->name))
+			if (c->vs[i]->state != COOP_VS_REMOVING &&
+			    !ix_find(sec_ix, new->n_vs, c->vs[i]->cfg->name))
 				gone[n_gone++] = c->vs[i];
 		for (i = 0; i < n_gone; i++) {
 			item_add(&p, gone[i]->cfg->name, REMOVED);
@@ -343,7 +384,9 @@ int coop_rt_reload(struct coop *c, struct coop_json *out, char *err, size_t errl
 	/* 4. changed and added VSes */
 	for (i = 0; i < new->n_vs; i++) {
 		const struct coop_vs_cfg *sec = &new->vs[i];
-		struct coop_vs *vs = coop_vs_find(c, sec->name);
+		/* a name of the new file is never one of the VSes retired
+		 * above, so the index made before them still holds */
+		struct coop_vs *vs = ix_find(vs_ix, n_vs_ix, sec->name);
 		struct item *it;
 
 		if (vs && coop_vs_cfg_equal(vs->cfg, sec)) {
@@ -398,9 +441,13 @@ int coop_rt_reload(struct coop *c, struct coop_json *out, char *err, size_t errl
 			put_reply(out, c, &p, now_ms() - t0);
 	}
 	free(p.items);
+	free(vs_ix);
+	free(sec_ix);
 	return ret;
 
 err_free:
+	free(vs_ix);
+	free(sec_ix);
 	coop_config_free(new);
 	coop_info("reload refused: %s", err);
 	return ret;
