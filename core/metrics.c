@@ -1,342 +1,207 @@
-/* metrics.c - Prometheus text exposition over HTTP on the control loop: `show stats` and `show fwd` flattened into samples (docs/admin.md, "Metrics"). */
+/* metrics.c - Prometheus text exposition over HTTP on the control loop: the
+ * core's samples and every module's metrics hook, rendered from the
+ * counters with core/prom.h and kept 100 ms (docs/admin.md, "Metrics"). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ev.h>
 #include <netinet/in.h>
-#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/admin.h"
 #include "core/config.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "core/metrics.h"
 #include "core/module.h"
+#include "core/prom.h"
 #include "core/runtime.h"
+#include "core/vs.h"
 
 #define CLIENTS_MAX 32        /* scrapers served at once; more are refused */
 #define REQUEST_MAX 4096      /* bytes of request head read */
 #define CLIENT_TIMEOUT 5.0    /* seconds a client may take, request to last byte */
 #define ACCEPT_PAUSE 0.1      /* seconds accepting rests after EMFILE and the like */
+/* Seconds a rendering is served before the next scrape makes a new one:
+ * a scrape storm costs at most ten renderings a second of the control
+ * loop, whatever the number of VSes. */
+#define RENDER_TTL 0.1
 
-/* --- text buffer ----------------------------------------------------------------- */
-
-void coop_mbuf_free(struct coop_mbuf *b)
-{
-	free(b->p);
-	memset(b, 0, sizeof(*b));
-}
-
-static void put(struct coop_mbuf *b, const char *s, size_t n)
-{
-	if (b->error)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *p;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p) {
-			b->error = -ENOMEM;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void puts_(struct coop_mbuf *b, const char *s)
-{
-	put(b, s, strlen(s));
-}
-
-static void __attribute__((format(printf, 2, 3))) putf(struct coop_mbuf *b, const char *fmt, ...)
-{
-	char tmp[256];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
-/* --- flattening -------------------------------------------------------------------- */
-
-/* One sample: its name, its labels ("" or {k="v",...}), its value. */
-struct sample {
-	char *name;
-	char *labels;
-	char value[32];
-	size_t seq; /* order of appearance: kept within a name */
-};
-
-struct flat {
-	struct sample *s;
-	size_t n, cap;
-	int error;
-};
-
-/* s + "_" + key (or key alone when s is empty), as a metric name. */
-static char *name_join(const char *s, const char *key, size_t klen)
-{
-	size_t n = strlen(s), i;
-	char *r = malloc(n + klen + 2);
-
-	if (!r)
-		return NULL;
-	memcpy(r, s, n);
-	if (n)
-		r[n++] = '_';
-	for (i = 0; i < klen; i++) {
-		char ch = key[i];
-		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_' ||
-			  (ch >= '0' && ch <= '9' && n + i > 0);
-
-		r[n + i] = ok ? ch : '_';
-	}
-	r[n + klen] = '\0';
-	return r;
-}
-
-/* labels with key="value" added; the value escaped as the format says. */
-static char *label_add(const char *labels, const char *key, const char *val, size_t vlen)
-{
-	struct coop_mbuf b = { 0 };
-	char *k = name_join("", key, strlen(key));
-	size_t i;
-
-	if (!k)
-		return NULL;
-	puts_(&b, labels);
-	if (b.len)
-		b.len--; /* drop the '}' */
-	else
-		puts_(&b, "{");
-	if (b.len > 1)
-		puts_(&b, ",");
-	puts_(&b, k);
-	puts_(&b, "=\"");
-	for (i = 0; i < vlen; i++) {
-		if (val[i] == '\\' || val[i] == '"')
-			put(&b, "\\", 1);
-		if (val[i] == '\n')
-			puts_(&b, "\\n");
-		else
-			put(&b, &val[i], 1);
-	}
-	puts_(&b, "\"}");
-	free(k);
-	if (b.error) {
-		coop_mbuf_free(&b);
-		return NULL;
-	}
-	return b.p;
-}
-
-static void emit(struct flat *f, const char *name, const char *labels, const char *value)
-{
-	struct sample *s;
-
-	if (f->error)
-		return;
-	if (f->n == f->cap) {
-		size_t cap = f->cap ? f->cap * 2 : 256;
-		struct sample *ns = realloc(f->s, cap * sizeof(*ns));
-
-		if (!ns) {
-			f->error = -ENOMEM;
-			return;
-		}
-		f->s = ns;
-		f->cap = cap;
-	}
-	s = &f->s[f->n];
-	s->name = strdup(name);
-	s->labels = strdup(labels);
-	if (!s->name || !s->labels) {
-		free(s->name);
-		free(s->labels);
-		f->error = -ENOMEM;
-		return;
-	}
-	snprintf(s->value, sizeof(s->value), "%s", value);
-	s->seq = f->n++;
-}
-
-static void walk(struct flat *f, const struct coop_json_value *v, const char *name,
-		 const char *labels, const char *arraykey)
-{
-	size_t i;
-
-	if (f->error)
-		return;
-	switch (v->type) {
-	case COOP_JSON_NUMBER:
-		if (v->len < 32)
-			emit(f, name, labels, v->str);
-		break;
-	case COOP_JSON_BOOL:
-		emit(f, name, labels, v->b ? "1" : "0");
-		break;
-	case COOP_JSON_OBJECT:
-		for (i = 0; i < v->n_items; i++) {
-			const struct coop_json_value *m = &v->items[i];
-			char *n;
-
-			/* an element's name is its label, not a sample */
-			if (arraykey && m->key_len == 4 && !memcmp(m->key, "name", 4))
-				continue;
-			n = name_join(name, m->key, m->key_len);
-			if (!n) {
-				f->error = -ENOMEM;
-				return;
-			}
-			walk(f, m, n, labels, NULL);
-			free(n);
-		}
-		break;
-	case COOP_JSON_ARRAY: {
-		/* the label is named after the array: vs="nas1", nodes="n2" */
-		const char *key = strrchr(name, '_') ? strrchr(name, '_') + 1 : name;
-
-		for (i = 0; i < v->n_items; i++) {
-			const struct coop_json_value *e = &v->items[i];
-			const struct coop_json_value *nm = coop_json_value_get(e, "name");
-			char idx[24], *l;
-
-			snprintf(idx, sizeof(idx), "%zu", i);
-			if (nm && nm->type == COOP_JSON_STRING)
-				l = label_add(labels, key, nm->str, nm->len);
-			else
-				l = label_add(labels, e->type == COOP_JSON_OBJECT ? key : "index", idx,
-					      strlen(idx));
-			if (!l) {
-				f->error = -ENOMEM;
-				return;
-			}
-			walk(f, e, name, l, key);
-			free(l);
-		}
-		break;
-	}
-	default:
-		break; /* strings and nulls carry no number */
-	}
-}
-
-static int sample_cmp(const void *a, const void *b)
-{
-	const struct sample *x = a, *y = b;
-	int c = strcmp(x->name, y->name);
-
-	return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
-}
-
-int coop_metrics_flatten(const struct coop_json_value *v, const char *prefix,
-			 struct coop_mbuf *b)
-{
-	struct flat f = { 0 };
-	size_t i;
-
-	walk(&f, v, prefix, "", NULL);
-	if (!f.error) {
-		qsort(f.s, f.n, sizeof(*f.s), sample_cmp);
-		for (i = 0; i < f.n; i++) {
-			if (!i || strcmp(f.s[i].name, f.s[i - 1].name)) {
-				puts_(b, "# TYPE ");
-				puts_(b, f.s[i].name);
-				puts_(b, " untyped\n");
-			}
-			puts_(b, f.s[i].name);
-			puts_(b, f.s[i].labels);
-			puts_(b, " ");
-			puts_(b, f.s[i].value);
-			puts_(b, "\n");
-		}
-	}
-	for (i = 0; i < f.n; i++) {
-		free(f.s[i].name);
-		free(f.s[i].labels);
-	}
-	free(f.s);
-	return f.error ? f.error : b->error;
-}
-
-/* One admin command's reply, flattened under prefix. -ENOENT when the
- * command is not there (no forwarder). */
-static int flatten_cmd(struct coop *c, const char *cmd, const char *prefix, struct coop_mbuf *b)
-{
-	struct coop_json_value *v = NULL;
-	struct coop_json reply;
-	char line[64], err[128];
-	const char *text;
-	size_t len;
-	int ret;
-
-	coop_json_init(&reply);
-	snprintf(line, sizeof(line), "%s", cmd);
-	ret = coop_admin_exec(c, line, &reply);
-	text = coop_json_text(&reply, &len);
-	if (ret == 0 && (ret = coop_json_parse(text, len, &v, err, sizeof(err))) == 0) {
-		const struct coop_json_value *ok = coop_json_value_get(v, "ok");
-
-		if (ok && ok->type == COOP_JSON_BOOL && !ok->b)
-			ret = -ENOENT;
-		else
-			ret = coop_metrics_flatten(v, prefix, b);
-	}
-	coop_json_value_free(v);
-	coop_json_fini(&reply);
-	return ret;
-}
-
-int coop_metrics_text(struct coop *c, struct coop_mbuf *b)
-{
-	int ret = flatten_cmd(c, "show stats", "coop", b);
-
-	if (ret == 0 && coop_module_priv(c, COOP_MOD_FWD))
-		ret = flatten_cmd(c, "show fwd", "coop_fwd", b);
-	return ret;
-}
-
-/* --- HTTP -------------------------------------------------------------------------- */
+/* --- state -------------------------------------------------------------------------- */
 
 struct metrics_client;
 
+/* The metrics server (c->metrics). Control thread only. */
 struct coop_metrics {
-	struct coop *c;
+	struct coop *c;                  /* runtime served */
 	int fd;                          /* listening socket */
 	ev_io accept_w;                  /* readable: a scraper connects */
 	ev_timer accept_pause;           /* accept() failed for lack of resources */
 	struct metrics_client *clients;  /* being served */
 	unsigned n_clients;
 	char where[64];                  /* ADDRESS:PORT, for the log */
+	struct coop_mbuf text;           /* the last rendering, served until RENDER_TTL */
+	ev_tstamp rendered;              /* when it was made (ev_now) */
+	uint64_t renders;                /* renderings so far */
+	uint64_t scrapes;                /* GET and HEAD /metrics answered so far */
+	bool warned;                     /* a refused family was logged */
 };
 
+/* One scraper being served: read its request head, write the response. */
 struct metrics_client {
-	struct coop_metrics *m;
-	int fd;
-	ev_io rio, wio;
-	ev_timer timer;
-	char in[REQUEST_MAX];  /* request head so far */
-	size_t in_len;
-	struct coop_mbuf out;  /* response */
-	size_t off;            /* bytes of it written */
-	struct metrics_client *prev, *next;
+	struct coop_metrics *m;             /* server it came to */
+	int fd;                             /* its connection */
+	ev_io rio, wio;                     /* readable (request), writable (response) */
+	ev_timer timer;                     /* CLIENT_TIMEOUT from connecting */
+	char in[REQUEST_MAX];               /* request head so far */
+	size_t in_len;                      /* bytes of it */
+	struct coop_mbuf out;               /* response */
+	size_t off;                         /* bytes of it written */
+	struct metrics_client *prev, *next; /* m->clients links */
 };
 
+/* --- rendering ---------------------------------------------------------------------- */
+
+/* The core's own samples: the runtime, every VS's TCP counters and state,
+ * connections open per worker, and the metrics server's own counters. */
+static void core_metrics(struct coop *c, struct coop_prom *p)
+{
+	struct coop_prom_family *workers, *vs_count, *reloads, *state, *acc, *outb, *active, *bin,
+		*bout, *wactive;
+	struct coop_metrics *m = c->metrics;
+	unsigned w, max_w = 0;
+	size_t i;
+
+	workers = coop_prom_family(p, "coop_workers", COOP_PROM_GAUGE, "worker threads");
+	vs_count = coop_prom_family(p, "coop_vs_count", COOP_PROM_GAUGE,
+				    "virtual servers in the configuration, in any state");
+	reloads = coop_prom_family(p, "coop_reloads_total", COOP_PROM_COUNTER,
+				   "reload commands and SIGHUPs received");
+	coop_prom_u64(workers, c->n_workers, NULL);
+	coop_prom_u64(vs_count, c->n_vs, NULL);
+	coop_prom_u64(reloads, c->reloads, NULL);
+	if (m) {
+		struct coop_prom_family *scrapes, *renders;
+
+		scrapes = coop_prom_family(p, "coop_metrics_scrapes_total", COOP_PROM_COUNTER,
+					   "GET and HEAD /metrics answered (as of this rendering)");
+		renders = coop_prom_family(p, "coop_metrics_renders_total", COOP_PROM_COUNTER,
+					   "times the text was rendered (scrapes within 100 ms "
+					   "share one)");
+		coop_prom_u64(scrapes, m->scrapes, NULL);
+		coop_prom_u64(renders, m->renders, NULL);
+	}
+
+	state = coop_prom_family(p, "coop_vs_state", COOP_PROM_GAUGE,
+				 "1 for the state the VS is in (up, draining, removing, losing, "
+				 "lost, down)");
+	acc = coop_prom_family(p, "coop_vs_tcp_accepted_total", COOP_PROM_COUNTER,
+			       "TCP connections accepted");
+	outb = coop_prom_family(p, "coop_vs_tcp_outbound_total", COOP_PROM_COUNTER,
+				"outbound TCP connections opened");
+	active = coop_prom_family(p, "coop_vs_tcp_active", COOP_PROM_GAUGE,
+				  "TCP connections open now (accepted and outbound)");
+	bin = coop_prom_family(p, "coop_vs_tcp_bytes_in_total", COOP_PROM_COUNTER,
+			       "TCP payload bytes received");
+	bout = coop_prom_family(p, "coop_vs_tcp_bytes_out_total", COOP_PROM_COUNTER,
+				"TCP payload bytes sent");
+	for (i = 0; i < c->n_vs; i++) {
+		const struct coop_vs *vs = c->vs[i];
+		const char *name = vs->cfg->name;
+		struct coop_vs_stats st;
+
+		coop_vs_stats_get(vs, &st);
+		coop_prom_u64(state, 1, "vs", name, "state", coop_vs_state_name(vs->state), NULL);
+		coop_prom_u64(acc, st.accepted, "vs", name, NULL);
+		coop_prom_u64(outb, st.outbound, "vs", name, NULL);
+		coop_prom_u64(active, st.active, "vs", name, NULL);
+		coop_prom_u64(bin, st.bytes_in, "vs", name, NULL);
+		coop_prom_u64(bout, st.bytes_out, "vs", name, NULL);
+		if (vs->wstats && vs->n_workers > max_w)
+			max_w = vs->n_workers;
+	}
+
+	/* How the kernel spread the connections over the workers. A gauge:
+	 * a sum over VSes, it drops when a VS goes, as no counter may. */
+	wactive = coop_prom_family(p, "coop_worker_tcp_active", COOP_PROM_GAUGE,
+				   "TCP connections open now on the worker, all VSes");
+	for (w = 0; w < max_w; w++) {
+		uint64_t open = 0;
+		char id[16];
+
+		for (i = 0; i < c->n_vs; i++) {
+			const struct coop_vs *vs = c->vs[i];
+			const struct coop_vs_wstats *s;
+			uint64_t closed, opened;
+
+			if (!vs->wstats || w >= vs->n_workers)
+				continue;
+			s = &vs->wstats[w];
+			/* closed first: on its single writer it never runs ahead */
+			closed = atomic_load_explicit(&s->closed, memory_order_relaxed);
+			opened = atomic_load_explicit(&s->accepted, memory_order_relaxed) +
+				 atomic_load_explicit(&s->outbound, memory_order_relaxed);
+			open += opened > closed ? opened - closed : 0;
+		}
+		snprintf(id, sizeof(id), "%u", w);
+		coop_prom_u64(wactive, open, "worker", id, NULL);
+	}
+}
+
+int coop_metrics_text(struct coop *c, struct coop_mbuf *b, char *err, size_t errlen)
+{
+	const struct coop_module *const *mods;
+	struct coop_prom *p = coop_prom_new();
+	size_t i, n;
+	int ret;
+
+	if (!p) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	core_metrics(c, p);
+	mods = coop_modules(c, &n);
+	for (i = 0; i < n; i++)
+		if (mods[i]->metrics)
+			mods[i]->metrics(c, p);
+	ret = coop_prom_finish(p, b, err, errlen);
+	coop_prom_free(p);
+	return ret;
+}
+
+/* The text to serve now: the last rendering when it is younger than
+ * RENDER_TTL, else a new one. NULL when none can be made (err says why). */
+static const struct coop_mbuf *current_text(struct coop_metrics *m, char *err, size_t errlen)
+{
+	ev_tstamp now = ev_now(m->c->loop);
+	struct coop_mbuf b = { 0 };
+	int ret;
+
+	if (m->text.p && now - m->rendered < RENDER_TTL && now >= m->rendered)
+		return &m->text;
+	m->renders++;
+	ret = coop_metrics_text(m->c, &b, err, errlen);
+	if (ret == -EINVAL) {
+		/* a module declared something the format refuses: the rest
+		 * is still good. Said once, not at every rendering. */
+		if (!m->warned)
+			coop_warn("metrics: %s (left out)", err);
+		m->warned = true;
+	} else if (ret < 0) {
+		coop_mbuf_free(&b);
+		return NULL;
+	}
+	coop_mbuf_free(&m->text);
+	m->text = b;
+	m->rendered = now;
+	return &m->text;
+}
+
+/* --- HTTP -------------------------------------------------------------------------- */
 
 static void client_free(struct metrics_client *cl)
 {
@@ -394,11 +259,11 @@ static void respond(struct metrics_client *cl, const char *status, const char *t
 {
 	struct ev_loop *loop = cl->m->c->loop;
 
-	putf(&cl->out, "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+	coop_mbuf_putf(&cl->out, "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 		       "Connection: close\r\n\r\n",
 	     status, type, body->len);
 	if (!head)
-		put(&cl->out, body->p ? body->p : "", body->len);
+		coop_mbuf_put(&cl->out, body->p ? body->p : "", body->len);
 	if (cl->out.error) {
 		client_free(cl);
 		return;
@@ -412,7 +277,7 @@ static void respond_text(struct metrics_client *cl, const char *status, const ch
 {
 	struct coop_mbuf body = { 0 };
 
-	puts_(&body, text);
+	coop_mbuf_put(&body, text, strlen(text));
 	respond(cl, status, "text/plain; charset=utf-8", &body, head);
 	coop_mbuf_free(&body);
 }
@@ -421,10 +286,10 @@ static void respond_text(struct metrics_client *cl, const char *status, const ch
 static void handle(struct metrics_client *cl)
 {
 	char method[16], target[256], version[16];
-	struct coop_mbuf body = { 0 };
+	const struct coop_mbuf *text;
+	char err[160];
 	bool head;
 	char *q;
-	int ret;
 
 	if (sscanf(cl->in, "%15s %255s %15s", method, target, version) != 3 ||
 	    strncmp(version, "HTTP/1.", 7)) {
@@ -444,17 +309,16 @@ static void handle(struct metrics_client *cl)
 		respond_text(cl, "404 Not Found", "coop serves /metrics\n", head);
 		return;
 	}
-	ret = coop_metrics_text(cl->m->c, &body);
-	if (ret < 0) {
-		char msg[128];
+	text = current_text(cl->m, err, sizeof(err));
+	if (!text) {
+		char msg[200];
 
-		snprintf(msg, sizeof(msg), "metrics unavailable: %s\n", strerror(-ret));
-		coop_mbuf_free(&body);
+		snprintf(msg, sizeof(msg), "metrics unavailable: %s\n", err);
 		respond_text(cl, "500 Internal Server Error", msg, head);
 		return;
 	}
-	respond(cl, "200 OK", "text/plain; version=0.0.4; charset=utf-8", &body, head);
-	coop_mbuf_free(&body);
+	cl->m->scrapes++;
+	respond(cl, "200 OK", "text/plain; version=0.0.4; charset=utf-8", text, head);
 }
 
 static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -590,6 +454,7 @@ void coop_metrics_close(struct coop *c)
 	ev_io_stop(c->loop, &m->accept_w);
 	ev_timer_stop(c->loop, &m->accept_pause);
 	close(m->fd);
+	coop_mbuf_free(&m->text);
 	free(m);
 	c->metrics = NULL;
 }

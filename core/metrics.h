@@ -1,38 +1,21 @@
-/* metrics.h - Prometheus text exposition of coop's counters: the admin protocol's `show stats` and `show fwd` flattened, served over HTTP on the control loop ([global] metrics_listen; docs/admin.md, "Metrics"). */
+/* metrics.h - Prometheus metrics of a running coop over HTTP on the control
+ * loop ([global] metrics_listen; docs/admin.md, "Metrics"): the core's own
+ * samples, then every module's metrics hook (core/module.h), written from
+ * the counters with core/prom.h. */
 #ifndef COOP_METRICS_H
 #define COOP_METRICS_H
 
 #include <stddef.h>
 
-#include "base/json.h"
+#include "core/prom.h"
 
 struct coop;
 
-/* A growable text buffer. */
-struct coop_mbuf {
-	char *p;    /* text, NUL-terminated when len > 0 */
-	size_t len; /* bytes used */
-	size_t cap; /* bytes allocated */
-	int error;  /* -ENOMEM once an append failed (the text is then cut) */
-};
-
-void coop_mbuf_free(struct coop_mbuf *b);
-
-/*
- * Append the numbers of tree v to b as Prometheus samples named
- * prefix_path_to_leaf (characters outside [A-Za-z0-9_] become '_').
- * Booleans count as 0 and 1, strings are left out. An array of objects
- * becomes a label named after the array's key: the element's "name"
- * member as its value, else its index. Samples are grouped by name, each
- * group after a "# TYPE NAME untyped" line, as the format requires.
- * 0 or -ENOMEM.
- */
-int coop_metrics_flatten(const struct coop_json_value *v, const char *prefix,
-			 struct coop_mbuf *b);
-
-/* The whole exposition of a running c: `show stats` as coop_*, and with a
- * forwarder `show fwd` as coop_fwd_*. 0 or -errno. Control thread. */
-int coop_metrics_text(struct coop *c, struct coop_mbuf *b);
+/* Append the whole exposition of c to b: the core's families (coop_*,
+ * coop_vs_*), then each module's, in hook order. 0; -EINVAL when a
+ * family or sample was refused by the writer (b holds the rest, err
+ * names the first refused); -ENOMEM (b is not usable). Control thread. */
+int coop_metrics_text(struct coop *c, struct coop_mbuf *b, char *err, size_t errlen);
 
 /* Listen on [global] metrics_listen (nothing when unset). 0 or -errno with
  * err filled. Control thread, from coop_start. */

@@ -1106,6 +1106,9 @@ static int fwd_reconfigure(struct coop *c, const struct coop_config *old,
 	return 0;
 }
 
+/* fwd/xdp_metrics.c: the forwarder's /metrics samples. */
+void coop_fwd_xdp_metrics(struct coop *c, struct coop_prom *p);
+
 const struct coop_module coop_mod_fwd = {
 	.id = COOP_MOD_FWD,
 	.name = "forwarder",
@@ -1115,4 +1118,5 @@ const struct coop_module coop_mod_fwd = {
 	.unrun = coop_fwd_xdp_stop,
 	.check = fwd_check,
 	.reconfigure = fwd_reconfigure,
+	.metrics = coop_fwd_xdp_metrics,
 };

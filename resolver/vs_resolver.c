@@ -3,6 +3,8 @@
  * admin command `resolve VS NAME [TYPE]` (answered later, on the control
  * loop) and the counters `show vs` and `show stats` print. */
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +12,11 @@
 
 #include "core/coop_admin.h"
 #include "base/json.h"
+#include "base/util.h"
 #include "core/runtime.h"
 #include "resolver/resolver_vs.h"
 #include "core/module.h"
+#include "core/prom.h"
 #include "core/vs.h"
 
 /* Slots beyond the workers': the control loop (admin) and one spare for
@@ -581,6 +585,61 @@ static void resolver_stats_json(struct coop *c, struct coop_json *out)
 	coop_resolver_json_totals(out, &sum);
 }
 
+/* /metrics: the counters of each VS with a resolver, one family each. */
+static const struct {
+	const char *name; /* metric name */
+	const char *help; /* its # HELP */
+	size_t off;       /* the counter in struct coop_resolver_stats */
+	bool gauge;       /* a value now, not a count */
+} metric_tab[] = {
+	{ "coop_vs_resolver_queries_total", "resolver lookups started",
+	  offsetof(struct coop_resolver_stats, queries), false },
+	{ "coop_vs_resolver_answers_total",
+	  "resolver lookups answered with records (DNS, hosts file or cache)",
+	  offsetof(struct coop_resolver_stats, answers), false },
+	{ "coop_vs_resolver_negative_total",
+	  "resolver lookups answered \"no such name\" or \"no such record\"",
+	  offsetof(struct coop_resolver_stats, negative), false },
+	{ "coop_vs_resolver_cache_hits_total", "resolver lookups answered from the cache",
+	  offsetof(struct coop_resolver_stats, cache_hits), false },
+	{ "coop_vs_resolver_timeouts_total", "resolver lookups that got no answer in time",
+	  offsetof(struct coop_resolver_stats, timeouts), false },
+	{ "coop_vs_resolver_failures_total",
+	  "resolver lookups failed otherwise (server failure, refused, bad answer, no memory)",
+	  offsetof(struct coop_resolver_stats, failures), false },
+	{ "coop_vs_resolver_cancelled_total", "resolver lookups cancelled by their caller",
+	  offsetof(struct coop_resolver_stats, cancelled), false },
+	{ "coop_vs_resolver_upstream_total",
+	  "DNS questions sent to the VS's servers (each candidate name, each type)",
+	  offsetof(struct coop_resolver_stats, upstream), false },
+	{ "coop_vs_resolver_cache_entries", "entries in the VS's resolver cache now",
+	  offsetof(struct coop_resolver_stats, cache_entries), true },
+};
+
+static void resolver_metrics(struct coop *c, struct coop_prom *p)
+{
+	struct coop_prom_family *fam[COOP_ARRAY_LEN(metric_tab)];
+	struct coop_resolver_stats st;
+	size_t i, k;
+
+	for (k = 0; k < COOP_ARRAY_LEN(metric_tab); k++)
+		fam[k] = coop_prom_family(p, metric_tab[k].name,
+					  metric_tab[k].gauge ? COOP_PROM_GAUGE : COOP_PROM_COUNTER,
+					  metric_tab[k].help);
+	for (i = 0; i < c->n_vs; i++) {
+		const struct coop_vs *vs = c->vs[i];
+
+		if (!vs->resolver || !coop_resolver_enabled(vs->resolver))
+			continue;
+		coop_resolver_stats_get(vs->resolver, &st);
+		for (k = 0; k < COOP_ARRAY_LEN(metric_tab); k++) {
+			const char *at = (const char *)&st + metric_tab[k].off;
+
+			coop_prom_u64(fam[k], *(const uint64_t *)at, "vs", vs->cfg->name, NULL);
+		}
+	}
+}
+
 const struct coop_module coop_mod_resolver = {
 	.id = COOP_MOD_RESOLVER,
 	.name = "resolver",
@@ -593,4 +652,5 @@ const struct coop_module coop_mod_resolver = {
 	.vs_remove = coop_vs_resolver_down,
 	.vs_json = resolver_vs_json,
 	.stats_json = resolver_stats_json,
+	.metrics = resolver_metrics,
 };

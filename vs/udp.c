@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "core/module.h"
+#include "core/prom.h"
 #include "core/runtime.h"
 #include "vs/udp.h"
 #include "vs/udp_table.h"
@@ -1560,6 +1561,62 @@ static void udp_stats_json(struct coop *c, struct coop_json *out)
 	coop_udp_json(udp_of(c), out);
 }
 
+/* /metrics: each VS's datagram counters (the VSes with udp listeners) and
+ * the demux's own, from the per-worker counters. */
+static void udp_metrics(struct coop *c, struct coop_prom *p)
+{
+	struct coop_prom_family *din, *dout, *bin, *bout, *vdrops, *drops;
+	const struct coop_udp *u = udp_of(c);
+	struct coop_vs_udp_stats vst;
+	struct coop_udp_stats st;
+	size_t i;
+
+	if (!u)
+		return;
+	din = coop_prom_family(p, "coop_vs_udp_dgrams_in_total", COOP_PROM_COUNTER,
+			       "UDP datagrams handed to the VS's services");
+	dout = coop_prom_family(p, "coop_vs_udp_dgrams_out_total", COOP_PROM_COUNTER,
+				"UDP datagrams sent from the VS (replies and sendto)");
+	bin = coop_prom_family(p, "coop_vs_udp_bytes_in_total", COOP_PROM_COUNTER,
+			       "UDP payload bytes received by the VS");
+	bout = coop_prom_family(p, "coop_vs_udp_bytes_out_total", COOP_PROM_COUNTER,
+				"UDP payload bytes sent from the VS");
+	vdrops = coop_prom_family(p, "coop_vs_udp_drops_total", COOP_PROM_COUNTER,
+				  "UDP datagrams of the VS dropped: refused by the service, "
+				  "refused by the kernel on send, truncated on receive");
+	for (i = 0; i < c->n_vs; i++) {
+		const struct coop_vs *vs = c->vs[i];
+		const char *name = vs->cfg->name;
+
+		if (!vs_find(u, vs))
+			continue;
+		coop_udp_vs_stats(u, vs, &vst);
+		coop_prom_u64(din, vst.dgrams_in, "vs", name, NULL);
+		coop_prom_u64(dout, vst.dgrams_out, "vs", name, NULL);
+		coop_prom_u64(bin, vst.bytes_in, "vs", name, NULL);
+		coop_prom_u64(bout, vst.bytes_out, "vs", name, NULL);
+		coop_prom_u64(vdrops, vst.drop_service, "vs", name, "reason", "service", NULL);
+		coop_prom_u64(vdrops, vst.drop_send, "vs", name, "reason", "send", NULL);
+		coop_prom_u64(vdrops, vst.drop_trunc, "vs", name, "reason", "truncated", NULL);
+	}
+
+	coop_udp_stats(u, &st);
+	drops = coop_prom_family(p, "coop_udp_drops_total", COOP_PROM_COUNTER,
+				 "UDP datagrams no VS could take: no VS owns the destination "
+				 "address, no destination address came with it");
+	coop_prom_u64(drops, st.drop_no_vs, "reason", "no_vs", NULL);
+	coop_prom_u64(drops, st.drop_no_pktinfo, "reason", "no_pktinfo", NULL);
+	coop_prom_u64(coop_prom_family(p, "coop_udp_rx_errors_total", COOP_PROM_COUNTER,
+				       "UDP receive calls that failed (other than EAGAIN)"),
+		      st.rx_errors, NULL);
+	coop_prom_u64(coop_prom_family(p, "coop_udp_groups", COOP_PROM_GAUGE,
+				       "shared (namespace, port) UDP socket groups"),
+		      st.groups, NULL);
+	coop_prom_u64(coop_prom_family(p, "coop_udp_sockets", COOP_PROM_GAUGE,
+				       "UDP sockets of the groups (one per worker and family)"),
+		      st.sockets, NULL);
+}
+
 const struct coop_module coop_mod_udp = {
 	.id = COOP_MOD_UDP,
 	.name = "udp",
@@ -1574,4 +1631,5 @@ const struct coop_module coop_mod_udp = {
 	.worker_stop = udp_worker_stop,
 	.vs_json = udp_vs_json,
 	.stats_json = udp_stats_json,
+	.metrics = udp_metrics,
 };
