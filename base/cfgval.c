@@ -21,15 +21,15 @@ coop_cfg_why(char *why, size_t whylen, int ret, const char *fmt, ...)
 	return ret;
 }
 
-/* Decimal, or hexadecimal after 0x when hex_ok; digits only (strtoul would
- * also take blanks, a sign, and a second 0x). */
-int coop_cfg_u32(const char *s, bool hex_ok, uint32_t *out)
+/* Decimal, hexadecimal after 0x (base 16) or octal (base 8); digits only
+ * (strtoul would also take blanks, a sign, and a second 0x). */
+int coop_cfg_u32_base(const char *s, unsigned base, uint32_t *out)
 {
-	unsigned base = 10, d;
+	unsigned radix = base == 8 ? 8 : 10, d;
 	uint64_t v = 0;
 
-	if (hex_ok && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-		base = 16;
+	if (base == 16 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		radix = 16;
 		s += 2;
 	}
 	if (!*s)
@@ -37,16 +37,23 @@ int coop_cfg_u32(const char *s, bool hex_ok, uint32_t *out)
 	for (; *s; s++) {
 		if (isdigit((unsigned char)*s))
 			d = (unsigned)(*s - '0');
-		else if (base == 16 && isxdigit((unsigned char)*s))
+		else if (radix == 16 && isxdigit((unsigned char)*s))
 			d = (unsigned)(tolower((unsigned char)*s) - 'a' + 10);
 		else
 			return -EINVAL;
-		v = v * base + d;
+		if (d >= radix)
+			return -EINVAL;
+		v = v * radix + d;
 		if (v > UINT32_MAX)
 			return -EINVAL;
 	}
 	*out = (uint32_t)v;
 	return 0;
+}
+
+int coop_cfg_u32(const char *s, bool hex_ok, uint32_t *out)
+{
+	return coop_cfg_u32_base(s, hex_ok ? 16 : 10, out);
 }
 
 /* 1..max-1 bytes of a-z 0-9 (A-Z too when upper) and the characters in
@@ -120,3 +127,41 @@ int coop_cfg_list_each(const char *val, void *obj, coop_cfg_entry_fn fn, char *w
 	return ret;
 }
 
+
+static int dup_cmp(const void *a, const void *b)
+{
+	const struct coop_cfg_dup *x = a, *y = b;
+	int c = strcmp(x->s, y->s);
+
+	if (c)
+		return c;
+	if (x->v != y->v)
+		return x->v < y->v ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+int coop_cfg_dup_name_cmp(const void *key, const void *item)
+{
+	return strcmp(key, ((const struct coop_cfg_dup *)item)->s);
+}
+
+bool coop_cfg_dup_find(struct coop_cfg_dup *items, size_t n, size_t *a, size_t *b)
+{
+	bool found = false;
+	size_t i;
+
+	*a = *b = 0;
+	if (!n)
+		return false;
+	qsort(items, n, sizeof(*items), dup_cmp);
+	for (i = 1; i < n; i++) {
+		if (strcmp(items[i - 1].s, items[i].s) || items[i - 1].v != items[i].v)
+			continue;
+		if (!found || items[i].idx < *b) {
+			*a = items[i - 1].idx;
+			*b = items[i].idx;
+			found = true;
+		}
+	}
+	return found;
+}

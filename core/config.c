@@ -1,4 +1,6 @@
-/* config.c - the INI configuration loader: pre-scan, iniparser, key tables, whole-file validation. */
+/* config.c - the INI configuration loader: pre-scan, iniparser, the key
+ * tables (typed keys read from their entries), whole-file validation
+ * through the tables' hooks. */
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -20,6 +22,8 @@
 #define ADMIN_SOCKET_DEFAULT "/run/coop/admin.sock"
 #define ADMIN_MODE_DEFAULT 0600
 #define WORKERS_MAX 256
+#define DRAIN_DEFAULT_MS 30000
+#define DRAIN_MAX_MS 3600000
 #define WHY_MAX 256 /* a parser's "problem" text */
 #define SEC_MAX (COOP_NAME_MAX + 4) /* "vs NAME" */
 
@@ -140,38 +144,6 @@ static void lower(char *s)
 
 /* --- [global] keys ---------------------------------------------------------- */
 
-static int parse_workers(void *obj, const char *val, char *why, size_t whylen)
-{
-	struct coop_global_cfg *g = obj;
-	uint32_t v;
-
-	if (coop_cfg_u32(val, false, &v) < 0 || v < 1 || v > WORKERS_MAX)
-		return coop_cfg_why(why, whylen, -EINVAL, "'%s' is not a thread count (1..%d)", val,
-			       WORKERS_MAX);
-	g->workers = v;
-	return 0;
-}
-
-static int parse_admin_socket(void *obj, const char *val, char *why, size_t whylen)
-{
-	struct coop_global_cfg *g = obj;
-	size_t n = strlen(val);
-
-	if (!strcmp(val, "none")) {
-		g->admin_socket[0] = '\0';
-		return 0;
-	}
-	if (val[0] != '/')
-		return coop_cfg_why(why, whylen, -EINVAL,
-			       "'%s' is not an absolute path (or 'none' for no admin socket)", val);
-	if (n >= sizeof(g->admin_socket))
-		return coop_cfg_why(why, whylen, -EINVAL,
-			       "path is %zu bytes; a Unix socket path must be shorter than %zu", n,
-			       sizeof(g->admin_socket));
-	memcpy(g->admin_socket, val, n + 1);
-	return 0;
-}
-
 static int parse_metrics_listen(void *obj, const char *val, char *why, size_t whylen)
 {
 	struct coop_global_cfg *g = obj;
@@ -210,103 +182,7 @@ static int parse_metrics_listen(void *obj, const char *val, char *why, size_t wh
 	return 0;
 }
 
-static int parse_admin_mode(void *obj, const char *val, char *why, size_t whylen)
-{
-	struct coop_global_cfg *g = obj;
-	size_t n = strspn(val, "01234567");
-	unsigned long v;
-
-	if (n == 0 || val[n] || n > 4 || (v = strtoul(val, NULL, 8)) > 0777)
-		return coop_cfg_why(why, whylen, -EINVAL, "'%s' is not an octal file mode (0000..0777)",
-			       val);
-	g->admin_mode = (unsigned)v;
-	return 0;
-}
-
-/* "LOW-HIGH" (decimal or 0x hex each), 1 <= LOW <= HIGH. */
-static int u32_range_parse(const char *val, uint32_t *lo, uint32_t *hi)
-{
-	const char *dash = strchr(val, '-');
-	char low[16];
-
-	if (!dash || dash == val || (size_t)(dash - val) >= sizeof(low))
-		return -EINVAL;
-	snprintf(low, sizeof(low), "%.*s", (int)(dash - val), val);
-	if (coop_cfg_u32(low, true, lo) < 0 || coop_cfg_u32(dash + 1, true, hi) < 0 || !*lo ||
-	    *lo > *hi)
-		return -EINVAL;
-	return 0;
-}
-
-static int parse_pbr_marks(void *obj, const char *val, char *why, size_t whylen)
-{
-	struct coop_global_cfg *g = obj;
-
-	if (u32_range_parse(val, &g->pbr_mark_lo, &g->pbr_mark_hi) < 0)
-		return coop_cfg_why(why, whylen, -EINVAL,
-			       "'%s' is not a mark range LOW-HIGH with 1 <= LOW <= HIGH (0 is unmarked traffic)",
-			       val);
-	return 0;
-}
-
-static int parse_pbr_tables(void *obj, const char *val, char *why, size_t whylen)
-{
-	struct coop_global_cfg *g = obj;
-	uint32_t lo, hi;
-
-	if (u32_range_parse(val, &lo, &hi) < 0)
-		return coop_cfg_why(why, whylen, -EINVAL,
-			       "'%s' is not a table range LOW-HIGH with 1 <= LOW <= HIGH", val);
-	if (lo >= 253 && hi <= 255)
-		return coop_cfg_why(why, whylen, -EINVAL,
-			       "'%s' holds only the kernel's tables (253 default, 254 main, 255 local)",
-			       val);
-	g->pbr_table_lo = lo;
-	g->pbr_table_hi = hi;
-	return 0;
-}
-
-static int parse_pbr_protocol(void *obj, const char *val, char *why, size_t whylen)
-{
-	struct coop_global_cfg *g = obj;
-	uint32_t v;
-
-	/* 0..4 are the kernel's own; `ip route add` writes 3 or 4. */
-	if (coop_cfg_u32(val, false, &v) < 0 || v < 5 || v > 255)
-		return coop_cfg_why(why, whylen, -EINVAL,
-			       "'%s' is not a usable protocol number (5..255; 0..4 are the kernel's)",
-			       val);
-	g->pbr_protocol = v;
-	return 0;
-}
-
-static int parse_pbr_priority(void *obj, const char *val, char *why, size_t whylen)
-{
-	struct coop_global_cfg *g = obj;
-	uint32_t v;
-
-	if (coop_cfg_u32(val, false, &v) < 0 || v < 1 || v > COOP_PBR_PRIORITY_MAX - 2)
-		return coop_cfg_why(why, whylen, -EINVAL,
-			       "'%s' is not a rule priority coop can start at (1..%u, below the main table's rule 32766)",
-			       val, COOP_PBR_PRIORITY_MAX - 2);
-	g->pbr_priority = v;
-	return 0;
-}
-
 /* --- [vs NAME] keys --------------------------------------------------------- */
-
-static int parse_isolation(void *obj, const char *val, char *why, size_t whylen)
-{
-	struct coop_vs_cfg *vs = obj;
-
-	if (!strcasecmp(val, "netns"))
-		vs->isolation = COOP_ISO_NETNS;
-	else if (!strcasecmp(val, "pbr"))
-		vs->isolation = COOP_ISO_PBR;
-	else
-		return coop_cfg_why(why, whylen, -EINVAL, "'%s' is not an isolation (netns or pbr)", val);
-	return 0;
-}
 
 static int parse_namespace(void *obj, const char *val, char *why, size_t whylen)
 {
@@ -470,39 +346,6 @@ static int parse_listen(void *obj, const char *val, char *why, size_t whylen)
 	return coop_cfg_list_each(val, obj, listen_entry, why, whylen);
 }
 
-static int parse_mark(void *obj, const char *val, char *why, size_t whylen)
-{
-	struct coop_vs_cfg *vs = obj;
-	uint32_t v;
-
-	if (coop_cfg_u32(val, true, &v) < 0)
-		return coop_cfg_why(why, whylen, -EINVAL,
-			       "'%s' is not a mark (1..0xffffffff, decimal or 0x hex)", val);
-	/* 0 is what unmarked traffic carries: a VS marked 0 is not separated
-	 * from anything. Leaving the key out means "let coop choose". */
-	if (!v)
-		return coop_cfg_why(why, whylen, -EINVAL,
-			       "0 is the mark of unmarked traffic; use 1..0xffffffff or omit mark");
-	vs->mark = v;
-	return 0;
-}
-
-static int parse_table(void *obj, const char *val, char *why, size_t whylen)
-{
-	struct coop_vs_cfg *vs = obj;
-	uint32_t v;
-
-	if (coop_cfg_u32(val, true, &v) < 0)
-		return coop_cfg_why(why, whylen, -EINVAL, "'%s' is not a routing table (1..0xffffffff)",
-			       val);
-	if (v == 0 || v == 253 || v == 254 || v == 255)
-		return coop_cfg_why(why, whylen, -EINVAL,
-			       "table %u is reserved by the kernel (0 unspec, 253 default, 254 main, 255 local); use another or omit table",
-			       v);
-	vs->table = v;
-	return 0;
-}
-
 /* One rpc entry: "PROG:VERS:PROTO:PORT". */
 static int rpc_entry(void *obj, size_t i, size_t n, char *e, char *why, size_t whylen)
 {
@@ -549,59 +392,35 @@ static int parse_rpc(void *obj, const char *val, char *why, size_t whylen)
 	return coop_cfg_list_each(val, obj, rpc_entry, why, whylen);
 }
 
-/* The key tables: the loader, coop_config_keydoc_at() and docs/config.md
- * all come from these. */
-static int parse_drain_timeout(void *obj, const char *val, char *why, size_t whylen)
-{
-	struct coop_global_cfg *g = obj;
-	uint32_t v;
+/* --- the core's key tables ------------------------------------------------------ */
 
-	if (coop_cfg_u32(val, false, &v) < 0 || v > 3600000)
-		return coop_cfg_why(why, whylen, -EINVAL,
-				    "'%s' is not a number of milliseconds in 0..3600000", val);
-	g->drain_timeout_ms = v;
-	return 0;
-}
-
+/* The loader, coop_cfg_keydoc_at() and docs/config.md all come from these;
+ * the pbr_* [global] keys and the pbr [vs] keys are vs/pbr_config.c's. */
 static const struct coop_cfg_key global_keys[] = {
 	{ { "global", "workers", "1..256", "the number of online CPUs (at most 256)",
 	    "Worker threads, each with its own event loop. Every listener gets one "
 	    "SO_REUSEPORT socket per worker, so the kernel spreads connections." },
-	  parse_workers },
+	  .type = COOP_CFG_U32, COOP_CFG_AT(struct coop_global_cfg, workers),
+	  .what = "a thread count", .min = 1, .max = WORKERS_MAX },
 	{ { "global", "admin_socket", "absolute path shorter than 108 bytes, or none",
 	    ADMIN_SOCKET_DEFAULT,
 	    "Unix socket of the admin protocol (used by coopctl). 'none' runs without one." },
-	  parse_admin_socket },
+	  .type = COOP_CFG_PATH, COOP_CFG_AT(struct coop_global_cfg, admin_socket),
+	  .what = "a Unix socket path", .zero_word = "none", .zero_means = "no admin socket" },
 	{ { "global", "admin_mode", "octal mode 0000..0777", "0600",
 	    "File mode of the admin socket; peer credentials are checked as well." },
-	  parse_admin_mode },
+	  .type = COOP_CFG_U32, COOP_CFG_AT(struct coop_global_cfg, admin_mode),
+	  .what = "an octal file mode", .max = 0777, .base = 8 },
 	{ { "global", "metrics_listen", "ADDRESS:PORT ([IPv6]:PORT), or none", "none",
 	    "HTTP listener in coopd's own namespace serving GET /metrics: every counter of "
 	    "the admin protocol's show stats (and show fwd) in Prometheus text format. "
 	    "Anyone who can connect can read it: bind it to a management address." },
-	  parse_metrics_listen },
-	{ { "global", "pbr_marks", "LOW-HIGH (decimal or 0x hex), 1 <= LOW", "0x10000-0x1ffff",
-	    "Marks of pbr VSes: a VS without mark = gets one from here, derived from its "
-	    "name (stable across restarts); an explicit mark must lie here too. An aligned "
-	    "block costs unmarked traffic a single rule." },
-	  parse_pbr_marks },
-	{ { "global", "pbr_tables", "LOW-HIGH, 1 <= LOW", "65536-131071",
-	    "Routing tables of pbr VSes, assigned like the marks; tables used by rules or "
-	    "routes coop does not own are skipped (and refused when given explicitly)." },
-	  parse_pbr_tables },
-	{ { "global", "pbr_protocol", "5..255", "246",
-	    "Protocol number tagging every rule, route and address coop creates for pbr "
-	    "VSes: how coop finds its own state after a crash. Rules and routes with "
-	    "another protocol are never touched." },
-	  parse_pbr_protocol },
-	{ { "global", "pbr_priority", "1..32763", "20000",
-	    "First rule priority of coop's pbr rule tree; it grows upwards by about one "
-	    "priority per three VSes and must end below the main table's rule (32766)." },
-	  parse_pbr_priority },
+	  .parse = parse_metrics_listen },
 	{ { "global", "drain_timeout", "milliseconds, 0..3600000", "30000",
 	    "How long a VS that a reload removes (or must rebuild) keeps serving the "
 	    "connections it has after it stopped accepting; those left then are closed." },
-	  parse_drain_timeout },
+	  .type = COOP_CFG_U32, COOP_CFG_AT(struct coop_global_cfg, drain_timeout_ms),
+	  .what = "a number of milliseconds", .max = DRAIN_MAX_MS },
 };
 
 static const struct coop_cfg_key vs_keys[] = {
@@ -609,20 +428,21 @@ static const struct coop_cfg_key vs_keys[] = {
 	    "netns: the VS has its own network namespace (two VSes may use the same "
 	    "addresses). pbr: the VS shares a namespace and is separated by SO_MARK and "
 	    "a policy routing table." },
-	  parse_isolation },
+	  .type = COOP_CFG_ISO, COOP_CFG_AT(struct coop_vs_cfg, isolation),
+	  .what = "an isolation" },
 	{ { "vs", "namespace", "1..63 of A-Z a-z 0-9 _ . -, or an absolute path",
 	    "netns: the VS name; pbr: the namespace coopd runs in",
 	    "netns: the VS's namespace (/run/netns/NAME), created and owned by coop if "
 	    "absent, attached if present; no two netns VSes may name the same one. pbr: "
 	    "the shared namespace the VS lives in. An absolute path (e.g. /proc/1/ns/net) "
 	    "attaches that namespace file; coop never creates or deletes it." },
-	  parse_namespace },
+	  .parse = parse_namespace },
 	{ { "vs", "interface", "link name, 1..15 bytes", "none",
 	    "netns: an existing link (a VLAN sub-interface, a veth) moved into the "
 	    "namespace. pbr: the link that carries the addresses written without @IFNAME. "
 	    "It must exist when the configuration is loaded (netns: in coopd's namespace "
 	    "or already in the VS's)." },
-	  parse_interface },
+	  .parse = parse_interface },
 	{ { "vs", "addresses", "ADDR/LEN[, ADDR/LEN...]; pbr also ADDR/LEN@IFNAME",
 	    "none (required for pbr)",
 	    "The VS's IPv4 and IPv6 addresses with their prefix lengths, in order. An "
@@ -630,36 +450,48 @@ static const struct coop_cfg_key vs_keys[] = {
 	    "destination, else from the first of its family. Listeners bind "
 	    "each address (a netns VS without addresses binds the wildcards). pbr VSes "
 	    "sharing a namespace must not overlap." },
-	  parse_addresses },
+	  .parse = parse_addresses },
 	{ { "vs", "gateway", "ADDR[, ADDR]: at most one IPv4 and one IPv6", "none",
 	    "Default route(s) of the VS. Each gateway must lie in one of the VS's "
 	    "prefixes of its family (IPv6 link-local gateways excepted)." },
-	  parse_gateway },
+	  .parse = parse_gateway },
 	{ { "vs", "listen", "PROTO:PORT SERVICE[, ...]; PROTO tcp or udp, PORT 1..65535",
 	    "none",
 	    "Listeners and the registered service each hands its traffic to; one entry "
 	    "per protocol and port." },
-	  parse_listen },
-	{ { "vs", "mark", "1..0xffffffff (decimal or 0x hex); pbr only", "assigned by coop",
-	    "SO_MARK carried by every socket of the VS, selecting its policy routing rule." },
-	  parse_mark },
-	{ { "vs", "table", "1..0xffffffff except 253, 254, 255; pbr only",
-	    "assigned by coop",
-	    "Policy routing table holding the VS's connected routes and gateway." },
-	  parse_table },
+	  .parse = parse_listen },
 	{ { "vs", "rpc", "PROG:VERS:PROTO:PORT[, ...]; PROTO tcp or udp", "none",
 	    "Fixed mappings in the VS's own ONC RPC portmapper (the portmap service, "
 	    "RFC 1833), next to its own; see docs/udp.md. Applications register theirs "
 	    "with coop_vs_rpc_set()." },
-	  parse_rpc },
+	  .parse = parse_rpc },
 };
 
+static unsigned default_workers(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		return 1;
+	return n > WORKERS_MAX ? WORKERS_MAX : (unsigned)n;
+}
+
+static void global_init(void *obj)
+{
+	struct coop_global_cfg *g = obj;
+
+	g->workers = default_workers();
+	snprintf(g->admin_socket, sizeof(g->admin_socket), "%s", ADMIN_SOCKET_DEFAULT);
+	g->admin_mode = ADMIN_MODE_DEFAULT;
+	g->drain_timeout_ms = DRAIN_DEFAULT_MS;
+}
 
 #define MAX_KEYS 32 /* keys of one section over all its tables */
 
 /* The core's own tables: [global] and [vs NAME] keys of the runtime. */
 const struct coop_cfg_keytab coop_cfg_core_tabs[2] = {
-	{ .section = "global", .keys = global_keys, .n = COOP_ARRAY_LEN(global_keys) },
+	{ .section = "global", .keys = global_keys, .n = COOP_ARRAY_LEN(global_keys),
+	  .init = global_init },
 	{ .section = "vs", .keys = vs_keys, .n = COOP_ARRAY_LEN(vs_keys) },
 };
 
@@ -832,55 +664,6 @@ out_close:
 	return ret;
 }
 
-/* --- duplicates, by sorting ------------------------------------------------------ */
-
-/* A name, a number, and where they are. */
-struct dup_item {
-	const char *s; /* compared first */
-	uint64_t v;    /* then this */
-	size_t idx;    /* position in file order (section or VS index) */
-};
-
-static int dup_cmp(const void *a, const void *b)
-{
-	const struct dup_item *x = a, *y = b;
-	int c = strcmp(x->s, y->s);
-
-	if (c)
-		return c;
-	if (x->v != y->v)
-		return x->v < y->v ? -1 : 1;
-	return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
-/* By name only: finds an item of a name in an array sorted by dup_cmp. */
-static int dup_name_cmp(const void *key, const void *item)
-{
-	return strcmp(key, ((const struct dup_item *)item)->s);
-}
-
-/* Sort items and find two with equal (s, v). Of all such pairs, report the
- * one whose later member comes first in the file: that is where an operator
- * reading top-down meets the conflict. *a < *b are idx values. */
-static bool dup_find(struct dup_item *items, size_t n, size_t *a, size_t *b)
-{
-	bool found = false;
-	size_t i;
-
-	*a = *b = 0;
-	qsort(items, n, sizeof(*items), dup_cmp);
-	for (i = 1; i < n; i++) {
-		if (strcmp(items[i - 1].s, items[i].s) || items[i - 1].v != items[i].v)
-			continue;
-		if (!found || items[i].idx < *b) {
-			*a = items[i - 1].idx;
-			*b = items[i].idx;
-			found = true;
-		}
-	}
-	return found;
-}
-
 /* --- structure ----------------------------------------------------------------------- */
 
 /* The table of a module's own section called name, or NULL. */
@@ -920,7 +703,7 @@ static bool tab_for(const struct coop_cfg_keytab *kt, const struct raw_sec *s)
 /* Known section kinds, valid VS names, each section once. */
 static int check_sections(struct loader *ld)
 {
-	struct dup_item *items;
+	struct coop_cfg_dup *items;
 	size_t i, a, b;
 	int ret = 0;
 
@@ -963,9 +746,9 @@ static int check_sections(struct loader *ld)
 	if (!items)
 		return fail(ld, -ENOMEM, NULL, NULL, "out of memory");
 	for (i = 0; i < ld->n_secs; i++)
-		items[i] = (struct dup_item){ .s = ld->secs[i].vsname ? ld->secs[i].vsname : "",
-					      .v = ld->secs[i].kind, .idx = i };
-	if (dup_find(items, ld->n_secs, &a, &b))
+		items[i] = (struct coop_cfg_dup){ .s = ld->secs[i].vsname ? ld->secs[i].vsname : "",
+						  .v = ld->secs[i].kind, .idx = i };
+	if (coop_cfg_dup_find(items, ld->n_secs, &a, &b))
 		ret = fail(ld, -EINVAL, ld->secs[b].disp, NULL,
 			   "section given twice (lines %u and %u)%s", ld->secs[a].line,
 			   ld->secs[b].line,
@@ -1087,6 +870,199 @@ static int ini_load(struct loader *ld)
 	return fail(ld, -EINVAL, NULL, NULL, "%s", *m ? m : "iniparser could not load the file");
 }
 
+/* --- typed keys ------------------------------------------------------------------- */
+
+/* The [vs] table of isolation backend name (any case), or NULL. */
+static const struct coop_cfg_keytab *iso_by_name(const struct loader *ld, const char *name)
+{
+	size_t t;
+
+	for (t = 0; t < ld->n_tabs; t++)
+		if (ld->tabs[t]->iso && !strcmp(ld->tabs[t]->section, "vs") &&
+		    !strcasecmp(ld->tabs[t]->iso, name))
+			return ld->tabs[t];
+	return NULL;
+}
+
+const char *coop_cfg_iso_name(const struct coop_cfg_keytab *const *tabs, size_t n_tabs, int id)
+{
+	size_t t;
+
+	for (t = 0; t < n_tabs; t++)
+		if (tabs[t]->iso && !strcmp(tabs[t]->section, "vs") && tabs[t]->iso_id == id)
+			return tabs[t]->iso;
+	return NULL;
+}
+
+/* Word i of n, as a list reads: "a", "a or b", "a, b or c". */
+static size_t list_word(char *buf, size_t len, size_t off, size_t i, size_t n, const char *w)
+{
+	if (off >= len)
+		return off;
+	return off + (size_t)snprintf(buf + off, len - off, "%s%s",
+				      !i ? "" : i + 1 == n ? " or " : ", ", w);
+}
+
+/* Store v in the unsigned (or enum, or bool) field of k. */
+static int store(const struct coop_cfg_key *k, void *obj, uint32_t v, char *why, size_t whylen)
+{
+	char *p = (char *)obj + k->off;
+	uint16_t v16 = (uint16_t)v;
+	uint8_t v8 = (uint8_t)v;
+
+	if (k->size == 4)
+		memcpy(p, &v, 4);
+	else if (k->size == 2 && v <= UINT16_MAX)
+		memcpy(p, &v16, 2);
+	else if (k->size == 1 && v <= UINT8_MAX)
+		memcpy(p, &v8, 1);
+	else
+		return coop_cfg_why(why, whylen, -ERANGE,
+				    "%u does not fit a %zu-byte field (a bug in the key's table)", v,
+				    k->size);
+	return 0;
+}
+
+/* A bound as the key is written: octal, hex above 9, else decimal. */
+static void u32_str(const struct coop_cfg_key *k, uint32_t v, char *buf, size_t len)
+{
+	if (k->base == 8)
+		snprintf(buf, len, "%04o", v);
+	else if (k->base == 16 && v > 9)
+		snprintf(buf, len, "%#x", v);
+	else
+		snprintf(buf, len, "%u", v);
+}
+
+/* ", or 'none' for no admin socket" when the key has a zero word. */
+static void zero_text(const struct coop_cfg_key *k, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	if (k->zero_word)
+		snprintf(buf, len, ", or '%s'%s%s", k->zero_word, k->zero_means ? " for " : "",
+			 k->zero_means ? k->zero_means : "");
+}
+
+static int parse_u32(const struct coop_cfg_key *k, void *obj, const char *val, char *why,
+		     size_t whylen)
+{
+	char lo[16], hi[16], zero[128];
+	bool ok;
+	uint32_t v;
+	size_t i;
+
+	if (k->zero_word && !strcasecmp(val, k->zero_word))
+		return store(k, obj, 0, why, whylen);
+	ok = coop_cfg_u32_base(val, k->base ? k->base : 10, &v) == 0;
+	for (i = 0; ok && i < k->n_reserved; i++)
+		if (v == k->reserved[i])
+			return coop_cfg_why(why, whylen, -EINVAL, "%s %u %s", k->doc.key, v,
+					    k->reserved_why);
+	if (ok && v >= k->min && v <= k->max)
+		return store(k, obj, v, why, whylen);
+	u32_str(k, k->min, lo, sizeof(lo));
+	u32_str(k, k->max, hi, sizeof(hi));
+	zero_text(k, zero, sizeof(zero));
+	return coop_cfg_why(why, whylen, -EINVAL, "'%s' is not %s (%s..%s%s%s%s%s)", val, k->what,
+			    lo, hi, k->base == 16 ? ", decimal or 0x hex" : "", zero,
+			    k->hint ? "; " : "", k->hint ? k->hint : "");
+}
+
+static int parse_bool(const struct coop_cfg_key *k, void *obj, const char *val, char *why,
+		      size_t whylen)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+	size_t i;
+
+	for (i = 0; i < COOP_ARRAY_LEN(yes); i++) {
+		if (!strcasecmp(val, yes[i]))
+			return store(k, obj, 1, why, whylen);
+		if (!strcasecmp(val, no[i]))
+			return store(k, obj, 0, why, whylen);
+	}
+	return coop_cfg_why(why, whylen, -EINVAL, "'%s' is not %s (yes or no%s%s)", val,
+			    k->what ? k->what : "yes or no", k->hint ? "; " : "",
+			    k->hint ? k->hint : "");
+}
+
+static int parse_enum(const struct coop_cfg_key *k, void *obj, const char *val, char *why,
+		      size_t whylen)
+{
+	char words[256] = "";
+	size_t i, n, off = 0;
+
+	for (n = 0; k->names[n].name; n++)
+		if (!strcasecmp(val, k->names[n].name))
+			return store(k, obj, (uint32_t)k->names[n].value, why, whylen);
+	for (i = 0; i < n; i++)
+		off = list_word(words, sizeof(words), off, i, n, k->names[i].name);
+	return coop_cfg_why(why, whylen, -EINVAL, "'%s' is not %s (%s%s%s)", val, k->what, words,
+			    k->hint ? "; " : "", k->hint ? k->hint : "");
+}
+
+static int parse_str(const struct coop_cfg_key *k, void *obj, const char *val, char *why,
+		     size_t whylen)
+{
+	bool path = k->type == COOP_CFG_PATH;
+	char *p = (char *)obj + k->off, zero[128];
+	size_t n = strlen(val);
+
+	if (k->zero_word && !strcasecmp(val, k->zero_word)) {
+		p[0] = '\0';
+		return 0;
+	}
+	zero_text(k, zero, sizeof(zero));
+	if (path && val[0] != '/')
+		return coop_cfg_why(why, whylen, -EINVAL, "'%s' is not an absolute path%s%s%s%s%s", val,
+				    zero[0] ? " (" : "", zero[0] ? zero + 2 : "", zero[0] ? ")" : "",
+				    k->hint ? "; " : "", k->hint ? k->hint : "");
+	if (n >= k->size)
+		return coop_cfg_why(why, whylen, -EINVAL, "%s is %zu bytes; %s must be shorter than %zu%s%s",
+				    path ? "path" : "the value", n, k->what, k->size,
+				    k->hint ? "; " : "", k->hint ? k->hint : "");
+	memcpy(p, val, n + 1);
+	return 0;
+}
+
+/* isolation = NAME: the backends are the [vs] tables with an iso. */
+static int parse_iso(const struct loader *ld, const struct coop_cfg_key *k, void *obj,
+		     const char *val, char *why, size_t whylen)
+{
+	const struct coop_cfg_keytab *kt = iso_by_name(ld, val);
+	char words[256] = "";
+	size_t t, i, n = 0, off = 0;
+
+	if (kt)
+		return store(k, obj, (uint32_t)kt->iso_id, why, whylen);
+	for (t = 0; t < ld->n_tabs; t++)
+		n += ld->tabs[t]->iso && !strcmp(ld->tabs[t]->section, "vs");
+	for (t = i = 0; t < ld->n_tabs; t++)
+		if (ld->tabs[t]->iso && !strcmp(ld->tabs[t]->section, "vs"))
+			off = list_word(words, sizeof(words), off, i++, n, ld->tabs[t]->iso);
+	return coop_cfg_why(why, whylen, -EINVAL, "'%s' is not %s (%s)", val, k->what,
+			    n ? words : "no isolation backend is built in");
+}
+
+/* Parse val into obj with the key's entry: its own parser, or its type's. */
+static int parse_value(const struct loader *ld, const struct coop_cfg_key *k, void *obj,
+		       const char *val, char *why, size_t whylen)
+{
+	switch (k->type) {
+	case COOP_CFG_FN:
+		if (k->parse)
+			return k->parse(obj, val, why, whylen);
+		break;
+	case COOP_CFG_U32: return parse_u32(k, obj, val, why, whylen);
+	case COOP_CFG_BOOL: return parse_bool(k, obj, val, why, whylen);
+	case COOP_CFG_ENUM: return parse_enum(k, obj, val, why, whylen);
+	case COOP_CFG_STR:
+	case COOP_CFG_PATH: return parse_str(k, obj, val, why, whylen);
+	case COOP_CFG_ISO: return parse_iso(ld, k, obj, val, why, whylen);
+	}
+	return coop_cfg_why(why, whylen, -EINVAL, "the key has no parser (a bug in its table)");
+}
+
 /* Parse every key of section s into obj with its table entry. */
 static int parse_section(struct loader *ld, const struct raw_sec *s, void *obj)
 {
@@ -1109,14 +1085,40 @@ static int parse_section(struct loader *ld, const struct raw_sec *s, void *obj)
 			return fail(ld, -EINVAL, s->disp, rk->key,
 				    "empty value (leave the key out to get the default)");
 		why[0] = '\0';
-		ret = rk->def->parse(obj, e->val, why, sizeof(why));
+		ret = parse_value(ld, rk->def, obj, e->val, why, sizeof(why));
 		if (ret < 0)
 			return fail(ld, ret, s->disp, rk->key, "%s", why);
 	}
 	return 0;
 }
 
-/* --- whole-VS and cross-VS checks ------------------------------------------------- */
+/* --- whole-VS and whole-file checks ------------------------------------------------- */
+
+int coop_cfg_err_set(struct coop_cfg_err *e, int ret, const char *sec, const char *key,
+		     const char *fmt, ...)
+{
+	va_list ap;
+
+	snprintf(e->section, sizeof(e->section), "%s", sec ? sec : "");
+	e->key = key;
+	va_start(ap, fmt);
+	vsnprintf(e->why, sizeof(e->why), fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+int coop_cfg_err_vs(struct coop_cfg_err *e, const struct coop_vs_cfg *vs, const char *key,
+		    const char *fmt, ...)
+{
+	va_list ap;
+
+	snprintf(e->section, sizeof(e->section), "vs %s", vs->name);
+	e->key = key;
+	va_start(ap, fmt);
+	vsnprintf(e->why, sizeof(e->why), fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
 
 static int check_gateway(struct loader *ld, const struct coop_vs_cfg *vs,
 			 const struct coop_addr *gw)
@@ -1146,47 +1148,23 @@ static int check_gateway(struct loader *ld, const struct coop_vs_cfg *vs,
 	return 0;
 }
 
-/* Rules that need the whole section: isolation decides what else is
- * allowed, and it may come after the keys it constrains. */
-static int check_vs(struct loader *ld, struct coop_vs_cfg *vs)
+/* Run complete and check of the [vs] tables that apply to vs: its
+ * backend's (backend) or those without an iso (!backend). */
+static int vs_hooks(struct loader *ld, struct coop_vs_cfg *vs, bool backend)
 {
-	bool netns = vs->isolation == COOP_ISO_NETNS;
-	char a[INET6_ADDRSTRLEN], why[WHY_MAX];
+	char why[WHY_MAX];
 	const char *key;
-	size_t i, t;
-	int ret;
+	size_t t;
 
-	if (netns && (vs->mark || vs->table))
-		return fail_vs(ld, vs, vs->mark ? "mark" : "table",
-			       "only for isolation = pbr (this VS uses netns)");
-	if (!netns && !vs->n_addrs)
-		return fail_vs(ld, vs, "addresses",
-			       "missing: a pbr VS is selected by its addresses, give at least one");
-	for (i = 0; i < vs->n_addrs; i++) {
-		const struct coop_prefix *p = &vs->addrs[i];
-
-		coop_addr_str(&p->addr, a, sizeof(a));
-		if (netns && p->ifname[0])
-			return fail_vs(ld, vs, "addresses",
-				       "'%s/%u@%s': @IFNAME is only for isolation = pbr; a netns VS's addresses go on its namespace's links",
-				       a, p->len, p->ifname);
-		if (!netns && !p->ifname[0] && !vs->ifname[0])
-			return fail_vs(ld, vs, "addresses",
-				       "'%s/%u' has no link: set interface = or write ADDR/LEN@IFNAME",
-				       a, p->len);
-	}
-	if (netns && !vs->netns[0])
-		snprintf(vs->netns, sizeof(vs->netns), "%s", vs->name);
-	if (vs->has_gw4 && (ret = check_gateway(ld, vs, &vs->gw4)) < 0)
-		return ret;
-	if (vs->has_gw6 && (ret = check_gateway(ld, vs, &vs->gw6)) < 0)
-		return ret;
-	/* The modules' checks of their [vs NAME] keys (files are read
-	 * unless the file is checked for another machine). */
 	for (t = 0; t < ld->n_tabs; t++) {
 		const struct coop_cfg_keytab *kt = ld->tabs[t];
 
-		if (strcmp(kt->section, "vs") || !kt->check)
+		if (strcmp(kt->section, "vs") || !kt->iso != !backend ||
+		    (kt->iso && kt->iso_id != (int)vs->isolation))
+			continue;
+		if (kt->complete)
+			kt->complete(vs);
+		if (!kt->check)
 			continue;
 		key = NULL;
 		why[0] = '\0';
@@ -1196,254 +1174,51 @@ static int check_vs(struct loader *ld, struct coop_vs_cfg *vs)
 	return 0;
 }
 
-/* A pbr VS in coopd's namespace using a link that a netns VS moves out of
- * it: the key that names it and the netns VS, or NULL. ifs is sorted. */
-static const struct dup_item *pbr_link_taken(const struct coop_vs_cfg *vs,
-					     const struct dup_item *ifs, size_t n_ifs,
-					     const char **key)
+/* Rules that need the whole section: isolation decides what else is
+ * allowed, and it may come after the keys it constrains. */
+static int check_vs(struct loader *ld, const struct raw_sec *s, struct coop_vs_cfg *vs)
 {
-	const struct dup_item *hit = NULL;
-	size_t j;
+	const char *iso = coop_cfg_iso_name(ld->tabs, ld->n_tabs, (int)vs->isolation);
+	size_t k;
+	int ret;
 
-	*key = "interface";
-	if (vs->ifname[0])
-		hit = bsearch(vs->ifname, ifs, n_ifs, sizeof(*ifs), dup_name_cmp);
-	for (j = 0; j < vs->n_addrs && !hit; j++) {
-		*key = "addresses";
-		if (vs->addrs[j].ifname[0])
-			hit = bsearch(vs->addrs[j].ifname, ifs, n_ifs, sizeof(*ifs), dup_name_cmp);
+	/* One backend's keys mean nothing to another backend's VS. */
+	for (k = s->key0; k < s->key0 + s->n_keys; k++) {
+		const struct coop_cfg_keytab *kt = ld->keys[k].tab;
+
+		if (kt->iso && kt->iso_id != (int)vs->isolation)
+			return fail_vs(ld, vs, ld->keys[k].key,
+				       "only for isolation = %s (this VS uses %s)", kt->iso,
+				       iso ? iso : "none");
 	}
-	return hit;
+	if ((ret = vs_hooks(ld, vs, true)) < 0)
+		return ret;
+	if (vs->has_gw4 && (ret = check_gateway(ld, vs, &vs->gw4)) < 0)
+		return ret;
+	if (vs->has_gw6 && (ret = check_gateway(ld, vs, &vs->gw6)) < 0)
+		return ret;
+	/* The modules' checks of their [vs NAME] keys (files are read
+	 * unless the file is checked for another machine). */
+	return vs_hooks(ld, vs, false);
 }
 
-/* A netns VS owns its namespace (and moves its interface there): nobody
- * else may claim either. */
-static int check_netns_owners(struct loader *ld)
+/* Every table's whole-file check, in table order. */
+static int check_cfg(struct loader *ld)
 {
-	const struct coop_config *cfg = ld->cfg;
-	size_t i, n_ns = 0, n_ifs = 0, a, b;
-	const struct dup_item *hit;
-	struct dup_item *ns, *ifs;
-	const char *key;
-	int ret = 0;
+	struct coop_cfg_err e;
+	size_t t;
+	int ret;
 
-	ns = calloc(cfg->n_vs + 1, sizeof(*ns));
-	ifs = calloc(cfg->n_vs + 1, sizeof(*ifs));
-	if (!ns || !ifs) {
-		ret = fail(ld, -ENOMEM, NULL, NULL, "out of memory");
-		goto out_free;
-	}
-	for (i = 0; i < cfg->n_vs; i++) {
-		const struct coop_vs_cfg *vs = &cfg->vs[i];
-
-		if (vs->isolation != COOP_ISO_NETNS)
+	for (t = 0; t < ld->n_tabs; t++) {
+		if (!ld->tabs[t]->check_cfg)
 			continue;
-		ns[n_ns++] = (struct dup_item){ .s = vs->netns, .idx = i };
-		if (vs->ifname[0])
-			ifs[n_ifs++] = (struct dup_item){ .s = vs->ifname, .idx = i };
-	}
-	if (dup_find(ns, n_ns, &a, &b)) {
-		/* Blame the one that named the namespace explicitly: the other
-		 * may be using its default, its own name. */
-		if (!strcmp(cfg->vs[b].netns, cfg->vs[b].name)) {
-			size_t t = a;
-
-			a = b;
-			b = t;
-		}
-		ret = fail_vs(ld, &cfg->vs[b], "namespace",
-			      "'%s' is also the namespace of netns VS '%s'; netns VSes cannot share a namespace (pbr VSes can)",
-			      cfg->vs[b].netns, cfg->vs[a].name);
-		goto out_free;
-	}
-	if (dup_find(ifs, n_ifs, &a, &b)) {
-		ret = fail_vs(ld, &cfg->vs[b], "interface",
-			      "'%s' is also the interface of netns VS '%s'; a link moves into one namespace only",
-			      cfg->vs[b].ifname, cfg->vs[a].name);
-		goto out_free;
-	}
-	/* dup_find() left both arrays sorted. */
-	for (i = 0; i < cfg->n_vs; i++) {
-		const struct coop_vs_cfg *vs = &cfg->vs[i];
-
-		if (vs->isolation != COOP_ISO_PBR)
-			continue;
-		if (vs->netns[0]) {
-			hit = bsearch(vs->netns, ns, n_ns, sizeof(*ns), dup_name_cmp);
-			if (!hit)
-				continue;
-			ret = fail_vs(ld, vs, "namespace",
-				      "'%s' is owned by netns VS '%s'; a pbr VS shares a namespace with pbr VSes only",
-				      vs->netns, cfg->vs[hit->idx].name);
-			goto out_free;
-		}
-		hit = pbr_link_taken(vs, ifs, n_ifs, &key);
-		if (hit) {
-			ret = fail_vs(ld, vs, key,
-				      "link '%s' is moved into the namespace of netns VS '%s'",
-				      cfg->vs[hit->idx].ifname, cfg->vs[hit->idx].name);
-			goto out_free;
-		}
-	}
-out_free:
-	free(ns);
-	free(ifs);
-	return ret;
-}
-
-/* pbr VSes sharing a namespace need their own marks and tables. */
-static int check_pbr_ids(struct loader *ld, bool tables)
-{
-	const struct coop_config *cfg = ld->cfg;
-	struct dup_item *items;
-	size_t i, n = 0, a, b;
-	int ret = 0;
-
-	items = calloc(cfg->n_vs + 1, sizeof(*items));
-	if (!items)
-		return fail(ld, -ENOMEM, NULL, NULL, "out of memory");
-	for (i = 0; i < cfg->n_vs; i++) {
-		const struct coop_vs_cfg *vs = &cfg->vs[i];
-		uint32_t v = tables ? vs->table : vs->mark;
-
-		if (vs->isolation == COOP_ISO_PBR && v)
-			items[n++] = (struct dup_item){ .s = vs->netns, .v = v, .idx = i };
-	}
-	if (dup_find(items, n, &a, &b))
-		ret = fail_vs(ld, &cfg->vs[b], tables ? "table" : "mark",
-			      tables ? "table %u is also the table of pbr VS '%s' in the same namespace" :
-				       "mark %#x is also the mark of pbr VS '%s' in the same namespace",
-			      tables ? cfg->vs[b].table : cfg->vs[b].mark, cfg->vs[a].name);
-	free(items);
-	return ret;
-}
-
-/* Explicit marks and tables lie in the [global] ranges (which may come
- * after the VS sections, hence a check once everything is read). */
-static int check_pbr_ranges(struct loader *ld)
-{
-	const struct coop_config *cfg = ld->cfg;
-	const struct coop_global_cfg *g = &cfg->global;
-	size_t i;
-
-	for (i = 0; i < cfg->n_vs; i++) {
-		const struct coop_vs_cfg *vs = &cfg->vs[i];
-
-		if (vs->isolation != COOP_ISO_PBR)
-			continue;
-		if (vs->mark && (vs->mark < g->pbr_mark_lo || vs->mark > g->pbr_mark_hi))
-			return fail_vs(ld, vs, "mark",
-				       "mark %#x is outside pbr_marks %#x-%#x ([global]); use a mark in that range or widen it",
-				       vs->mark, g->pbr_mark_lo, g->pbr_mark_hi);
-		if (vs->table && (vs->table < g->pbr_table_lo || vs->table > g->pbr_table_hi))
-			return fail_vs(ld, vs, "table",
-				       "table %u is outside pbr_tables %u-%u ([global]); use a table in that range or widen it",
-				       vs->table, g->pbr_table_lo, g->pbr_table_hi);
+		memset(&e, 0, sizeof(e));
+		ret = ld->tabs[t]->check_cfg(ld->cfg, !(ld->flags & COOP_CONFIG_NO_LINKS), &e);
+		if (ret < 0)
+			return fail(ld, ret, e.section[0] ? e.section : NULL, e.key, "%s",
+				    e.why[0] ? e.why : strerror(-ret));
 	}
 	return 0;
-}
-
-/* A pbr address with its network part, for the overlap sweep. */
-struct pfx_item {
-	const char *ns;              /* namespace of its VS */
-	const struct coop_prefix *p; /* the address */
-	size_t vs;                   /* index of its VS */
-	uint8_t net[16];             /* network part (host bits cleared) */
-};
-
-static int pfx_cmp(const void *a, const void *b)
-{
-	const struct pfx_item *x = a, *y = b;
-	int c = strcmp(x->ns, y->ns);
-
-	if (c)
-		return c;
-	if (x->p->addr.family != y->p->addr.family)
-		return x->p->addr.family < y->p->addr.family ? -1 : 1;
-	c = memcmp(x->net, y->net, sizeof(x->net));
-	if (c)
-		return c;
-	if (x->p->len != y->p->len)
-		return x->p->len < y->p->len ? -1 : 1;
-	return x->vs < y->vs ? -1 : x->vs > y->vs;
-}
-
-/* Every pbr address, tagged with its namespace and network part. */
-static struct pfx_item *pbr_prefixes(const struct coop_config *cfg, size_t *n)
-{
-	struct pfx_item *items;
-	size_t i, j, k, total = 0;
-
-	for (i = 0; i < cfg->n_vs; i++)
-		if (cfg->vs[i].isolation == COOP_ISO_PBR)
-			total += cfg->vs[i].n_addrs;
-	items = calloc(total + 1, sizeof(*items));
-	if (!items)
-		return NULL;
-	*n = 0;
-	for (i = 0; i < cfg->n_vs; i++) {
-		const struct coop_vs_cfg *vs = &cfg->vs[i];
-
-		for (j = 0; vs->isolation == COOP_ISO_PBR && j < vs->n_addrs; j++) {
-			struct pfx_item *it = &items[(*n)++];
-
-			*it = (struct pfx_item){ .ns = vs->netns, .p = &vs->addrs[j], .vs = i };
-			memcpy(it->net, coop_addr_bytes(&it->p->addr), coop_addr_bits(&it->p->addr) / 8);
-			for (k = it->p->len; k < sizeof(it->net) * 8; k++)
-				it->net[k / 8] &= (uint8_t)~(0x80u >> (k % 8));
-		}
-	}
-	return items;
-}
-
-/*
- * pbr VSes in one namespace are told apart by their addresses, so no two may
- * overlap. Prefixes nest or are disjoint, so after sorting by network then
- * length a stack of the enclosing prefixes finds every overlap in
- * O(n log n): the stack holds at most one entry per length.
- */
-static int check_pbr_overlap(struct loader *ld)
-{
-	const struct coop_config *cfg = ld->cfg;
-	const struct pfx_item *stack[130];
-	size_t i, j, n, depth = 0;
-	struct pfx_item *items;
-	int ret = 0;
-
-	items = pbr_prefixes(cfg, &n);
-	if (!items)
-		return fail(ld, -ENOMEM, NULL, NULL, "out of memory");
-	qsort(items, n, sizeof(*items), pfx_cmp);
-	for (i = 0; i < n && !ret; i++) {
-		const struct pfx_item *x = &items[i], *top;
-
-		while (depth && (strcmp(stack[depth - 1]->ns, x->ns) ||
-				 !coop_prefix_overlap(stack[depth - 1]->p, x->p)))
-			depth--;
-		/* Everything left on the stack contains x. */
-		for (j = 0; j < depth && !ret; j++) {
-			const struct pfx_item *y = stack[j];
-			const struct pfx_item *later = y->vs > x->vs ? y : x;
-			const struct pfx_item *earlier = later == x ? y : x;
-			char a1[INET6_ADDRSTRLEN], a2[INET6_ADDRSTRLEN];
-
-			if (y->vs != x->vs)
-				ret = fail_vs(ld, &cfg->vs[later->vs], "addresses",
-					      "%s/%u overlaps %s/%u of pbr VS '%s'; pbr VSes sharing a namespace need disjoint addresses",
-					      coop_addr_str(&later->p->addr, a1, sizeof(a1)),
-					      later->p->len,
-					      coop_addr_str(&earlier->p->addr, a2, sizeof(a2)),
-					      earlier->p->len, cfg->vs[earlier->vs].name);
-		}
-		/* Same network and length as the top: the top stands for both. */
-		top = depth ? stack[depth - 1] : NULL;
-		if (top && top->p->len == x->p->len && !memcmp(top->net, x->net, sizeof(x->net)))
-			continue;
-		if (depth < sizeof(stack) / sizeof(stack[0]))
-			stack[depth++] = x;
-	}
-	free(items);
-	return ret;
 }
 
 /* --- links ---------------------------------------------------------------------------- */
@@ -1453,80 +1228,44 @@ static int link_probe(void *arg)
 	return if_nametoindex(arg) ? 0 : -(errno ? errno : ENODEV);
 }
 
-/* Does link name exist where the VS will look for it? netns: in coopd's
- * namespace (to be moved) or already inside the VS's namespace (a restart
- * after it was moved); pbr: in the shared namespace. Read-only. */
-static int check_link(struct loader *ld, const struct coop_vs_cfg *vs, const char *key,
-		      const char *name)
+int coop_cfg_link_find(const char *netns, bool here, const char *name, char *why,
+		       size_t whylen)
 {
 	char path[sizeof(COOP_NETNS_DIR) + COOP_NAME_MAX + 1];
-	bool netns = vs->isolation == COOP_ISO_NETNS;
 	int fd, ret;
 
-	/* A netns VS always has a namespace name; pbr "" is coopd's own. */
-	if ((netns || !vs->netns[0]) && if_nametoindex(name))
+	if ((here || !netns[0]) && if_nametoindex(name))
 		return 0;
-	if (!vs->netns[0])
-		return fail_vs(ld, vs, key, "no link '%s' in coopd's namespace", name);
-	if (!coop_netns_exists(vs->netns))
-		return fail_vs(ld, vs, key,
-			       netns ? "no link '%s' in coopd's namespace (and namespace '%s' does not exist yet)" :
-				       "no link '%s': namespace '%s' does not exist",
-			       name, vs->netns);
-	snprintf(path, sizeof(path), "%s/%s", COOP_NETNS_DIR, vs->netns);
+	if (!netns[0])
+		return coop_cfg_why(why, whylen, -ENODEV, "no link '%s' in coopd's namespace", name);
+	if (!coop_netns_exists(netns))
+		return coop_cfg_why(why, whylen, -ENOENT,
+				    here ? "no link '%s' in coopd's namespace (and namespace '%s' does not exist yet)" :
+					   "no link '%s': namespace '%s' does not exist",
+				    name, netns);
+	snprintf(path, sizeof(path), "%s/%s", COOP_NETNS_DIR, netns);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return fail_vs(ld, vs, key, "cannot open namespace '%s' to look for link '%s': %s",
-			       vs->netns, name, strerror(errno));
+	if (fd < 0) {
+		ret = -errno;
+		return coop_cfg_why(why, whylen, ret,
+				    "cannot open namespace '%s' to look for link '%s': %s", netns,
+				    name, strerror(-ret));
+	}
 	ret = coop_netns_run(fd, link_probe, (void *)name);
 	close(fd);
 	if (ret == 0)
 		return 0;
 	if (ret == -ENODEV)
-		return fail_vs(ld, vs, key,
-			       netns ? "no link '%s' in coopd's namespace or in namespace '%s'" :
-				       "no link '%s' in namespace '%s'",
-			       name, vs->netns);
-	return fail_vs(ld, vs, key, "cannot look for link '%s' in namespace '%s': %s", name,
-		       vs->netns,
-		       ret == -EBADF ? "coop_netns_init() was not called" : strerror(-ret));
-}
-
-static int check_links(struct loader *ld)
-{
-	size_t i, j;
-	int ret;
-
-	for (i = 0; i < ld->cfg->n_vs; i++) {
-		const struct coop_vs_cfg *vs = &ld->cfg->vs[i];
-
-		if (vs->ifname[0] && (ret = check_link(ld, vs, "interface", vs->ifname)) < 0)
-			return ret;
-		for (j = 0; j < vs->n_addrs; j++) {
-			const char *l = vs->addrs[j].ifname;
-
-			/* Each name once: many addresses on one link is the
-			 * common case. */
-			if (!l[0] || !strcmp(l, vs->ifname) ||
-			    (j && !strcmp(l, vs->addrs[j - 1].ifname)))
-				continue;
-			if ((ret = check_link(ld, vs, "addresses", l)) < 0)
-				return ret;
-		}
-	}
-	return 0;
+		return coop_cfg_why(why, whylen, ret,
+				    here ? "no link '%s' in coopd's namespace or in namespace '%s'" :
+					   "no link '%s' in namespace '%s'",
+				    name, netns);
+	return coop_cfg_why(why, whylen, ret, "cannot look for link '%s' in namespace '%s': %s",
+			    name, netns,
+			    ret == -EBADF ? "coop_netns_init() was not called" : strerror(-ret));
 }
 
 /* --- the whole load ----------------------------------------------------------------- */
-
-static unsigned default_workers(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	if (n < 1)
-		return 1;
-	return n > WORKERS_MAX ? WORKERS_MAX : (unsigned)n;
-}
 
 /* A module's own section as a whole (the module knows the rules). */
 static int check_own(struct loader *ld, const struct raw_sec *s, void *obj)
@@ -1539,6 +1278,29 @@ static int check_own(struct loader *ld, const struct raw_sec *s, void *obj)
 		return 0;
 	ret = s->tab->check(obj, !(ld->flags & COOP_CONFIG_NO_LINKS), &key, why, sizeof(why));
 	return ret < 0 ? fail(ld, ret, s->disp, key, "%s", why) : 0;
+}
+
+/* A new VS: every [vs] table's defaults, and the backend its isolation
+ * key names by default. */
+static void vs_init(struct loader *ld, struct coop_vs_cfg *vs, const char *name)
+{
+	const struct coop_cfg_keytab *iso;
+	char why[WHY_MAX];
+	size_t t, k;
+
+	snprintf(vs->name, sizeof(vs->name), "%s", name);
+	for (t = 0; t < ld->n_tabs; t++) {
+		const struct coop_cfg_keytab *kt = ld->tabs[t];
+
+		if (strcmp(kt->section, "vs"))
+			continue;
+		if (kt->init)
+			kt->init(vs);
+		for (k = 0; k < kt->n; k++)
+			if (kt->keys[k].type == COOP_CFG_ISO &&
+			    (iso = iso_by_name(ld, kt->keys[k].doc.dflt)))
+				store(&kt->keys[k], vs, (uint32_t)iso->iso_id, why, sizeof(why));
+	}
 }
 
 static int build(struct loader *ld)
@@ -1554,17 +1316,10 @@ static int build(struct loader *ld)
 	cfg->tabs = ld->tabs;
 	cfg->n_tabs = ld->n_tabs;
 	snprintf(cfg->path, sizeof(cfg->path), "%s", ld->path);
-	cfg->global.workers = default_workers();
-	snprintf(cfg->global.admin_socket, sizeof(cfg->global.admin_socket), "%s",
-		 ADMIN_SOCKET_DEFAULT);
-	cfg->global.admin_mode = ADMIN_MODE_DEFAULT;
-	cfg->global.drain_timeout_ms = 30000;
-	cfg->global.pbr_mark_lo = COOP_PBR_MARK_LO;
-	cfg->global.pbr_mark_hi = COOP_PBR_MARK_HI;
-	cfg->global.pbr_table_lo = COOP_PBR_TABLE_LO;
-	cfg->global.pbr_table_hi = COOP_PBR_TABLE_HI;
-	cfg->global.pbr_protocol = COOP_PBR_PROTOCOL;
-	cfg->global.pbr_priority = COOP_PBR_PRIORITY;
+	/* [global] has its defaults whether the file has the section or not. */
+	for (i = 0; i < ld->n_tabs; i++)
+		if (!strcmp(ld->tabs[i]->section, "global") && ld->tabs[i]->init)
+			ld->tabs[i]->init(&cfg->global);
 	for (i = 0; i < ld->n_secs; i++)
 		n_vs += ld->secs[i].kind == SEC_VS;
 	cfg->vs = calloc(n_vs + 1, sizeof(*cfg->vs));
@@ -1589,18 +1344,11 @@ static int build(struct loader *ld)
 			continue;
 		}
 		vs = &cfg->vs[cfg->n_vs++];
-		snprintf(vs->name, sizeof(vs->name), "%s", s->vsname);
-		vs->isolation = COOP_ISO_NETNS;
-		if ((ret = parse_section(ld, s, vs)) < 0 || (ret = check_vs(ld, vs)) < 0)
+		vs_init(ld, vs, s->vsname);
+		if ((ret = parse_section(ld, s, vs)) < 0 || (ret = check_vs(ld, s, vs)) < 0)
 			return ret;
 	}
-	if ((ret = check_netns_owners(ld)) < 0 || (ret = check_pbr_ids(ld, false)) < 0 ||
-	    (ret = check_pbr_ids(ld, true)) < 0 || (ret = check_pbr_overlap(ld)) < 0 ||
-	    (ret = check_pbr_ranges(ld)) < 0)
-		return ret;
-	if (!(ld->flags & COOP_CONFIG_NO_LINKS) && (ret = check_links(ld)) < 0)
-		return ret;
-	return 0;
+	return check_cfg(ld);
 }
 
 static void loader_release(struct loader *ld)

@@ -20,9 +20,13 @@ struct coop_resolver_conf;
 #define COOP_NAME_MAX 64    /* VS and namespace names, with the NUL */
 #define COOP_SERVICE_MAX 32 /* service names, with the NUL */
 
+/* The isolation backends' ids. The loader does not know them: each
+ * backend's [vs] key table gives its name (isolation = NAME, the same as
+ * its struct coop_iso_ops.name) and its id (struct coop_cfg_keytab .iso
+ * and .iso_id). */
 enum coop_isolation {
-	COOP_ISO_NETNS, /* own network namespace */
-	COOP_ISO_PBR,   /* shared namespace, SO_MARK + policy routing table */
+	COOP_ISO_NETNS, /* own network namespace (vs/netns_config.c) */
+	COOP_ISO_PBR,   /* shared namespace, SO_MARK + policy routing table (vs/pbr_config.c) */
 };
 
 /* One `listen =` entry. */
@@ -54,8 +58,8 @@ struct coop_vs_cfg {
 	bool has_gw4, has_gw6;
 	struct coop_listen_cfg *listens; /* listen =, in file order */
 	size_t n_listens;
-	uint32_t mark;  /* pbr: mark = (0 = assign) */
-	uint32_t table; /* pbr: table = (0 = assign) */
+	uint32_t mark;  /* pbr: mark = (0 = assign; vs/pbr_config.c) */
+	uint32_t table; /* pbr: table = (0 = assign; vs/pbr_config.c) */
 	struct coop_rpc_cfg *rpcs; /* rpc =, in file order */
 	size_t n_rpcs;
 	struct coop_resolver_conf *dns; /* dns =, search =, ndots =, dns_timeout =,
@@ -67,9 +71,10 @@ struct coop_vs_cfg {
 			 * allocate, so a copy is a memcpy */
 };
 
-/* Defaults of the [global] pbr_* keys (see docs/pbr.md): aligned blocks, so
- * one masked rule tells coop's marks from everybody else's; protocol 246 is
- * neither the kernel's (0..4) nor one iproute2's rt_protos names. */
+/* Defaults of the [global] pbr_* keys (vs/pbr_config.c reads them; see
+ * docs/pbr.md): aligned blocks, so one masked rule tells coop's marks from
+ * everybody else's; protocol 246 is neither the kernel's (0..4) nor one
+ * iproute2's rt_protos names. */
 #define COOP_PBR_MARK_LO 0x10000u
 #define COOP_PBR_MARK_HI 0x1ffffu
 #define COOP_PBR_TABLE_LO 0x10000u
@@ -182,37 +187,132 @@ bool coop_vs_cfg_equal(const struct coop_vs_cfg *a, const struct coop_vs_cfg *b)
 /* One configuration key as documented by the loader's own key tables, for
  * `help` output and docs/config.md. */
 struct coop_config_keydoc {
-	const char *section; /* "global" or "vs" */
+	const char *section; /* "global", "vs" or an own section's name */
 	const char *key;     /* name in the file */
 	const char *syntax;  /* accepted values */
 	const char *dflt;    /* default when the key is absent */
 	const char *help;    /* what it does, one paragraph */
 };
 
-/* A key of a table: its documentation and its parser. */
-struct coop_cfg_key {
-	struct coop_config_keydoc doc; /* name, syntax, default, help */
-	/* Parse val into obj (struct coop_global_cfg, struct coop_vs_cfg, or
-	 * the section's own object). 0, or -errno with the problem in why. */
-	int (*parse)(void *obj, const char *val, char *why, size_t whylen);
+/* How a key's value is read: by the loader, from the key's entry (typed
+ * keys, no function of their own), or by the entry's parse(). */
+enum coop_cfg_type {
+	COOP_CFG_FN,   /* parse() reads it: lists, addresses, ranges, names with rules */
+	COOP_CFG_U32,  /* a number min..max, not one of reserved, into an unsigned field
+			* of 1, 2 or 4 bytes; base 10 (0 means 10), 16 (decimal or 0x
+			* hex) or 8 (octal) */
+	COOP_CFG_BOOL, /* yes/no, true/false, on/off, 1/0 (any case), into a bool */
+	COOP_CFG_ENUM, /* one of names (any case): its value, into an enum field */
+	COOP_CFG_STR,  /* a string shorter than its char array field */
+	COOP_CFG_PATH, /* an absolute path shorter than its char array field */
+	COOP_CFG_ISO,  /* the name of an isolation backend (the iso of a [vs] table):
+			* its iso_id, into an enum field; its doc.dflt names the
+			* backend of a VS without the key */
 };
 
-/* The keys one module adds to a section. */
+/* One word a COOP_CFG_ENUM key accepts. */
+struct coop_cfg_name {
+	const char *name; /* as written in the file, any case; NULL ends the list */
+	int value;        /* what the field gets */
+};
+
+/* A key of a table: its documentation and how to read it. Messages of
+ * typed keys read "'VALUE' is not WHAT (ACCEPTED; HINT)", where ACCEPTED
+ * comes from the entry (the range, the words). */
+struct coop_cfg_key {
+	struct coop_config_keydoc doc; /* name, syntax, default, help */
+	/* COOP_CFG_FN: parse val into obj (struct coop_global_cfg, struct
+	 * coop_vs_cfg, or the section's own object). 0, or -errno with the
+	 * problem in why. */
+	int (*parse)(void *obj, const char *val, char *why, size_t whylen);
+	enum coop_cfg_type type; /* COOP_CFG_FN (0) unless said */
+	size_t off;              /* typed: offsetof the field in the section object */
+	size_t size;             /* typed: sizeof the field (COOP_CFG_AT sets both) */
+	const char *what;        /* typed: the kind of value, "a thread count" */
+	const char *hint;        /* typed, optional: why the values are what they are */
+	const char *zero_word;   /* U32, STR, PATH, optional: a word ("none", "auto")
+				  * that stores 0 or "" ... */
+	const char *zero_means;  /* ... and what it stands for: "no admin socket" */
+	uint32_t min, max;       /* U32: the accepted range */
+	unsigned base;           /* U32: 10, 16 or 8 (see COOP_CFG_U32) */
+	const uint32_t *reserved; /* U32, optional: values refused although in
+				   * range (checked first) ... */
+	size_t n_reserved;
+	const char *reserved_why; /* ... and why: "KEY VALUE <reserved_why>" */
+	const struct coop_cfg_name *names; /* ENUM: the accepted words */
+};
+
+/* The field a typed key fills: .off and .size of member field of type. */
+#define COOP_CFG_AT(type, field) .off = offsetof(type, field), .size = sizeof(((type *)0)->field)
+
+/* Where a whole-configuration check (check_cfg) found a problem; the
+ * loader reports it as "FILE: [SECTION] KEY: why". */
+struct coop_cfg_err {
+	char section[COOP_NAME_MAX + 4]; /* "vs NAME", "global", ... ("" = the file) */
+	const char *key;                 /* the key to blame, or NULL */
+	char why[512];                   /* the problem */
+};
+
+/* Fill e about key (NULL: the section) of the VS vs; returns -EINVAL. */
+int coop_cfg_err_vs(struct coop_cfg_err *e, const struct coop_vs_cfg *vs, const char *key,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Fill e about key of section sec (both may be NULL); returns ret. */
+int coop_cfg_err_set(struct coop_cfg_err *e, int ret, const char *sec, const char *key,
+		     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/*
+ * The keys one module adds to a section, and the module's checks.
+ *
+ * Order of a load: every [global] table's init on the [global] object; per
+ * section, in file order: init ([vs] tables: on each VS; own sections: on
+ * the section's object), the keys, then the section as a whole: [vs]
+ * sections first refuse keys of another backend's table, then run
+ * complete and check of the VS's backend table, the core's own checks
+ * (gateways), and complete and check of the tables without iso; own
+ * sections run their table's check. Last, every table's check_cfg, in
+ * table order, on the whole configuration.
+ */
 struct coop_cfg_keytab {
 	const char *section;            /* "global", "vs", or an own section's name */
 	const struct coop_cfg_key *keys;
 	size_t n;
 	/* Own sections: where the section's object lives in struct
-	 * coop_config (non-zero), and its hooks: defaults before the keys,
-	 * the whole section after them, freeing what the parsers allocated. */
+	 * coop_config (non-zero); 0 for "global" and "vs". */
 	size_t obj_off;
+	/* [vs] tables of an isolation backend: its name, as isolation =
+	 * takes it (struct coop_iso_ops.name), and the id a VS of that
+	 * backend gets (enum coop_isolation). Their keys are refused in
+	 * VSes of another backend, and their complete and check run for
+	 * the backend's VSes only. NULL: every VS. */
+	const char *iso;
+	int iso_id;
+	/* Defaults, before the keys (see the order above). */
 	void (*init)(void *obj);
-	/* After a section's keys are parsed ([vs NAME] tables: each VS; own
-	 * sections: the section). links: links and files may be looked at.
-	 * 0, or -errno with *key naming the key to blame and why the problem. */
+	/* Defaults that depend on other keys, once the section is read
+	 * (netns: the namespace is the VS's name). */
+	void (*complete)(void *obj);
+	/* The section as a whole ([vs] tables: each VS; own sections: the
+	 * section; not run for [global]: use check_cfg). links: links and
+	 * files may be looked at. 0, or -errno with *key naming the key to
+	 * blame and why the problem. */
 	int (*check)(const void *obj, bool links, const char **key, char *why, size_t whylen);
+	/* The whole configuration (across VSes: namespaces, marks, address
+	 * overlaps; links): 0, or -errno with e filled. */
+	int (*check_cfg)(const struct coop_config *cfg, bool links, struct coop_cfg_err *e);
+	/* Own sections: free what the parsers allocated. */
 	void (*release)(void *obj);
 };
+
+/* Is link name where a VS will look for it: in namespace netns ("" =
+ * coopd's own) or, when here, in coopd's namespace first (a link about to
+ * be moved)? Read-only. 0, or -errno with the problem in why. Control
+ * thread (coop_netns_run). */
+int coop_cfg_link_find(const char *netns, bool here, const char *name, char *why,
+		       size_t whylen);
+
+/* The name of isolation id in tabs (the iso of the [vs] table with that
+ * iso_id), or NULL. Static data; any thread. */
+const char *coop_cfg_iso_name(const struct coop_cfg_keytab *const *tabs, size_t n_tabs, int id);
 
 /* The core's own tables: [global] and [vs NAME]. */
 extern const struct coop_cfg_keytab coop_cfg_core_tabs[2];

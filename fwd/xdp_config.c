@@ -1,4 +1,4 @@
-/* xdp_config.c - the [forwarder] section: value parsers for core/config.c's key table and the whole-section check. */
+/* xdp_config.c - the [forwarder] section: its key table (typed keys, and parsers for the lists and names), defaults and the whole-section check. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -193,100 +193,19 @@ int coop_fwd_cfg_parse_self(void *obj, const char *val, char *why, size_t whylen
 	return 0;
 }
 
-int coop_fwd_cfg_parse_table_size(void *obj, const char *val, char *why, size_t whylen)
-{
-	struct coop_fwd_cfg *f = obj;
-	uint32_t v;
-
-	if (coop_cfg_u32(val, false, &v) < 0 || v < 101 || v > COOP_FWD_M_MAX)
-		return coop_cfg_why(why, whylen, -EINVAL,
-				    "'%s' is not a table size (a prime, 101..%u)", val,
-				    COOP_FWD_M_MAX);
-	if (coop_fwd_prime_next(v) != v)
-		return coop_cfg_why(why, whylen, -EINVAL,
-				    "%u is not prime (Maglev needs a prime size; next prime: %u)",
-				    v, coop_fwd_prime_next(v));
-	f->table_size = v;
-	return 0;
-}
-
-int coop_fwd_cfg_parse_flow_cache_size(void *obj, const char *val, char *why, size_t whylen)
-{
-	struct coop_fwd_cfg *f = obj;
-	uint32_t v;
-
-	if (coop_cfg_u32(val, false, &v) < 0 || v < FLOWS_MIN || v > FLOWS_MAX)
-		return coop_cfg_why(why, whylen, -EINVAL, "'%s' is not a flow count (%u..%u)", val,
-				    FLOWS_MIN, FLOWS_MAX);
-	f->flow_cache_size = v;
-	return 0;
-}
-
-int coop_fwd_cfg_parse_encap(void *obj, const char *val, char *why, size_t whylen)
-{
-	struct coop_fwd_cfg *f = obj;
-
-	if (!strcasecmp(val, "gue"))
-		f->encap = COOP_FWD_ENCAP_GUE;
-	else if (!strcasecmp(val, "ipip"))
-		f->encap = COOP_FWD_ENCAP_IPIP;
-	else
-		return coop_cfg_why(why, whylen, -EINVAL,
-				    "'%s' is not an encapsulation (gue or ipip)", val);
-	return 0;
-}
-
-int coop_fwd_cfg_parse_gue_port(void *obj, const char *val, char *why, size_t whylen)
-{
-	struct coop_fwd_cfg *f = obj;
-	uint32_t v;
-
-	if (coop_cfg_u32(val, false, &v) < 0 || v < 1 || v > 65535)
-		return coop_cfg_why(why, whylen, -EINVAL, "'%s' is not a UDP port (1..65535)", val);
-	f->gue_port = (uint16_t)v;
-	return 0;
-}
-
-int coop_fwd_cfg_parse_mtu(void *obj, const char *val, char *why, size_t whylen)
-{
-	struct coop_fwd_cfg *f = obj;
-	uint32_t v;
-
-	if (!strcasecmp(val, "auto")) {
-		f->mtu = 0;
-		return 0;
-	}
-	if (coop_cfg_u32(val, false, &v) < 0 || v < COOP_XDP_MTU_MIN || v > 65535)
-		return coop_cfg_why(why, whylen, -EINVAL,
-				    "'%s' is not a cluster MTU (auto, or %u..65535: encapsulated "
-				    "packets must still carry 1280-byte IPv6 packets)",
-				    val, COOP_XDP_MTU_MIN);
-	f->mtu = v;
-	return 0;
-}
-
-int coop_fwd_cfg_parse_xdp_mode(void *obj, const char *val, char *why, size_t whylen)
-{
-	struct coop_fwd_cfg *f = obj;
-
-	if (!strcasecmp(val, "auto"))
-		f->xdp_mode = COOP_FWD_XDP_AUTO;
-	else if (!strcasecmp(val, "native"))
-		f->xdp_mode = COOP_FWD_XDP_NATIVE;
-	else if (!strcasecmp(val, "generic"))
-		f->xdp_mode = COOP_FWD_XDP_GENERIC;
-	else
-		return coop_cfg_why(why, whylen, -EINVAL,
-				    "'%s' is not an XDP mode (auto, native or generic)", val);
-	return 0;
-}
-
 int coop_fwd_cfg_check(const struct coop_fwd_cfg *f, bool links, const char **key, char *why,
 		       size_t whylen)
 {
 	const struct coop_fwd_node_cfg *self = NULL;
 	size_t i;
 
+	/* A value first (the key itself may be all the section has so far):
+	 * the typed key checked the range, Maglev needs a prime. */
+	*key = "table_size";
+	if (coop_fwd_prime_next(f->table_size) != f->table_size)
+		return coop_cfg_why(why, whylen, -EINVAL,
+				    "%u is not prime (Maglev needs a prime size; next prime: %u)",
+				    f->table_size, coop_fwd_prime_next(f->table_size));
 	*key = NULL;
 	if (!f->ifname[0]) {
 		*key = "interface";
@@ -337,20 +256,33 @@ int coop_fwd_cfg_check(const struct coop_fwd_cfg *f, bool links, const char **ke
 
 /* --- the key table ---------------------------------------------------------------- */
 
+static const struct coop_cfg_name encaps[] = {
+	{ "gue", COOP_FWD_ENCAP_GUE },
+	{ "ipip", COOP_FWD_ENCAP_IPIP },
+	{ NULL, 0 },
+};
+
+static const struct coop_cfg_name xdp_modes[] = {
+	{ "auto", COOP_FWD_XDP_AUTO },
+	{ "native", COOP_FWD_XDP_NATIVE },
+	{ "generic", COOP_FWD_XDP_GENERIC },
+	{ NULL, 0 },
+};
+
 /* The [forwarder] section (docs/xdp.md). */
 static const struct coop_cfg_key fwd_keys[] = {
 	{ { "forwarder", "interface", "link name, 1..15 bytes", "none (required)",
 	    "The link VIP traffic arrives on (the uplink towards the ECMP router). The XDP "
 	    "program is attached to it; tunnels to other nodes leave by it, or by the link "
 	    "the route to a node names." },
-	  coop_fwd_cfg_parse_interface },
+	  .parse = coop_fwd_cfg_parse_interface },
 	{ { "forwarder", "vips",
 	    "ADDR:PORT/PROTO[, ...]; IPv6 as [ADDR]:PORT/PROTO; PORT 1..65535 or *; PROTO tcp or udp",
 	    "none (required)",
 	    "The virtual addresses the cluster serves, with port and protocol (* takes every "
 	    "port). Every node lists the same VIPs and has them as local addresses (on lo or "
 	    "a VS) so that the flows it owns are accepted." },
-	  coop_fwd_cfg_parse_vips },
+	  .parse = coop_fwd_cfg_parse_vips },
 	{ { "forwarder", "nodes",
 	    "NAME ADDR [WEIGHT][, ...]; NAME 1..31 of a-z 0-9 _ . -; WEIGHT 0..10000",
 	    "none (required)",
@@ -358,37 +290,45 @@ static const struct coop_cfg_key fwd_keys[] = {
 	    "list on every node gives the same table everywhere), its cluster address (where "
 	    "tunnels to it go) and a weight (default 1; 0 drains the node). Cluster "
 	    "addresses are all IPv4 or all IPv6." },
-	  coop_fwd_cfg_parse_nodes },
+	  .parse = coop_fwd_cfg_parse_nodes },
 	{ { "forwarder", "self", "a NAME from nodes", "none (required)",
 	    "Which of the nodes this one is: flows it owns pass to the local stack, its "
 	    "cluster address is the source of its tunnels and where tunnels to it end." },
-	  coop_fwd_cfg_parse_self },
+	  .parse = coop_fwd_cfg_parse_self },
 	{ { "forwarder", "table_size", "a prime, 101..16777213, at least 100 x the nodes",
 	    "65537",
 	    "Entries of the Maglev lookup table; more entries spread flows more evenly and "
 	    "move fewer of them when the node set changes." },
-	  coop_fwd_cfg_parse_table_size },
+	  .type = COOP_CFG_U32, COOP_CFG_AT(struct coop_fwd_cfg, table_size),
+	  .what = "a table size", .hint = "Maglev needs a prime", .min = 101, .max = COOP_FWD_M_MAX },
 	{ { "forwarder", "flow_cache_size", "1024..67108864", "65536",
 	    "Flows the data path remembers (an LRU map): a cached flow keeps its node through "
 	    "changes of the node set, as long as that node stays in the set." },
-	  coop_fwd_cfg_parse_flow_cache_size },
+	  .type = COOP_CFG_U32, COOP_CFG_AT(struct coop_fwd_cfg, flow_cache_size),
+	  .what = "a flow count", .min = FLOWS_MIN, .max = FLOWS_MAX },
 	{ { "forwarder", "encap", "gue or ipip", "gue",
 	    "How packets travel to the node that owns their flow: gue (IP in GUE in UDP, the "
 	    "flow hash in the outer source port so receivers spread flows over their queues) "
 	    "or ipip. Every node accepts both." },
-	  coop_fwd_cfg_parse_encap },
+	  .type = COOP_CFG_ENUM, COOP_CFG_AT(struct coop_fwd_cfg, encap),
+	  .what = "an encapsulation", .names = encaps },
 	{ { "forwarder", "gue_port", "1..65535", "6080",
 	    "UDP destination port of GUE tunnels; the same on every node." },
-	  coop_fwd_cfg_parse_gue_port },
+	  .type = COOP_CFG_U32, COOP_CFG_AT(struct coop_fwd_cfg, gue_port),
+	  .what = "a UDP port", .min = 1, .max = 65535 },
 	{ { "forwarder", "mtu", "auto, or 1336..65535", "auto (the interface's MTU)",
 	    "Largest encapsulated packet (IP bytes) the links between nodes carry. A client "
 	    "packet that would not fit once encapsulated is answered with ICMP fragmentation "
 	    "needed / packet too big; see docs/xdp.md for the MTU and MSS plan." },
-	  coop_fwd_cfg_parse_mtu },
+	  .type = COOP_CFG_U32, COOP_CFG_AT(struct coop_fwd_cfg, mtu),
+	  .what = "a cluster MTU", .zero_word = "auto", .zero_means = "the interface's MTU",
+	  .min = COOP_XDP_MTU_MIN, .max = 65535,
+	  .hint = "encapsulated packets must still carry 1280-byte IPv6 packets" },
 	{ { "forwarder", "xdp_mode", "auto, native or generic", "auto",
 	    "auto: native XDP, or generic (skb) mode when the driver has none, said in the "
 	    "log; native or generic insist on one." },
-	  coop_fwd_cfg_parse_xdp_mode },
+	  .type = COOP_CFG_ENUM, COOP_CFG_AT(struct coop_fwd_cfg, xdp_mode),
+	  .what = "an XDP mode", .names = xdp_modes },
 };
 
 static void tab_init(void *obj)

@@ -476,30 +476,30 @@ static const struct coop_cfg_key vs_keys[] = {
 	    "The VS's DNS servers, tried in order, asked from inside the VS (its namespace "
 	    "or its mark). Without dns the VS has no resolver; it never falls back to the "
 	    "host's resolv.conf or hosts file, nor to another VS's servers." },
-	  coop_resolver_cfg_parse_dns },
+	  .parse = coop_resolver_cfg_parse_dns },
 	{ { "vs", "search", "DOMAIN[, ...]: at most 6", "none",
 	    "Search list for names with fewer than ndots dots, as resolv.conf(5) describes. "
 	    "Needs dns." },
-	  coop_resolver_cfg_parse_search },
+	  .parse = coop_resolver_cfg_parse_search },
 	{ { "vs", "ndots", "0..15", "1",
 	    "A name with at least this many dots is tried as given before the search list. "
 	    "Needs dns." },
-	  coop_resolver_cfg_parse_ndots },
+	  .parse = coop_resolver_cfg_parse_ndots },
 	{ { "vs", "dns_timeout", "milliseconds, 10..30000", "2000",
 	    "Wait for one attempt. A lookup without an answer fails after dns_timeout x "
 	    "dns_attempts x (number of servers). Needs dns." },
-	  coop_resolver_cfg_parse_timeout },
+	  .parse = coop_resolver_cfg_parse_timeout },
 	{ { "vs", "dns_attempts", "1..5", "2", "Attempts per server. Needs dns." },
-	  coop_resolver_cfg_parse_attempts },
+	  .parse = coop_resolver_cfg_parse_attempts },
 	{ { "vs", "dns_cache", "entries, 0..1000000", "1024",
 	    "Answers the VS keeps, each until its TTL ends (negative ones for their SOA's "
 	    "minimum), least recently used first out; 0 turns the cache off. Needs dns." },
-	  coop_resolver_cfg_parse_cache },
+	  .parse = coop_resolver_cfg_parse_cache },
 	{ { "vs", "hosts_file", "absolute path", "none",
 	    "The VS's own hosts file (ADDRESS NAME [ALIAS...] lines), consulted before the "
 	    "DNS for addresses and reverse lookups. The host's /etc/hosts is never read. "
 	    "Needs dns." },
-	  coop_resolver_cfg_parse_hosts },
+	  .parse = coop_resolver_cfg_parse_hosts },
 };
 
 /* A VS's settings as a whole: the hosts file is read when links are. */

@@ -16,6 +16,7 @@
 #include "core/admin.h"
 #include "core/metrics.h"
 #include "runtime/rt.h"
+#include "vs/netns_config.h"
 
 static const struct coop_module *const builtin[] = {
 	&coop_mod_netns, &coop_mod_pbr,	   &coop_mod_rpc, &coop_mod_resolver,
@@ -41,9 +42,14 @@ static const struct coop_cfg_keytab *const *all_tabs(size_t *n)
 
 		tabs[n_tabs++] = &coop_cfg_core_tabs[0];
 		tabs[n_tabs++] = &coop_cfg_core_tabs[1];
-		for (i = 0; i < COOP_ARRAY_LEN(builtin); i++)
+		for (i = 0; i < COOP_ARRAY_LEN(builtin); i++) {
 			for (k = 0; k < builtin[i]->n_keytabs && n_tabs < COOP_ARRAY_LEN(tabs); k++)
 				tabs[n_tabs++] = &builtin[i]->keytabs[k];
+			/* Until coop_mod_netns (vs/iso_netns.c) lists its table
+			 * itself: in its place, so the order stays the modules'. */
+			if (builtin[i] == &coop_mod_netns && !builtin[i]->n_keytabs)
+				tabs[n_tabs++] = &coop_netns_keytabs[0];
+		}
 	}
 	*n = n_tabs;
 	return tabs;
@@ -71,13 +77,14 @@ const struct coop_config_keydoc *coop_config_keydoc_at(size_t i)
 	return coop_cfg_keydoc_at(tabs, n, i);
 }
 
+/* The backend's [vs] key table says which name its id stands for. */
 const struct coop_iso_ops *coop_rt_iso(const struct coop *c, const struct coop_vs_cfg *cfg)
 {
-	static const char *const names[] = { [COOP_ISO_NETNS] = "netns", [COOP_ISO_PBR] = "pbr" };
-	const char *want = (size_t)cfg->isolation < COOP_ARRAY_LEN(names) ? names[cfg->isolation] : "";
-	size_t i;
+	size_t i, n;
+	const struct coop_cfg_keytab *const *tabs = all_tabs(&n);
+	const char *want = coop_cfg_iso_name(tabs, n, (int)cfg->isolation);
 
-	for (i = 0; i < c->n_mods; i++)
+	for (i = 0; want && i < c->n_mods; i++)
 		if (c->mods[i]->iso && !strcmp(c->mods[i]->iso->name, want))
 			return c->mods[i]->iso;
 	return NULL;

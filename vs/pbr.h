@@ -20,7 +20,18 @@ struct coop;
 struct coop_vs;
 
 /* Defaults and limits of the [global] pbr_* keys: COOP_PBR_* in
- * core/config.h, where the loader needs them too. */
+ * core/config.h, next to the fields they fill. */
+
+/* --- configuration (vs/pbr_config.c) ------------------------------------- */
+
+/* The pbr keys and checks, for coop_mod_pbr.keytabs: [global] pbr_marks,
+ * pbr_tables, pbr_protocol, pbr_priority (defaults included); [vs NAME]
+ * mark and table, refused in VSes of another backend, a pbr VS's own
+ * rules (addresses, each on a link), and across pbr VSes: marks, tables
+ * and addresses apart within a namespace, explicit marks and tables inside
+ * pbr_marks and pbr_tables, and the links where the VSes live. */
+struct coop_cfg_keytab;
+extern const struct coop_cfg_keytab coop_pbr_keytabs[2];
 
 /* The [global] pbr_* settings, shared by every pbr VS of a runtime. */
 struct coop_pbr_params {

@@ -955,6 +955,200 @@ static void test_many_pbr_vses(void **state)
 	free(text);
 }
 
+/* --- typed keys and backend tables, with tables of the test's own ------------------- */
+
+static const struct coop_cfg_name colours[] = { { "red", 1 }, { "green", 2 }, { NULL, 0 } };
+static const uint32_t port_taken[] = { 7 };
+
+/* Typed keys of every kind, in an own section [typed] whose object is
+ * (borrowed) the forwarder's struct. */
+static const struct coop_cfg_key typed_keys[] = {
+	{ { "typed", "flag", "yes or no", "no", "A bool." },
+	  .type = COOP_CFG_BOOL, COOP_CFG_AT(struct coop_fwd_cfg, enabled), .what = "a test flag" },
+	{ { "typed", "label", "1..31 bytes", "none", "A string." },
+	  .type = COOP_CFG_STR, COOP_CFG_AT(struct coop_fwd_cfg, self), .what = "a label" },
+	{ { "typed", "colour", "red or green", "none", "An enum." },
+	  .type = COOP_CFG_ENUM, COOP_CFG_AT(struct coop_fwd_cfg, encap), .what = "a colour",
+	  .names = colours },
+	{ { "typed", "perm", "octal", "0", "Octal." },
+	  .type = COOP_CFG_U32, COOP_CFG_AT(struct coop_fwd_cfg, mtu), .what = "a mode",
+	  .max = 0777, .base = 8 },
+	{ { "typed", "port16", "hex", "0", "Hex into 16 bits, with a word and a reserved value." },
+	  .type = COOP_CFG_U32, COOP_CFG_AT(struct coop_fwd_cfg, gue_port), .what = "a port",
+	  .hint = "a test", .min = 1, .max = 70000, .base = 16, .zero_word = "none",
+	  .reserved = port_taken, .n_reserved = 1, .reserved_why = "is taken" },
+};
+
+static const struct coop_cfg_keytab typed_tab = {
+	.section = "typed", .keys = typed_keys, .n = sizeof(typed_keys) / sizeof(typed_keys[0]),
+	.obj_off = offsetof(struct coop_config, fwd),
+};
+
+/* Parse text with the core's tables and the given ones. */
+static int parse_with(const char *text, const struct coop_cfg_keytab *const *extra, size_t n_extra,
+		      struct coop_config **cfg)
+{
+	/* static: the config keeps a pointer to its tables */
+	static const struct coop_cfg_keytab *tabs[8];
+	size_t i;
+
+	tabs[0] = &coop_cfg_core_tabs[0];
+	tabs[1] = &coop_cfg_core_tabs[1];
+	for (i = 0; i < n_extra; i++)
+		tabs[2 + i] = extra[i];
+	write_file(ini_path, text);
+	err[0] = '\0';
+	return coop_config_parse(ini_path, COOP_CONFIG_NO_LINKS, tabs, 2 + n_extra, cfg, err,
+				 sizeof(err));
+}
+
+/* The load succeeds; prints the message when it does not. */
+static struct coop_config *parse_ok(const char *text, const struct coop_cfg_keytab *const *extra,
+				    size_t n_extra)
+{
+	struct coop_config *cfg = NULL;
+	int ret = parse_with(text, extra, n_extra, &cfg);
+
+	if (ret)
+		print_error("unexpected error %d: %s\n", ret, err);
+	assert_int_equal(ret, 0);
+	return cfg;
+}
+
+/* The load fails and the message holds what. */
+static void parse_fails(const char *text, const struct coop_cfg_keytab *const *extra,
+			size_t n_extra, const char *what)
+{
+	struct coop_config *cfg = NULL;
+	int ret = parse_with(text, extra, n_extra, &cfg);
+
+	if (ret == 0 || !strstr(err, what))
+		print_error("file:\n%s\nret %d, message: %s\nwanted: %s\n", text, ret, err, what);
+	assert_true(ret < 0);
+	assert_null(cfg);
+	assert_non_null(strstr(err, what));
+}
+
+static void test_typed_keys(void **state)
+{
+	const struct coop_cfg_keytab *const extra[] = { &typed_tab };
+	struct coop_config *cfg;
+
+	(void)state;
+	cfg = parse_ok("[typed]\nflag = Yes\nlabel = abc\ncolour = GREEN\nperm = 0750\nport16 = 0x1F\n",
+		       extra, 1);
+	assert_true(cfg->fwd.enabled);
+	assert_string_equal(cfg->fwd.self, "abc");
+	assert_int_equal(cfg->fwd.encap, 2);
+	assert_int_equal(cfg->fwd.mtu, 0750);
+	assert_int_equal(cfg->fwd.gue_port, 0x1f);
+	coop_config_free(cfg);
+	cfg = parse_ok("[typed]\nflag = off\nport16 = NONE\n", extra, 1);
+	assert_false(cfg->fwd.enabled);
+	assert_int_equal(cfg->fwd.gue_port, 0);
+	coop_config_free(cfg);
+
+	parse_fails("[typed]\nflag = maybe\n", extra, 1,
+		    "[typed] flag: 'maybe' is not a test flag (yes or no)");
+	parse_fails("[typed]\nlabel = 0123456789abcdef0123456789abcdef\n", extra, 1,
+		    "[typed] label: the value is 32 bytes; a label must be shorter than 32");
+	parse_fails("[typed]\ncolour = blue\n", extra, 1, "'blue' is not a colour (red or green)");
+	parse_fails("[typed]\nperm = 8\n", extra, 1, "'8' is not a mode (0000..0777)");
+	parse_fails("[typed]\nperm = 0x7\n", extra, 1, "'0x7' is not a mode");
+	parse_fails("[typed]\nport16 = 0\n", extra, 1,
+		    "'0' is not a port (1..0x11170, decimal or 0x hex, or 'none'; a test)");
+	parse_fails("[typed]\nport16 = 7\n", extra, 1, "[typed] port16: port16 7 is taken");
+	/* a range wider than its field is the table's bug, said as such */
+	parse_fails("[typed]\nport16 = 65536\n", extra, 1,
+		    "65536 does not fit a 2-byte field (a bug in the key's table)");
+}
+
+/* Two backends of the test's own under the built-in names. */
+static void own_complete(void *obj)
+{
+	struct coop_vs_cfg *vs = obj;
+
+	if (!vs->table)
+		vs->table = 42;
+}
+
+static int own_check(const void *obj, bool links, const char **key, char *why, size_t whylen)
+{
+	const struct coop_vs_cfg *vs = obj;
+
+	(void)links;
+	*key = "own_key";
+	return vs->mark == 13 ? coop_cfg_why(why, whylen, -EINVAL, "unlucky") : 0;
+}
+
+/* At most one VS of the shared backend. */
+static int shared_check_cfg(const struct coop_config *cfg, bool links, struct coop_cfg_err *e)
+{
+	size_t i, seen = 0;
+
+	(void)links;
+	for (i = 0; i < cfg->n_vs; i++)
+		if (cfg->vs[i].isolation == COOP_ISO_PBR && seen++)
+			return coop_cfg_err_vs(e, &cfg->vs[i], "shared_key", "one is enough");
+	return 0;
+}
+
+static const struct coop_cfg_key own_keys[] = {
+	{ { "vs", "own_key", "1..100", "none", "Own backend's key." },
+	  .type = COOP_CFG_U32, COOP_CFG_AT(struct coop_vs_cfg, mark), .what = "a number",
+	  .min = 1, .max = 100 },
+};
+
+static const struct coop_cfg_key shared_keys[] = {
+	{ { "vs", "shared_key", "1..100", "none", "Shared backend's key." },
+	  .type = COOP_CFG_U32, COOP_CFG_AT(struct coop_vs_cfg, table), .what = "a number",
+	  .min = 1, .max = 100 },
+};
+
+static const struct coop_cfg_keytab own_tab = {
+	.section = "vs", .keys = own_keys, .n = 1, .iso = "netns", .iso_id = COOP_ISO_NETNS,
+	.complete = own_complete, .check = own_check,
+};
+static const struct coop_cfg_keytab shared_tab = {
+	.section = "vs", .keys = shared_keys, .n = 1, .iso = "pbr", .iso_id = COOP_ISO_PBR,
+	.check_cfg = shared_check_cfg,
+};
+
+static void test_backend_tables(void **state)
+{
+	const struct coop_cfg_keytab *const extra[] = { &own_tab, &shared_tab };
+	const struct coop_cfg_keytab *const tabs[] = { &coop_cfg_core_tabs[1], &own_tab, &shared_tab };
+	struct coop_config *cfg;
+
+	(void)state;
+	/* the isolation key's default names the backend of a VS without it;
+	 * only that backend's complete runs */
+	cfg = parse_ok("[vs a]\nown_key = 5\n[vs b]\nisolation = PBR\nshared_key = 9\n", extra, 2);
+	assert_int_equal(cfg->vs[0].isolation, COOP_ISO_NETNS);
+	assert_int_equal(cfg->vs[0].mark, 5);
+	assert_int_equal(cfg->vs[0].table, 42);
+	assert_int_equal(cfg->vs[1].isolation, COOP_ISO_PBR);
+	assert_int_equal(cfg->vs[1].table, 9);
+	coop_config_free(cfg);
+	/* a backend's keys are refused in another backend's VS, wherever
+	 * isolation comes in the section */
+	parse_fails("[vs a]\nshared_key = 5\n", extra, 2,
+		    "[vs a] shared_key: only for isolation = pbr (this VS uses netns)");
+	parse_fails("[vs a]\nown_key = 5\nisolation = pbr\n", extra, 2,
+		    "[vs a] own_key: only for isolation = netns (this VS uses pbr)");
+	parse_fails("[vs a]\nown_key = 13\n", extra, 2, "[vs a] own_key: unlucky");
+	parse_fails("[vs a]\nisolation = pbr\n[vs b]\nisolation = pbr\n", extra, 2,
+		    "[vs b] shared_key: one is enough");
+	parse_fails("[vs a]\nisolation = vrf\n", extra, 2, "'vrf' is not an isolation (netns or pbr)");
+	/* without backend tables no isolation is known */
+	parse_fails("[vs a]\nisolation = netns\n", NULL, 0,
+		    "'netns' is not an isolation (no isolation backend is built in)");
+	assert_string_equal(coop_cfg_iso_name(tabs, 3, COOP_ISO_PBR), "pbr");
+	assert_string_equal(coop_cfg_iso_name(tabs, 3, COOP_ISO_NETNS), "netns");
+	assert_null(coop_cfg_iso_name(tabs, 3, 77));
+	assert_null(coop_cfg_iso_name(tabs, 1, COOP_ISO_NETNS));
+}
+
 /* --- links inside a namespace (root) ---------------------------------------------- */
 
 static char ns_name[32];   /* ct<pid>cfg namespace made by the test */
@@ -1105,32 +1299,47 @@ static char *slurp(const char *path)
 	return buf;
 }
 
+/* Every key under its section's heading, in the order of the tables. */
 static void test_docs_match_tables(void **state)
 {
 	const struct coop_config_keydoc *d;
 	char path[PATH_MAX], want[512];
+	const char *sec = NULL, *end = NULL, *prev = NULL, *at, *next;
+	size_t i, len;
 	char *doc;
-	size_t i;
 
 	(void)state;
 	if (!project_file("docs/config.md", path, sizeof(path)))
 		skip();
 	doc = slurp(path);
 	for (i = 0; (d = coop_config_keydoc_at(i)); i++) {
-		const char *sec = strstr(doc, strcmp(d->section, "vs") ? "## [global]" : "## [vs NAME]");
-
-		assert_non_null(sec);
+		snprintf(want, sizeof(want), "\n## [%s]\n", strcmp(d->section, "vs") ? d->section : "vs NAME");
+		if (!sec || strncmp(sec, want, strlen(want))) {
+			sec = strstr(doc, want);
+			if (!sec)
+				print_error("docs/config.md has no section %s", want + 1);
+			assert_non_null(sec);
+			end = strstr(sec + 1, "\n## ");
+			prev = sec;
+		}
 		snprintf(want, sizeof(want), "### `%s`\n", d->key);
-		if (!strstr(sec, want))
-			print_error("docs/config.md lacks %s under its section\n", want);
-		assert_non_null(strstr(sec, want));
+		at = strstr(prev, want);
+		if (!at || (end && at > end))
+			print_error("docs/config.md lacks %s under [%s] after the key before it\n", want,
+				    d->section);
+		assert_non_null(at);
+		assert_true(!end || at < end);
+		prev = at;
+		/* its syntax, default and help under its own heading */
+		next = strstr(at + 1, "\n#");
+		len = next ? (size_t)(next - at) : strlen(at);
 		snprintf(want, sizeof(want), "Syntax: %s\n", d->syntax);
-		assert_non_null(strstr(doc, want));
+		assert_non_null(memmem(at, len, want, strlen(want)));
 		snprintf(want, sizeof(want), "Default: %s\n", d->dflt);
-		assert_non_null(strstr(doc, want));
-		assert_non_null(strstr(doc, d->help));
+		assert_non_null(memmem(at, len, want, strlen(want)));
+		assert_non_null(memmem(at, len, d->help, strlen(d->help)));
 	}
-	/* 8 [global], 9 + 7 resolver [vs NAME], 10 [forwarder] */
+	/* 5 + 4 pbr [global], 7 + 2 pbr + 7 resolver [vs NAME], 10 [forwarder] */
 	assert_int_equal(i, 35);
 	free(doc);
 }
@@ -1190,6 +1399,8 @@ int main(void)
 		cmocka_unit_test(test_prefix_overlap),
 		cmocka_unit_test(test_pbr_overlap_random),
 		cmocka_unit_test(test_many_pbr_vses),
+		cmocka_unit_test(test_typed_keys),
+		cmocka_unit_test(test_backend_tables),
 		cmocka_unit_test_setup_teardown(test_interface_in_namespace, ns_setup, ns_teardown),
 		cmocka_unit_test(test_interface_here),
 		cmocka_unit_test(test_no_links_flag),

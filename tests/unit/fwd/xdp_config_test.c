@@ -174,6 +174,18 @@ static void test_full(void **state)
 	coop_config_free(cfg);
 }
 
+/* Words in any case; auto is 0 (the interface's MTU at start). */
+static void test_words(void **state)
+{
+	struct coop_config *cfg = load_ok(BASE "mtu = Auto\nencap = GUE\nxdp_mode = NATIVE\n");
+
+	(void)state;
+	assert_int_equal(cfg->fwd.mtu, 0);
+	assert_int_equal(cfg->fwd.encap, COOP_FWD_ENCAP_GUE);
+	assert_int_equal(cfg->fwd.xdp_mode, COOP_FWD_XDP_NATIVE);
+	coop_config_free(cfg);
+}
+
 static void test_ipv6_cluster(void **state)
 {
 	struct coop_config *cfg = load_ok("interface = lo\nvips = [2001:db8::100]:80/tcp\n"
@@ -218,11 +230,12 @@ static void test_bad_values(void **state)
 	expect_error("nodes = n1 198.18.11.2, n2 198.18.11.2\n", "nodes", "the same address");
 	expect_error("self = n1 n2\n", "self", "is not a node name");
 	expect_error("table_size = 100\n", "table_size", "not a table size");
+	/* a value error comes before the keys the section still lacks */
 	expect_error("table_size = 65535\n", "table_size", "not prime");
 	expect_error("flow_cache_size = 10\n", "flow_cache_size", "not a flow count");
 	expect_error("encap = vxlan\n", "encap", "not an encapsulation");
 	expect_error("gue_port = 0\n", "gue_port", "not a UDP port");
-	expect_error("mtu = 1335\n", "mtu", "not a cluster MTU");
+	expect_error("mtu = 1335\n", "mtu", "not a cluster MTU (1336..65535, or 'auto'");
 	expect_error("xdp_mode = offload\n", "xdp_mode", "not an XDP mode");
 }
 
@@ -313,6 +326,7 @@ int main(void)
 		cmocka_unit_test(test_absent),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_full),
+		cmocka_unit_test(test_words),
 		cmocka_unit_test(test_ipv6_cluster),
 		cmocka_unit_test(test_required),
 		cmocka_unit_test(test_bad_values),
