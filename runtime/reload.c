@@ -195,8 +195,9 @@ static int change_vs(struct coop_vs *vs, const struct coop_vs_cfg *sec,
 /* Names to look up in O(log n): a reload of a thousand VSes must not
  * compare every name with every other. */
 struct name_ix {
-	const char *name; /* the VS's or the section's name */
-	void *p;          /* the VS, or the section */
+	char name[COOP_NAME_MAX]; /* the VS's or the section's name (a copy: a VS
+				   * retired during the reload takes its own) */
+	void *p;                  /* the VS, or the section */
 };
 
 static int ix_cmp(const void *a, const void *b)
@@ -206,8 +207,9 @@ static int ix_cmp(const void *a, const void *b)
 
 static void *ix_find(const struct name_ix *ix, size_t n, const char *name)
 {
-	struct name_ix key = { .name = name }, *hit;
+	struct name_ix key, *hit;
 
+	snprintf(key.name, sizeof(key.name), "%s", name);
 	hit = n ? bsearch(&key, ix, n, sizeof(*ix), ix_cmp) : NULL;
 	return hit ? hit->p : NULL;
 }
@@ -225,10 +227,14 @@ static int ix_build(const struct coop *c, const struct coop_config *new, struct 
 		free(*sec_ix);
 		return -ENOMEM;
 	}
-	for (i = 0; i < c->n_vs; i++)
-		(*vs_ix)[i] = (struct name_ix){ c->vs[i]->cfg->name, c->vs[i] };
-	for (i = 0; i < new->n_vs; i++)
-		(*sec_ix)[i] = (struct name_ix){ new->vs[i].name, &new->vs[i] };
+	for (i = 0; i < c->n_vs; i++) {
+		snprintf((*vs_ix)[i].name, COOP_NAME_MAX, "%s", c->vs[i]->cfg->name);
+		(*vs_ix)[i].p = c->vs[i];
+	}
+	for (i = 0; i < new->n_vs; i++) {
+		snprintf((*sec_ix)[i].name, COOP_NAME_MAX, "%s", new->vs[i].name);
+		(*sec_ix)[i].p = &new->vs[i];
+	}
 	qsort(*vs_ix, c->n_vs, sizeof(**vs_ix), ix_cmp);
 	qsort(*sec_ix, new->n_vs, sizeof(**sec_ix), ix_cmp);
 	return 0;
