@@ -16,7 +16,6 @@
 #include "core/admin.h"
 #include "core/metrics.h"
 #include "runtime/rt.h"
-#include "vs/netns_config.h"
 
 static const struct coop_module *const builtin[] = {
 	&coop_mod_netns, &coop_mod_pbr,	   &coop_mod_rpc, &coop_mod_resolver,
@@ -42,14 +41,9 @@ static const struct coop_cfg_keytab *const *all_tabs(size_t *n)
 
 		tabs[n_tabs++] = &coop_cfg_core_tabs[0];
 		tabs[n_tabs++] = &coop_cfg_core_tabs[1];
-		for (i = 0; i < COOP_ARRAY_LEN(builtin); i++) {
+		for (i = 0; i < COOP_ARRAY_LEN(builtin); i++)
 			for (k = 0; k < builtin[i]->n_keytabs && n_tabs < COOP_ARRAY_LEN(tabs); k++)
 				tabs[n_tabs++] = &builtin[i]->keytabs[k];
-			/* Until coop_mod_netns (vs/iso_netns.c) lists its table
-			 * itself: in its place, so the order stays the modules'. */
-			if (builtin[i] == &coop_mod_netns && !builtin[i]->n_keytabs)
-				tabs[n_tabs++] = &coop_netns_keytabs[0];
-		}
 	}
 	*n = n_tabs;
 	return tabs;

@@ -17,6 +17,7 @@
 #include "base/util.h"
 #include "core/module.h"
 #include "core/runtime.h"
+#include "vs/netns_config.h"
 #include "vs/netns_rec.h"
 #include "core/vs.h"
 
@@ -1377,6 +1378,8 @@ const struct coop_module coop_mod_netns = {
 	.id = COOP_MOD_NETNS,
 	.name = "netns",
 	.iso = &coop_iso_netns,
+	.keytabs = coop_netns_keytabs,
+	.n_keytabs = 1,
 	.start = netns_start,
 	.stop = netns_stop,
 	.run = netns_run,
