@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <iniparser.h>
 
+#include "base/hash.h"
 #include "base/util.h"
 
 #include "core/config.h"
@@ -53,6 +55,11 @@ struct raw_sec {
 	char disp[SEC_MAX]; /* "global" or "vs NAME", for messages */
 	size_t key0;        /* index of its first key in loader.keys */
 	size_t n_keys;      /* keys under this header (they are contiguous) */
+	uint64_t hash;      /* FNV-1a of its header and key lines (comments and
+			     * blank lines left out) */
+	const struct coop_vs_cfg *reuse; /* SEC_VS: the previous file's section
+					  * of the same name and text: copied,
+					  * not parsed again */
 };
 
 /* A key found by the pre-scan. */
@@ -61,6 +68,7 @@ struct raw_key {
 	unsigned line;             /* line the key starts on */
 	const struct coop_cfg_key *def;    /* its table entry (set by check_keys()) */
 	const struct coop_cfg_keytab *tab; /* the table holding it */
+	char *text;                        /* the whole line, as classify() saw it */
 };
 
 /* One "section:key" = value of iniparser's dictionary. */
@@ -86,6 +94,8 @@ struct loader {
 	struct coop_config *cfg; /* being built */
 	const struct coop_cfg_keytab *const *tabs; /* every key table, core's first */
 	size_t n_tabs;
+	const struct coop_config *prev; /* the running configuration (a reload), or NULL */
+	int memfd;               /* the sections parsed again, for iniparser; -1 = none */
 };
 
 
@@ -539,11 +549,12 @@ static int add_sec(struct loader *ld, const char *name, unsigned line)
 		return fail(ld, -ENOMEM, NULL, NULL, "out of memory");
 	s->line = line;
 	s->key0 = ld->n_keys;
+	s->hash = coop_fnv64(COOP_FNV64_INIT, name, strlen(name) + 1);
 	ld->n_secs++;
 	return 0;
 }
 
-static int add_key(struct loader *ld, const char *key, unsigned line)
+static int add_key(struct loader *ld, const char *key, const char *text, unsigned line)
 {
 	struct raw_key *k;
 
@@ -559,11 +570,14 @@ static int add_key(struct loader *ld, const char *key, unsigned line)
 	k = &ld->keys[ld->n_keys];
 	memset(k, 0, sizeof(*k));
 	k->key = strdup(key);
-	if (!k->key)
+	k->text = strdup(text);
+	if (!k->key || !k->text)
 		return fail(ld, -ENOMEM, NULL, NULL, "out of memory");
 	k->line = line;
 	ld->n_keys++;
 	ld->secs[ld->n_secs - 1].n_keys++;
+	ld->secs[ld->n_secs - 1].hash =
+	    coop_fnv64(ld->secs[ld->n_secs - 1].hash, text, strlen(text) + 1);
 	return 0;
 }
 
@@ -573,8 +587,9 @@ static int add_key(struct loader *ld, const char *key, unsigned line)
 static int classify(struct loader *ld, char *s, unsigned line)
 {
 	const char *cur = ld->n_secs ? ld->secs[ld->n_secs - 1].name : NULL;
+	char *eq, *text;
 	size_t n;
-	char *eq;
+	int ret;
 
 	s = coop_cfg_strip(s);
 	n = strlen(s);
@@ -593,14 +608,21 @@ static int classify(struct loader *ld, char *s, unsigned line)
 		return fail(ld, -EINVAL, cur, NULL, "line %u: syntax error: '%.60s' %s", line, s,
 			    s[0] == '[' ? "is not a section header: a header ends with ']' (no comment after it)" :
 					  "is neither [SECTION] nor KEY = VALUE");
+	text = strdup(s);
+	if (!text)
+		return fail(ld, -ENOMEM, NULL, NULL, "out of memory");
 	*eq = '\0';
 	s = coop_cfg_strip(s);
 	lower(s);
-	if (!cur)
+	if (!cur) {
+		free(text);
 		return fail(ld, -EINVAL, NULL, s,
 			    "line %u: key outside any section (put it under [global] or [vs NAME])",
 			    line);
-	return add_key(ld, s, line);
+	}
+	ret = add_key(ld, s, text, line);
+	free(text);
+	return ret;
 }
 
 static int prescan(struct loader *ld)
@@ -849,14 +871,92 @@ static int ini_index(struct loader *ld)
 	return 0;
 }
 
+/* Which sections of a reload's file are the previous file's, text for
+ * text: those are copied, and only the others are parsed again. */
+static int prev_cmp(const void *a, const void *b)
+{
+	return strcmp((*(const struct coop_vs_cfg *const *)a)->name,
+		      (*(const struct coop_vs_cfg *const *)b)->name);
+}
+
+static void mark_reuse(struct loader *ld)
+{
+	const struct coop_config *prev = ld->prev;
+	const struct coop_vs_cfg **ix;
+	size_t i;
+
+	if (!prev || !prev->n_vs)
+		return;
+	ix = calloc(prev->n_vs, sizeof(*ix));
+	if (!ix)
+		return; /* everything is parsed again: slower, not wrong */
+	for (i = 0; i < prev->n_vs; i++)
+		ix[i] = &prev->vs[i];
+	qsort(ix, prev->n_vs, sizeof(*ix), prev_cmp);
+	for (i = 0; i < ld->n_secs; i++) {
+		struct raw_sec *s = &ld->secs[i];
+		struct coop_vs_cfg key, *kp = &key;
+		const struct coop_vs_cfg **hit;
+
+		if (s->kind != SEC_VS)
+			continue;
+		snprintf(key.name, sizeof(key.name), "%s", s->vsname);
+		hit = bsearch(&kp, ix, prev->n_vs, sizeof(*ix), prev_cmp);
+		if (hit && (*hit)->src_hash == s->hash)
+			s->reuse = *hit;
+	}
+	free(ix);
+}
+
+/* The sections to parse, as iniparser will read them: a memfd holding
+ * their header and key lines. -1 when every section is to be parsed (the
+ * file itself is read then, with its own line numbers). */
+static int parse_only_file(struct loader *ld)
+{
+	size_t i, k, reused = 0;
+	FILE *f;
+	int fd;
+
+	for (i = 0; i < ld->n_secs; i++)
+		reused += ld->secs[i].reuse != NULL;
+	if (!reused)
+		return -1;
+	fd = memfd_create("coop-reload", MFD_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	f = fdopen(dup(fd), "w");
+	if (!f) {
+		close(fd);
+		return -1;
+	}
+	for (i = 0; i < ld->n_secs; i++) {
+		const struct raw_sec *s = &ld->secs[i];
+
+		if (s->reuse)
+			continue;
+		fprintf(f, "[%s]\n", s->name);
+		for (k = s->key0; k < s->key0 + s->n_keys; k++)
+			fprintf(f, "%s\n", ld->keys[k].text);
+	}
+	if (fclose(f) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static int ini_load(struct loader *ld)
 {
-	char *m, *p;
+	char *m, *p, memp[64];
 
+	mark_reuse(ld);
+	ld->memfd = parse_only_file(ld);
+	if (ld->memfd >= 0)
+		snprintf(memp, sizeof(memp), "/proc/self/fd/%d", ld->memfd);
 	ini_msg[0] = '\0';
 	ini_msg_set = false;
 	iniparser_set_error_callback(ini_error);
-	ld->dict = iniparser_load(ld->path);
+	ld->dict = iniparser_load(ld->memfd >= 0 ? memp : ld->path);
 	iniparser_set_error_callback(NULL); /* back to iniparser's default */
 	if (ld->dict)
 		return ini_index(ld);
@@ -1343,8 +1443,20 @@ static int build(struct loader *ld)
 				return ret;
 			continue;
 		}
-		vs = &cfg->vs[cfg->n_vs++];
+		vs = &cfg->vs[cfg->n_vs];
+		if (s->reuse) {
+			struct coop_vs_cfg *copy = coop_vs_cfg_dup(s->reuse);
+
+			if (!copy)
+				return fail(ld, -ENOMEM, NULL, NULL, "out of memory");
+			*vs = *copy;
+			free(copy); /* the struct only: its arrays are vs's now */
+			cfg->n_vs++;
+			continue;
+		}
+		cfg->n_vs++;
 		vs_init(ld, vs, s->vsname);
+		vs->src_hash = s->hash;
 		if ((ret = parse_section(ld, s, vs)) < 0 || (ret = check_vs(ld, s, vs)) < 0)
 			return ret;
 	}
@@ -1358,8 +1470,12 @@ static void loader_release(struct loader *ld)
 	for (i = 0; i < ld->n_secs; i++)
 		free(ld->secs[i].name);
 	free(ld->secs);
-	for (i = 0; i < ld->n_keys; i++)
+	for (i = 0; i < ld->n_keys; i++) {
 		free(ld->keys[i].key);
+		free(ld->keys[i].text);
+	}
+	if (ld->memfd >= 0)
+		close(ld->memfd);
 	free(ld->keys);
 	free(ld->index);
 	if (ld->dict)
@@ -1369,8 +1485,15 @@ static void loader_release(struct loader *ld)
 int coop_config_parse(const char *path, unsigned flags, const struct coop_cfg_keytab *const *tabs,
 		      size_t n_tabs, struct coop_config **out, char *err, size_t errlen)
 {
+	return coop_config_reparse(path, flags, tabs, n_tabs, NULL, out, err, errlen);
+}
+
+int coop_config_reparse(const char *path, unsigned flags, const struct coop_cfg_keytab *const *tabs,
+			size_t n_tabs, const struct coop_config *prev, struct coop_config **out,
+			char *err, size_t errlen)
+{
 	struct loader ld = { .path = path, .flags = flags, .err = err, .errlen = errlen,
-			     .tabs = tabs, .n_tabs = n_tabs };
+			     .tabs = tabs, .n_tabs = n_tabs, .prev = prev, .memfd = -1 };
 	int ret;
 
 	*out = NULL;

@@ -69,6 +69,9 @@ struct coop_vs_cfg {
 					 * (the defaults: no resolver servers) */
 	size_t dns_len; /* bytes of *dns: a flat struct the resolver's parsers
 			 * allocate, so a copy is a memcpy */
+	uint64_t src_hash; /* FNV-1a of the section's text: a reload copies a
+			    * section whose text did not change instead of
+			    * parsing it again */
 };
 
 /* Defaults of the [global] pbr_* keys (vs/pbr_config.c reads them; see
@@ -170,6 +173,12 @@ struct coop_config {
  * built-in module's tables. */
 int coop_config_parse(const char *path, unsigned flags, const struct coop_cfg_keytab *const *tabs,
 		      size_t n_tabs, struct coop_config **out, char *err, size_t errlen);
+/* coop_config_parse() for a reload: sections of path whose text is that
+ * of the same section in prev (the running configuration) are copied from
+ * prev rather than parsed again (whole-file checks still run on all). */
+int coop_config_reparse(const char *path, unsigned flags, const struct coop_cfg_keytab *const *tabs,
+			size_t n_tabs, const struct coop_config *prev, struct coop_config **out,
+			char *err, size_t errlen);
 /* Free a config from coop_config_parse (NULL is fine). */
 void coop_config_free(struct coop_config *cfg);
 

@@ -320,7 +320,7 @@ int coop_rt_reload(struct coop *c, struct coop_json *out, char *err, size_t errl
 		return -EINVAL;
 	}
 	/* 1. the whole file, validated, before anything changes */
-	ret = coop_config_load(old->path, &new, err, errlen);
+	ret = coop_config_load_again(old->path, old, &new, err, errlen);
 	if (ret < 0)
 		return ret;
 	if ((ret = coop_rt_check(c, new, err, errlen)) < 0 ||

@@ -24,6 +24,10 @@ const struct coop_module *const *coop_rt_modules(size_t *n);
 int coop_config_load(const char *path, struct coop_config **out, char *err, size_t errlen);
 int coop_config_load_flags(const char *path, unsigned flags, struct coop_config **out,
 			   char *err, size_t errlen);
+/* coop_config_load() for a reload: sections whose text did not change since
+ * prev are copied from it, not parsed again. */
+int coop_config_load_again(const char *path, const struct coop_config *prev,
+			   struct coop_config **out, char *err, size_t errlen);
 /* The i-th documented key of every table (docs/config.md, help). */
 const struct coop_config_keydoc *coop_config_keydoc_at(size_t i);
 

@@ -58,6 +58,15 @@ int coop_config_load_flags(const char *path, unsigned flags, struct coop_config 
 	return coop_config_parse(path, flags, tabs, n, out, err, errlen);
 }
 
+int coop_config_load_again(const char *path, const struct coop_config *prev,
+			   struct coop_config **out, char *err, size_t errlen)
+{
+	size_t n;
+	const struct coop_cfg_keytab *const *tabs = all_tabs(&n);
+
+	return coop_config_reparse(path, 0, tabs, n, prev, out, err, errlen);
+}
+
 int coop_config_load(const char *path, struct coop_config **out, char *err, size_t errlen)
 {
 	return coop_config_load_flags(path, 0, out, err, errlen);

@@ -1344,6 +1344,47 @@ static void test_docs_match_tables(void **state)
 	free(doc);
 }
 
+/* A reload's parse copies the sections whose text did not change and
+ * parses the others: same result as a parse from scratch, errors in a
+ * changed section still found. */
+static void test_reparse(void **state)
+{
+	struct coop_config *a = NULL, *b = NULL, *fresh = NULL;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(load("[global]\nworkers = 2\n"
+			      "[vs x]\naddresses = 198.18.1.1/24\nlisten = tcp:7 echo\n"
+			      "[vs y]\naddresses = 198.18.2.1/24 ; a comment\nlisten = tcp:7 echo\n",
+			      &a),
+			 0);
+	/* y's text changes (an address more), x gains only a comment line */
+	write_file(ini_path, "[global]\nworkers = 2\n"
+			     "[vs x]\n# said again\naddresses = 198.18.1.1/24\nlisten = tcp:7 echo\n"
+			     "[vs y]\naddresses = 198.18.2.1/24, 198.18.2.9/24\nlisten = tcp:7 echo\n"
+			     "[vs z]\naddresses = 198.18.3.1/24\n");
+	assert_int_equal(coop_config_load_again(ini_path, a, &b, err, sizeof(err)), 0);
+	assert_int_equal(coop_config_load(ini_path, &fresh, err, sizeof(err)), 0);
+	assert_int_equal(b->n_vs, 3);
+	for (i = 0; i < 3; i++)
+		assert_true(coop_vs_cfg_equal(&b->vs[i], &fresh->vs[i]));
+	assert_int_equal(b->vs[0].src_hash, a->vs[0].src_hash);
+	assert_int_not_equal(b->vs[1].src_hash, a->vs[1].src_hash);
+	assert_int_equal(b->vs[1].n_addrs, 2);
+	/* the copy is b's own: freeing a leaves it whole */
+	coop_config_free(a);
+	assert_int_equal(b->vs[0].addrs[0].len, 24);
+	coop_config_free(fresh);
+	/* an error in a changed section is found; one in an unchanged one too,
+	 * since the text that holds it is parsed the first time */
+	write_file(ini_path, "[global]\nworkers = 2\n"
+			     "[vs x]\n# said again\naddresses = 198.18.1.1/24\nlisten = tcp:7 echo\n"
+			     "[vs y]\naddresses = 198.18.2.300/24\n");
+	assert_int_equal(coop_config_load_again(ini_path, b, &a, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "[vs y] addresses"));
+	coop_config_free(b);
+}
+
 static void test_example_ini(void **state)
 {
 	const struct coop_config_keydoc *d;
@@ -1405,6 +1446,7 @@ int main(void)
 		cmocka_unit_test(test_interface_here),
 		cmocka_unit_test(test_no_links_flag),
 		cmocka_unit_test(test_docs_match_tables),
+		cmocka_unit_test(test_reparse),
 		cmocka_unit_test(test_example_ini),
 	};
 	const size_t n_fixed = sizeof(fixed) / sizeof(fixed[0]);
