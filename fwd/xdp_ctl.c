@@ -99,12 +99,7 @@ int coop_fwd_xdp_node_write(struct coop_fwd_xdp *x, const struct xdp_node *n, ui
 	return 0;
 }
 
-static uint32_t node_state(const struct xdp_node *n)
-{
-	return n->weight ? COOP_FWD_STATE_ACTIVE : COOP_FWD_STATE_DRAINING;
-}
-
-static bool all_active_resolved(const struct coop_fwd_xdp *x)
+bool coop_fwd_xdp_all_resolved(const struct coop_fwd_xdp *x)
 {
 	size_t i;
 
@@ -144,10 +139,8 @@ static void flows_purge(struct coop_fwd_xdp *x, uint32_t id)
 		  purged);
 }
 
-/* An id for name: its old one if it was removed earlier, else one never
- * used, else the longest-retired one. *ridx: the retired record used, or
- * SIZE_MAX. Nothing changes until id_commit(). */
-static int id_alloc(const struct coop_fwd_xdp *x, const char *name, uint32_t *id, size_t *ridx)
+int coop_fwd_xdp_id_alloc(const struct coop_fwd_xdp *x, const char *name, uint32_t *id,
+			  size_t *ridx)
 {
 	size_t i;
 
@@ -170,7 +163,7 @@ static int id_alloc(const struct coop_fwd_xdp *x, const char *name, uint32_t *id
 	return 0;
 }
 
-static void id_commit(struct coop_fwd_xdp *x, const char *name, uint32_t id, size_t ridx)
+void coop_fwd_xdp_id_commit(struct coop_fwd_xdp *x, const char *name, uint32_t id, size_t ridx)
 {
 	if (ridx == SIZE_MAX) {
 		x->next_id++;
@@ -183,7 +176,7 @@ static void id_commit(struct coop_fwd_xdp *x, const char *name, uint32_t id, siz
 	x->n_retired--;
 }
 
-static int id_retire(struct coop_fwd_xdp *x, const struct xdp_node *n)
+int coop_fwd_xdp_id_retire(struct coop_fwd_xdp *x, const struct xdp_node *n)
 {
 	struct xdp_retired *r = realloc(x->retired, (x->n_retired + 1) * sizeof(*r));
 
@@ -198,12 +191,11 @@ static int id_retire(struct coop_fwd_xdp *x, const struct xdp_node *n)
 
 /* --- tables ---------------------------------------------------------------------------- */
 
-/* The Maglev table of the current node set (keys: node names). */
-static int table_build(const struct coop_fwd_xdp *x, struct coop_fwd_maglev **out, char *err,
-		       size_t errlen)
+int coop_fwd_xdp_table_build_of(const struct coop_fwd_xdp *x, const struct xdp_node *nodes,
+				size_t n, struct coop_fwd_maglev **out, char *err, size_t errlen)
 {
 	struct coop_fwd_maglev_config mc = { .m = x->cfg->table_size, .mode = COOP_FWD_MODE_MAGLEV };
-	struct coop_fwd_backend *b = calloc(x->n_nodes + 1, sizeof(*b));
+	struct coop_fwd_backend *b = calloc(n + 1, sizeof(*b));
 	size_t i;
 	int ret;
 
@@ -211,15 +203,22 @@ static int table_build(const struct coop_fwd_xdp *x, struct coop_fwd_maglev **ou
 		errf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	for (i = 0; i < x->n_nodes; i++) {
-		b[i].key = x->nodes[i].name;
-		b[i].keylen = strlen(x->nodes[i].name);
-		b[i].id = x->nodes[i].id;
-		b[i].weight = x->nodes[i].weight;
+	for (i = 0; i < n; i++) {
+		b[i].key = nodes[i].name;
+		b[i].keylen = strlen(nodes[i].name);
+		b[i].id = nodes[i].id;
+		b[i].weight = nodes[i].weight;
 	}
-	ret = coop_fwd_maglev_build(&mc, b, x->n_nodes, out, err, errlen);
+	ret = coop_fwd_maglev_build(&mc, b, n, out, err, errlen);
 	free(b);
 	return ret;
+}
+
+/* The Maglev table of the current node set. */
+static int table_build(const struct coop_fwd_xdp *x, struct coop_fwd_maglev **out, char *err,
+		       size_t errlen)
+{
+	return coop_fwd_xdp_table_build_of(x, x->nodes, x->n_nodes, out, err, errlen);
 }
 
 /* Copy t into a new inner array map and swap it into the outer map: one
@@ -284,20 +283,14 @@ static void publish_timer_stop(struct coop_fwd_xdp *x)
 	ev_timer_stop(x->coop->loop, &x->publish_timer);
 }
 
-/*
- * Publish t (owned from here on), built from the current node set. With
- * wait, a set whose active nodes are not all resolved is published later
- * (coop_fwd_xdp_publish_retry, or PUBLISH_WAIT at the latest): the contract
- * wants a node's MAC in place before tables send it flows.
- */
-static int publish(struct coop_fwd_xdp *x, struct coop_fwd_maglev *t, bool wait, bool *published,
-		   char *err, size_t errlen)
+int coop_fwd_xdp_publish(struct coop_fwd_xdp *x, struct coop_fwd_maglev *t, bool wait,
+			 bool *published, char *err, size_t errlen)
 {
 	int ret;
 
 	if (published)
 		*published = false;
-	if (wait && !all_active_resolved(x)) {
+	if (wait && !coop_fwd_xdp_all_resolved(x)) {
 		coop_fwd_maglev_free(t);
 		if (!x->publish_pending) {
 			x->publish_pending = true;
@@ -324,7 +317,8 @@ static void publish_now(struct coop_fwd_xdp *x, bool late)
 	struct coop_fwd_maglev *t;
 	char err[256];
 
-	if (table_build(x, &t, err, sizeof(err)) < 0 || publish(x, t, false, NULL, err, sizeof(err)) < 0) {
+	if (table_build(x, &t, err, sizeof(err)) < 0 ||
+	    coop_fwd_xdp_publish(x, t, false, NULL, err, sizeof(err)) < 0) {
 		coop_err("forwarder: pending table not published: %s", err);
 		publish_timer_stop(x);
 		return;
@@ -337,7 +331,7 @@ static void publish_now(struct coop_fwd_xdp *x, bool late)
 
 void coop_fwd_xdp_publish_retry(struct coop_fwd_xdp *x)
 {
-	if (x->publish_pending && all_active_resolved(x))
+	if (x->publish_pending && coop_fwd_xdp_all_resolved(x))
 		publish_now(x, false);
 }
 
@@ -350,7 +344,7 @@ static void publish_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_timer_stop(loop, w);
 		return;
 	}
-	if (all_active_resolved(x))
+	if (coop_fwd_xdp_all_resolved(x))
 		publish_now(x, false);
 	else if (ev_now(loop) >= x->publish_deadline)
 		publish_now(x, true);
@@ -522,7 +516,7 @@ int coop_fwd_xdp_node_add(struct coop_fwd_xdp *x, const char *name, const struct
 			return -EINVAL;
 		}
 	}
-	ret = id_alloc(x, name, &id, &ridx);
+	ret = coop_fwd_xdp_id_alloc(x, name, &id, &ridx);
 	if (ret < 0) {
 		errf(err, errlen, "no free node id (at most %u nodes)", COOP_XDP_NODES_MAX);
 		return ret;
@@ -551,19 +545,19 @@ int coop_fwd_xdp_node_add(struct coop_fwd_xdp *x, const char *name, const struct
 		x->n_nodes--;
 		return ret;
 	}
-	id_commit(x, name, id, ridx);
+	coop_fwd_xdp_id_commit(x, name, id, ridx);
 	coop_fwd_xdp_node_resolve(x, n);
-	ret = coop_fwd_xdp_node_write(x, n, node_state(n));
+	ret = coop_fwd_xdp_node_write(x, n, coop_fwd_xdp_node_state(n));
 	if (ret < 0) {
 		errf(err, errlen, "cannot write node '%s': %s", name, strerror(-ret));
 		coop_fwd_maglev_free(t);
-		id_retire(x, n);
+		coop_fwd_xdp_id_retire(x, n);
 		x->n_nodes--;
 		return ret;
 	}
 	coop_info("forwarder: node %s (%s, id %u, weight %u) added", name,
 		  coop_addr_str(addr, a, sizeof(a)), id, weight);
-	return publish(x, t, true, published, err, errlen);
+	return coop_fwd_xdp_publish(x, t, true, published, err, errlen);
 }
 
 int coop_fwd_xdp_node_remove(struct coop_fwd_xdp *x, const char *name, char *err, size_t errlen)
@@ -581,7 +575,7 @@ int coop_fwd_xdp_node_remove(struct coop_fwd_xdp *x, const char *name, char *err
 	x->n_nodes--;
 	ret = table_build(x, &t, err, errlen);
 	if (ret == 0)
-		ret = publish(x, t, false, NULL, err, errlen);
+		ret = coop_fwd_xdp_publish(x, t, false, NULL, err, errlen);
 	if (ret < 0) {
 		memmove(&x->nodes[idx + 1], &x->nodes[idx], (x->n_nodes - idx) * sizeof(*n));
 		x->nodes[idx] = gone;
@@ -592,7 +586,7 @@ int coop_fwd_xdp_node_remove(struct coop_fwd_xdp *x, const char *name, char *err
 	ret = coop_fwd_xdp_node_write(x, &gone, COOP_FWD_STATE_ABSENT);
 	if (ret < 0)
 		coop_warn("forwarder: node %s: cannot mark it absent: %s", name, strerror(-ret));
-	if (id_retire(x, &gone) < 0)
+	if (coop_fwd_xdp_id_retire(x, &gone) < 0)
 		coop_warn("forwarder: node %s: id %u not kept for it (out of memory)", name, gone.id);
 	coop_info("forwarder: node %s (id %u) removed", name, gone.id);
 	return 0;
@@ -624,11 +618,11 @@ int coop_fwd_xdp_node_weight(struct coop_fwd_xdp *x, const char *name, uint32_t 
 		/* back from drain: active before tables send it new flows */
 		ret = coop_fwd_xdp_node_write(x, n, COOP_FWD_STATE_ACTIVE);
 		if (ret == 0)
-			ret = publish(x, t, true, published, err, errlen);
+			ret = coop_fwd_xdp_publish(x, t, true, published, err, errlen);
 		else
 			coop_fwd_maglev_free(t);
 	} else {
-		ret = publish(x, t, false, published, err, errlen);
+		ret = coop_fwd_xdp_publish(x, t, false, published, err, errlen);
 		/* drain: tables without it first, then keep only its flows */
 		if (ret == 0 && old && !weight)
 			ret = coop_fwd_xdp_node_write(x, n, COOP_FWD_STATE_DRAINING);
@@ -1032,14 +1026,14 @@ int coop_fwd_xdp_start(struct coop *c, char *err, size_t errlen)
 		struct xdp_node *n = &x->nodes[i];
 
 		coop_fwd_xdp_node_resolve(x, n);
-		ret = coop_fwd_xdp_node_write(x, n, node_state(n));
+		ret = coop_fwd_xdp_node_write(x, n, coop_fwd_xdp_node_state(n));
 		if (ret < 0) {
 			errf(err, errlen, "cannot write node '%s': %s", n->name, strerror(-ret));
 			goto err_free;
 		}
 	}
 	if ((ret = vips_fill(x, err, errlen)) < 0 || (ret = table_build(x, &t, err, errlen)) < 0 ||
-	    (ret = publish(x, t, false, NULL, err, errlen)) < 0)
+	    (ret = coop_fwd_xdp_publish(x, t, false, NULL, err, errlen)) < 0)
 		goto err_free;
 	old_print = libbpf_set_print(libbpf_print);
 	ret = attach(x, err, errlen);
@@ -1074,38 +1068,6 @@ void coop_fwd_xdp_stop(struct coop *c)
 
 /* --- the module ------------------------------------------------------------------ */
 
-/* A reload may not change the [forwarder] section yet: the data path's
- * maps are sized and the table seeded from it. Node changes at run time
- * go through `fwd node ...`. */
-static int fwd_check(struct coop *c, const struct coop_config *old, const struct coop_config *new,
-		     char *err, size_t errlen)
-{
-	(void)c;
-	if (!coop_fwd_cfg_equal(&old->fwd, &new->fwd)) {
-		errf(err, errlen,
-		     "%s: [forwarder]: changed, and the forwarder cannot take a new section live "
-		     "(restart coopd, or use fwd node add|remove|weight)",
-		     new->path);
-		return -EOPNOTSUPP;
-	}
-	return 0;
-}
-
-static int fwd_reconfigure(struct coop *c, const struct coop_config *old,
-			   const struct coop_config *new, struct coop_change_note *note, char *err,
-			   size_t errlen)
-{
-	struct coop_fwd_xdp *x = coop_module_priv(c, COOP_MOD_FWD);
-
-	(void)old;
-	(void)note;
-	(void)err;
-	(void)errlen;
-	if (x)
-		x->cfg = &new->fwd; /* the same values, in the configuration that stays */
-	return 0;
-}
-
 /* fwd/xdp_metrics.c: the forwarder's /metrics samples. */
 void coop_fwd_xdp_metrics(struct coop *c, struct coop_prom *p);
 
@@ -1116,7 +1078,7 @@ const struct coop_module coop_mod_fwd = {
 	.n_keytabs = 1,
 	.run = coop_fwd_xdp_start,
 	.unrun = coop_fwd_xdp_stop,
-	.check = fwd_check,
-	.reconfigure = fwd_reconfigure,
+	.check = coop_fwd_xdp_reload_check,
+	.reconfigure = coop_fwd_xdp_reload_apply,
 	.metrics = coop_fwd_xdp_metrics,
 };

@@ -107,6 +107,33 @@ int coop_fwd_xdp_node_add(struct coop_fwd_xdp *x, const char *name, const struct
 int coop_fwd_xdp_node_remove(struct coop_fwd_xdp *x, const char *name, char *err, size_t errlen);
 int coop_fwd_xdp_node_weight(struct coop_fwd_xdp *x, const char *name, uint32_t weight,
 			     bool *published, char *err, size_t errlen);
+/* Node n's state in the data path while it is in the set. */
+static inline uint32_t coop_fwd_xdp_node_state(const struct xdp_node *n)
+{
+	return n->weight ? COOP_FWD_STATE_ACTIVE : COOP_FWD_STATE_DRAINING;
+}
+/* Are all active nodes but self resolved (tables may send them flows)? */
+bool coop_fwd_xdp_all_resolved(const struct coop_fwd_xdp *x);
+/* An id for name: its old one if it was removed earlier, else one never
+ * used, else the longest-retired one. *ridx: the retired record used, or
+ * SIZE_MAX. 0 or -ENOSPC. Nothing changes until id_commit, which takes it
+ * (purging cached flows of the id when it passes to another name). */
+int coop_fwd_xdp_id_alloc(const struct coop_fwd_xdp *x, const char *name, uint32_t *id,
+			  size_t *ridx);
+void coop_fwd_xdp_id_commit(struct coop_fwd_xdp *x, const char *name, uint32_t id, size_t ridx);
+/* Keep removed node n's id for its name. 0 or -ENOMEM. */
+int coop_fwd_xdp_id_retire(struct coop_fwd_xdp *x, const struct xdp_node *n);
+/* The Maglev table of n nodes (keys: node names; table_size of x->cfg).
+ * 0 and *out, or -errno with err filled. */
+int coop_fwd_xdp_table_build_of(const struct coop_fwd_xdp *x, const struct xdp_node *nodes,
+				size_t n, struct coop_fwd_maglev **out, char *err, size_t errlen);
+/* Publish t (owned from here on), built from the current node set. With
+ * wait, a set whose active nodes are not all resolved is published later
+ * (coop_fwd_xdp_publish_retry, or PUBLISH_WAIT at the latest): the contract
+ * wants a node's MAC in place before tables send it flows. *published (may
+ * be NULL): live now. 0 or -errno with err filled. */
+int coop_fwd_xdp_publish(struct coop_fwd_xdp *x, struct coop_fwd_maglev *t, bool wait,
+			 bool *published, char *err, size_t errlen);
 /* A next hop became resolved: publish a table that was waiting for it. */
 void coop_fwd_xdp_publish_retry(struct coop_fwd_xdp *x);
 /* Read the live table of service: *m entries into a malloc'ed array (the
@@ -130,6 +157,19 @@ bool coop_fwd_xdp_node_resolve(struct coop_fwd_xdp *x, struct xdp_node *n);
 bool coop_fwd_xdp_self_local(struct coop_fwd_xdp *x, const struct xdp_node *self);
 /* MTU of link ifindex, or 0 if unknown. */
 uint32_t coop_fwd_xdp_link_mtu(struct coop_fwd_xdp *x, int ifindex);
+
+/* --- fwd/xdp_reload.c ------------------------------------------------------------ */
+
+struct coop_config;
+struct coop_change_note;
+/* The module's reload hooks (core/module.h): check accepts a [forwarder]
+ * section that differs from the running one only in `nodes` (and self's
+ * address stays); apply makes the running node set the file's list. */
+int coop_fwd_xdp_reload_check(struct coop *c, const struct coop_config *old,
+			      const struct coop_config *new, char *err, size_t errlen);
+int coop_fwd_xdp_reload_apply(struct coop *c, const struct coop_config *old,
+			      const struct coop_config *new, struct coop_change_note *note,
+			      char *err, size_t errlen);
 
 /* --- fwd/xdp_admin.c -------------------------------------------------------------- */
 

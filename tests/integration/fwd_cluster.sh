@@ -132,7 +132,25 @@ fwc_route() {
 # in generic (skb) mode, the fallback for drivers without XDP: a cluster
 # may mix both.
 fwc_coopd() {
-	local i=$1 mode=auto
+	local i=$1
+	fwc_ini "$i" "$FWC_NODES"
+	# nsenter itself, not the nsx function: $! must be coopd (nsenter
+	# execs it), not a subshell that a SIGTERM would kill instead
+	nsenter --net="/run/netns/$P-n$i" "$COOPD" -c "$T/n$i.ini" >"$T/n$i.log" 2>&1 &
+	FWC_PID[$i]=$!
+	PIDS+=("$!")
+	for _ in $(seq 100); do
+		"$COOPCTL" -s "$T/n$i.sock" help >/dev/null 2>&1 && return 0
+		kill -0 "${FWC_PID[$i]}" 2>/dev/null || { cat "$T/n$i.log" >&2; fail "coopd n$i exited"; }
+		sleep 0.05
+	done
+	fail "coopd n$i did not open its admin socket"
+}
+
+# fwc_ini I NODES [LINE] : node I's configuration file with nodes = NODES
+# (and LINE added to [forwarder]); coopd reads it at start and on reload.
+fwc_ini() {
+	local i=$1 nodes=$2 extra=${3:-} mode=auto
 	[ "$i" = 3 ] && mode=generic
 	cat >"$T/n$i.ini" <<INI
 [global]
@@ -146,21 +164,11 @@ listen = tcp:7 echo, tcp:80 whoami
 [forwarder]
 interface = ${P}u$i
 vips = $VIP:7/tcp, $VIP:80/tcp, [$VIP6]:7/tcp, [$VIP6]:80/tcp
-nodes = $FWC_NODES
+nodes = $nodes
 self = n$i
 xdp_mode = $mode
+$extra
 INI
-	# nsenter itself, not the nsx function: $! must be coopd (nsenter
-	# execs it), not a subshell that a SIGTERM would kill instead
-	nsenter --net="/run/netns/$P-n$i" "$COOPD" -c "$T/n$i.ini" >"$T/n$i.log" 2>&1 &
-	FWC_PID[$i]=$!
-	PIDS+=("$!")
-	for _ in $(seq 100); do
-		"$COOPCTL" -s "$T/n$i.sock" help >/dev/null 2>&1 && return 0
-		kill -0 "${FWC_PID[$i]}" 2>/dev/null || { cat "$T/n$i.log" >&2; fail "coopd n$i exited"; }
-		sleep 0.05
-	done
-	fail "coopd n$i did not open its admin socket"
 }
 
 # fwc_modes : n1 and n2 attached in native mode, n3 in generic mode.
@@ -272,8 +280,27 @@ fwc_ping() {
 	awk '{print $2, $3, $4}' "$T/ping.raw" >"$1"
 }
 
+# fwc_node_cmd WHAT I CMD : change node I's set: an admin command, whose
+# table must be live at once; or "reload NODES": node I's file gets
+# nodes = NODES (plus node I itself, which a file must list) and coopd
+# re-reads it; the new table must be live too.
+fwc_node_cmd() {
+	local what=$1 i=$2 cmd=$3 nodes
+	if [ "${cmd%% *}" != reload ]; then
+		# shellcheck disable=SC2086
+		adm "$i" $cmd >"$T/change.json" || fail "$what: node n$i: $(cat "$T/change.json")"
+		[ "$(jq .published "$T/change.json")" = true ] || fail "$what: n$i: table not published"
+		return 0
+	fi
+	nodes=${cmd#reload }
+	[[ ", $nodes," == *", n$i "* ]] || nodes="$nodes, n$i 198.18.1$i.2"
+	fwc_ini "$i" "$nodes"
+	adm "$i" reload >"$T/change.json" 2>&1 || fail "$what: node n$i: reload: $(cat "$T/change.json")"
+	[ "$(adm "$i" show fwd | jq .table.pending)" = false ] || fail "$what: n$i: table not published"
+}
+
 # fwc_change WHAT OPEN "I..." "CMD" GONE : change the node set: the router's
-# route over nodes I..., then CMD on every node's forwarder; predict, from
+# route over nodes I..., then CMD on every node's forwarder (fwc_node_cmd); predict, from
 # the live maps, which of the OPEN connections break; exchange data on all
 # of them and compare. Sets FWC_BROKEN, FWC_LOST (connections GONE, the
 # removed node, held), FWC_COLLATERAL, and what the table alone
@@ -288,9 +315,7 @@ fwc_change() {
 	# shellcheck disable=SC2086
 	fwc_route $route
 	for i in 1 2 3; do
-		# shellcheck disable=SC2086
-		adm "$i" $cmd >"$T/change.json" || fail "$what: node n$i: $(cat "$T/change.json")"
-		[ "$(jq .published "$T/change.json")" = true ] || fail "$what: n$i: table not published"
+		fwc_node_cmd "$what" "$i" "$cmd"
 	done
 	# where each flow arrives now, and what that node will do with it
 	fwc_router <"$T/batch.sports" >"$T/arrive"
@@ -413,6 +438,94 @@ fwc_spoof() {
 	ok "5 GUE packets from an address that is no node: dropped by n1 (drop_tunnel_peer +5)"
 }
 
+# fwc_names I : node I's node set as `show fwd` has it, "NAME:ID:WEIGHT" sorted.
+fwc_names() {
+	adm "$1" show fwd | jq -r '[.nodes[] | "\(.name):\(.id):\(.weight)"] | sort | join(" ")'
+}
+
+# fwc_reload N : the node set changed by reloading the files: n3 removed
+# from n1's and n2's `nodes` and back, with N connections held, predicted
+# as for the admin commands; then a reload that also changes table_size is
+# refused and changes nothing; then a file whose section did not change
+# leaves a drain done by hand alone, and one whose nodes changed makes the
+# running set the file's again.
+fwc_reload() {
+	local n=$1 i before after msg rc
+	fwc_open "$FWC_BROKEN"
+	fwc_change "reload without n3" "$n" "1 2" "reload n1 198.18.11.2, n2 198.18.12.2" n3
+	for i in 1 2; do
+		[ "$(fwc_names "$i")" = "n1:0:1 n2:1:1" ] ||
+			fail "reload without n3: n$i's show fwd has $(fwc_names "$i")"
+		grep -q 'forwarder: reload: node n3 removed.*table published' "$T/n$i.log" ||
+			fail "reload without n3: n$i's log does not say what changed"
+	done
+	[ "$(adm 1 show fwd | jq '[.nodes[].entries] | add')" = 65537 ] ||
+		fail "reload without n3: n1's live table is not shared by n1 and n2"
+	ok "reload with n3 gone from the files of n1 and n2: show fwd follows (n1, n2), and the log says what changed"
+	fwc_open "$FWC_BROKEN"
+	fwc_change "reload with n3" "$n" "1 2 3" "reload $FWC_NODES" none
+	for i in 1 2; do
+		[ "$(fwc_names "$i")" = "n1:0:1 n2:1:1 n3:2:1" ] ||
+			fail "reload with n3: n$i's show fwd has $(fwc_names "$i")"
+		[ "$(adm "$i" show fwd | jq '.nodes[] | select(.name == "n3") | .entries > 0')" = true ] ||
+			fail "reload with n3: n$i's live table gives n3 nothing"
+	done
+	ok "reload with n3 back in the files: show fwd follows (n3 back with its old id 2, in the live table)"
+
+	# refused: table_size (and nodes) changed; nothing changes
+	before=$(adm 1 show fwd | jq -c '{t: .table, n: [.nodes[] | [.name, .id, .weight]]}')
+	fwc_ini 1 "n1 198.18.11.2, n2 198.18.12.2" "table_size = 131071"
+	adm 1 reload >"$T/reload.err" 2>&1
+	rc=$?
+	[ "$rc" -ne 0 ] || fail "a reload changing table_size was accepted: $(cat "$T/reload.err")"
+	msg=$(cat "$T/reload.err")
+	for t in "[forwarder] table_size: changed (65537 -> 131071)" "needs a restart"; do
+		grep -qF -- "$t" <<<"$msg" || fail "refused reload: the error does not say '$t': $msg"
+	done
+	after=$(adm 1 show fwd | jq -c '{t: .table, n: [.nodes[] | [.name, .id, .weight]]}')
+	[ "$before" = "$after" ] || fail "refused reload changed the forwarder: $before -> $after"
+	ok "a reload that changes table_size is refused ($(jq -r .error <<<"$msg" 2>/dev/null || echo "$msg")) and changes nothing"
+
+	# the running set may differ from the file: unchanged section, no change
+	fwc_ini 1 "$FWC_NODES"
+	adm 1 fwd node weight n2 0 >/dev/null || fail "fwd node weight n2 0"
+	adm 1 reload >"$T/reload.out" 2>&1 || fail "reload of an unchanged file: $(cat "$T/reload.out")"
+	[ "$(fwc_names 1)" = "n1:0:1 n2:1:0 n3:2:1" ] ||
+		fail "a reload with [forwarder] unchanged undid a drain by hand: $(fwc_names 1)"
+	fwc_ini 1 "n1 198.18.11.2, n2 198.18.12.2, n3 198.18.13.2 2"
+	adm 1 reload >"$T/reload.out" 2>&1 || fail "reload with n3's weight 2: $(cat "$T/reload.out")"
+	[ "$(fwc_names 1)" = "n1:0:1 n2:1:1 n3:2:2" ] ||
+		fail "reload with n3's weight 2: n1 runs $(fwc_names 1), not the file's set"
+	grep -q 'forwarder: reload: node n2 weight 0 -> 1, node n3 weight 1 -> 2.*against the running set' "$T/n1.log" ||
+		fail "reload with n3's weight 2: n1's log does not say what changed: $(grep 'forwarder: reload' "$T/n1.log" | tail -1)"
+	ok "the file's set is diffed against the running one: an unchanged section keeps a drain done by hand, a changed one undoes it (n2 1, n3 2)"
+
+	# last, on n1 only (the held connections are done with): a node that
+	# moves keeps its id; a node removed while a new one waits for its
+	# next hop leaves the live table at once, the new one joins later
+	fwc_ini 1 "n1 198.18.11.2, n2 198.18.12.9, n3 198.18.13.2 2"
+	adm 1 reload >"$T/reload.out" 2>&1 || fail "reload moving n2: $(cat "$T/reload.out")"
+	[ "$(adm 1 show fwd | jq -r '.nodes[] | select(.name == "n2") | "\(.id) \(.address)"')" = "1 198.18.12.9" ] ||
+		fail "reload moving n2: n1 has $(adm 1 show fwd | jq -c '.nodes[] | select(.name == "n2")')"
+	grep -q 'forwarder: reload: node n2 moved to 198.18.12.9, table published' "$T/n1.log" ||
+		fail "reload moving n2: n1's log does not say so"
+	fwc_ini 1 "n1 198.18.11.2, n2 198.18.12.9, n4 198.18.11.77"
+	adm 1 reload >"$T/reload.out" 2>&1 || fail "reload removing n3, adding n4: $(cat "$T/reload.out")"
+	[ "$(adm 1 show fwd | jq -c '[.table.pending, ([.nodes[] | .name] | sort),
+		([.nodes[] | select(.name != "n4") | .entries] | add), (.nodes[] | select(.name == "n4") | .entries)]')" = \
+		'[true,["n1","n2","n4"],65537,0]' ] ||
+		fail "n4 unreachable: n3 should be out of n1's live table and n4 not in it yet: $(adm 1 show fwd | jq -c '[.table, .nodes]')"
+	grep -q 'forwarder: reload: node n3 removed, node n4 198.18.11.77 added (id 3, weight 1), table without the waiting nodes published, table waits' "$T/n1.log" ||
+		fail "n4 unreachable: n1's log does not say what changed: $(grep 'forwarder: reload' "$T/n1.log" | tail -1)"
+	for _ in $(seq 50); do
+		[ "$(adm 1 show fwd | jq .table.pending)" = false ] && break
+		sleep 0.1
+	done
+	[ "$(adm 1 show fwd | jq '[.table.pending, (.nodes[] | select(.name == "n4") | .entries > 0)]' | tr -d ' \n')" = '[false,true]' ] ||
+		fail "n4 unreachable: the waiting table was not published after 3 s: $(adm 1 show fwd | jq -c .table)"
+	ok "reloads on n1: n2 moved to another address keeps its id; n3 removed at once while n4, unreachable, joins the table only after the 3 s wait"
+}
+
 # fwc_scenario N : the whole run with N held connections.
 fwc_scenario() {
 	local n=$1 i nodes
@@ -474,6 +587,9 @@ fwc_scenario() {
 		fail "n3 came back with another id"
 	FWC_ADD_COLL=$FWC_COLLATERAL FWC_ADD_N=$n
 	FWC_ADD_NOCACHE=$FWC_NOCACHE FWC_ADD_NOFWD=$FWC_NOFWD
+
+	# the same changes by reloading the files (t_fwd_cluster.sh only)
+	[ -n "${FWC_RELOAD:-}" ] && fwc_reload "$n"
 
 	echo quit >&"${CL[1]}"
 	for i in 1 2 3; do
