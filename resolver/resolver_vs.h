@@ -13,8 +13,9 @@ struct coop_json;
 struct coop_vs;
 struct ev_loop;
 
-/* Key parsers for core/config.c (obj is the struct coop_vs_cfg being
- * loaded). 0, or -errno with the problem in why. Control thread. */
+/* Key parsers of the module's [vs NAME] key table (obj is the struct
+ * coop_vs_cfg being loaded). 0, or -errno with the problem in why.
+ * Control thread. */
 int coop_resolver_cfg_parse_dns(void *obj, const char *val, char *why, size_t whylen);
 int coop_resolver_cfg_parse_search(void *obj, const char *val, char *why, size_t whylen);
 int coop_resolver_cfg_parse_ndots(void *obj, const char *val, char *why, size_t whylen);
@@ -23,11 +24,10 @@ int coop_resolver_cfg_parse_attempts(void *obj, const char *val, char *why, size
 int coop_resolver_cfg_parse_cache(void *obj, const char *val, char *why, size_t whylen);
 int coop_resolver_cfg_parse_hosts(void *obj, const char *val, char *why, size_t whylen);
 
-/* VS lifecycle (vs/vs.c), control thread unless said otherwise. */
+/* VS lifecycle (the module's hooks), control thread unless said otherwise. */
 /* Create vs->resolver from vs->cfg->dns (sockets through coop_vs_socket;
- * one slot per worker, one for the control loop, one spare) and register
- * the admin command `resolve`. After the isolation is up. 0 or -errno
- * with err filled. */
+ * one slot per worker, one for the control loop, one spare), after the
+ * isolation is up. 0 or -errno with err filled. */
 int coop_vs_resolver_up(struct coop_vs *vs, char *err, size_t errlen);
 /* The VS is being lost: refuse new lookups. */
 void coop_vs_resolver_shutdown(struct coop_vs *vs);

@@ -85,23 +85,11 @@ static int vs_socket(void *ctx, int domain, int type, int protocol)
 	return coop_vs_socket(ctx, domain, type, protocol);
 }
 
-static int register_admin(struct coop *c, char *err, size_t errlen);
-
 int coop_vs_resolver_up(struct coop_vs *vs, char *err, size_t errlen)
 {
-	int ret;
-
-	ret = coop_resolver_new(vs->cfg->name,
-				vs->cfg->dns ? vs->cfg->dns : coop_resolver_conf_defaults(), vs_socket, vs,
-				vs->coop->n_workers + EXTRA_SLOTS, &vs->resolver, err, errlen);
-	if (ret < 0)
-		return ret;
-	ret = register_admin(vs->coop, err, errlen);
-	if (ret < 0) {
-		coop_resolver_free(vs->resolver);
-		vs->resolver = NULL;
-	}
-	return ret;
+	return coop_resolver_new(vs->cfg->name,
+				 vs->cfg->dns ? vs->cfg->dns : coop_resolver_conf_defaults(), vs_socket,
+				 vs, vs->coop->n_workers + EXTRA_SLOTS, &vs->resolver, err, errlen);
 }
 
 void coop_vs_resolver_shutdown(struct coop_vs *vs)
@@ -450,22 +438,6 @@ static const struct coop_admin_cmd cmds[] = {
      cmd_resolve, NULL},
 };
 
-static int register_admin(struct coop *c, char *err, size_t errlen)
-{
-	size_t i;
-	int ret;
-
-	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		ret = coop_admin_register(c, &cmds[i]);
-		/* the first VS registered it */
-		if (ret < 0 && ret != -EEXIST) {
-			snprintf(err, errlen, "cannot register admin command '%s': %s",
-				 cmds[i].words, strerror(-ret));
-			return ret;
-		}
-	}
-	return 0;
-}
 
 /* --- the module --------------------------------------------------------------------- */
 
@@ -645,6 +617,8 @@ const struct coop_module coop_mod_resolver = {
 	.name = "resolver",
 	.keytabs = keytabs,
 	.n_keytabs = 1,
+	.cmds = cmds,
+	.n_cmds = sizeof(cmds) / sizeof(cmds[0]),
 	.vs_add = coop_vs_resolver_up,
 	.vs_change = resolver_vs_change,
 	.vs_lose = resolver_vs_lose,
