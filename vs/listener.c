@@ -20,6 +20,10 @@
 #define LISTEN_BACKLOG 1024
 /* Accepts per readiness event before yielding to other watchers. */
 #define ACCEPTS_PER_WAKE 64
+/* Seconds a listener rests when the process is out of descriptors or
+ * memory: the pending connection stays queued, and a readable listener
+ * would otherwise wake its worker in a loop that accepts nothing. */
+#define ACCEPT_PAUSE 0.1
 
 /* A listening socket of a VS on one worker. Created and closed by the
  * control thread; its watcher belongs to its worker, started and stopped
@@ -32,6 +36,8 @@ struct coop_listener {
 	int fd;                         /* listening socket */
 	unsigned worker;                /* index of the owning worker */
 	ev_io io;                       /* readable -> accept, on the worker loop */
+	ev_timer pause;                 /* resumes io after a resource shortage */
+	uint64_t paused;                /* how often it had to rest (its worker writes) */
 	struct coop_listener *next;     /* vs->listeners, or a batch being changed */
 };
 
@@ -53,6 +59,18 @@ static void listener_cb(struct ev_loop *loop, ev_io *io, int revents)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				uint64_t n = __atomic_add_fetch(&li->paused, 1, __ATOMIC_RELAXED);
+
+				if (n == 1 || !(n & 1023))
+					coop_warn("vs '%s': accept on port %u: %m; pausing this listener %.1f s (%llu times so far)",
+						  li->vs->cfg->name, li->lc.port, ACCEPT_PAUSE,
+						  (unsigned long long)n);
+				ev_io_stop(loop, &li->io);
+				ev_timer_set(&li->pause, ACCEPT_PAUSE, 0.);
+				ev_timer_start(loop, &li->pause);
+				return;
+			}
 			if (errno != EAGAIN)
 				coop_warn("vs '%s': accept on port %u: %m", li->vs->cfg->name,
 					  li->lc.port);
@@ -232,10 +250,19 @@ static int open_missing(struct coop_vs *vs, const struct coop_vs_cfg *cfg,
 
 /* --- the worker side -------------------------------------------------------- */
 
+static void pause_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct coop_listener *li = container_of(t, struct coop_listener, pause);
+
+	(void)revents;
+	ev_io_start(loop, &li->io);
+}
+
 static void start_one(struct coop_worker *w, struct coop_listener *li)
 {
-	if (ev_is_active(&li->io))
+	if (ev_is_active(&li->io) || ev_is_active(&li->pause))
 		return;
+	ev_timer_init(&li->pause, pause_cb, ACCEPT_PAUSE, 0.);
 	ev_io_init(&li->io, listener_cb, li->fd, EV_READ);
 	ev_io_start(w->loop, &li->io);
 }
@@ -254,9 +281,12 @@ static void stop_list(struct coop_worker *w, void *arg)
 {
 	struct coop_listener *li;
 
-	for (li = arg; li; li = li->next)
-		if (li->worker == w->id)
-			ev_io_stop(w->loop, &li->io);
+	for (li = arg; li; li = li->next) {
+		if (li->worker != w->id)
+			continue;
+		ev_io_stop(w->loop, &li->io);
+		ev_timer_stop(w->loop, &li->pause);
+	}
 }
 
 /* Stop a list of listeners on their workers, then close and free them. */
@@ -381,8 +411,16 @@ static void listen_worker_stop(struct coop *c, struct coop_worker *w)
 
 static void listen_vs_json(const struct coop_vs *vs, struct coop_json *out, bool detail)
 {
-	if (detail)
-		coop_json_kv_u64(out, "sockets", vs->n_listeners);
+	const struct coop_listener *li;
+	uint64_t paused = 0;
+
+	if (!detail)
+		return;
+	for (li = vs->listeners; li; li = li->next)
+		paused += __atomic_load_n(&li->paused, __ATOMIC_RELAXED);
+	coop_json_kv_u64(out, "sockets", vs->n_listeners);
+	/* accepts put off because the process ran out of descriptors */
+	coop_json_kv_u64(out, "accept_pauses", paused);
 }
 
 const struct coop_module coop_mod_listen = {
