@@ -27,6 +27,8 @@ struct item {
 struct plan {
 	struct item *items; /* one per VS of the old and the new file */
 	size_t n;
+	struct coop_change_note global; /* what [global] and the modules' own
+					  * sections changed ("forwarder: node n3 removed") */
 	char first_err[1024]; /* the first VS that failed */
 };
 
@@ -79,14 +81,19 @@ static int check_global(const struct coop_config *old, const struct coop_config 
 	return -EOPNOTSUPP;
 }
 
-/* [global] keys that change live. */
+/* [global] keys that change live, said in note. */
 static void apply_global(struct coop *c, const struct coop_config *old,
-			 const struct coop_config *new)
+			 const struct coop_config *new, struct coop_change_note *note)
 {
 	c->drain_timeout = new->global.drain_timeout_ms / 1000.0;
-	if (old->global.admin_mode != new->global.admin_mode && new->global.admin_socket[0] &&
-	    chmod(new->global.admin_socket, new->global.admin_mode) < 0)
+	if (old->global.drain_timeout_ms != new->global.drain_timeout_ms)
+		coop_change_note_add(note, "drain_timeout %u ms", new->global.drain_timeout_ms);
+	if (old->global.admin_mode == new->global.admin_mode || !new->global.admin_socket[0])
+		return;
+	if (chmod(new->global.admin_socket, new->global.admin_mode) < 0)
 		coop_warn("reload: admin_mode: chmod %s: %m", new->global.admin_socket);
+	else
+		coop_change_note_add(note, "admin_mode %04o", new->global.admin_mode);
 }
 
 static void vs_publish_all(struct coop_vs *vs)
@@ -274,6 +281,7 @@ static void put_reply(struct coop_json *out, const struct coop *c, const struct 
 	}
 	coop_json_array_end(out);
 	put_names(out, "kept", p, KEPT);
+	coop_json_kv_string(out, "global", p->global.text);
 	coop_json_key(out, "ms");
 	coop_json_double(out, ms);
 	coop_json_object_end(out);
@@ -355,13 +363,18 @@ int coop_rt_reload(struct coop *c, struct coop_json *out, char *err, size_t errl
 
 	/* 2. the new file is the runtime's from now on */
 	c->cfg = new;
-	apply_global(c, old, new);
+	apply_global(c, old, new, &p.global);
 	for (i = 0; i < c->n_mods; i++) {
 		struct coop_change_note note = { .len = 0 };
 
-		if (c->mods[i]->reconfigure &&
-		    c->mods[i]->reconfigure(c, old, new, &note, msg, sizeof(msg)) < 0)
+		if (!c->mods[i]->reconfigure)
+			continue;
+		if (c->mods[i]->reconfigure(c, old, new, &note, msg, sizeof(msg)) < 0) {
 			coop_warn("reload: %s: %s", c->mods[i]->name, msg);
+			coop_change_note_add(&p.global, "%s: failed: %.200s", c->mods[i]->name, msg);
+		} else if (note.len) {
+			coop_change_note_add(&p.global, "%s: %s", c->mods[i]->name, note.text);
+		}
 	}
 
 	/* 3. removed VSes drain and go (retiring may free them: walk a copy) */
@@ -436,7 +449,8 @@ int coop_rt_reload(struct coop *c, struct coop_json *out, char *err, size_t errl
 	}
 	coop_config_free(old);
 	summary(&p, sum, sizeof(sum));
-	coop_info("reload of %s: %s (%.1f ms)", new->path, sum, now_ms() - t0);
+	coop_info("reload of %s: %s%s%s (%.1f ms)", new->path, sum, p.global.len ? "; " : "",
+		  p.global.text, now_ms() - t0);
 	if (n_failed) {
 		snprintf(err, errlen, "%.700s; that VS was rolled back, the rest applied (%.300s)", p.first_err,
 			 sum);
