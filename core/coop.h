@@ -90,6 +90,21 @@ int coop_run(struct coop *c);
 /* Ask coop_run to return. Any thread; async-signal-safe. */
 void coop_stop(struct coop *c);
 
+/* Whether the runtime handles the process's signals (the default): SIGINT,
+ * SIGTERM and SIGQUIT stop it (a second one during the stop is ignored,
+ * so the cleanup always finishes), SIGHUP reloads the configuration,
+ * SIGUSR1/SIGUSR2 are logged and ignored. An application that owns its
+ * signals passes 0 and calls coop_stop() (and coop_reload()) itself.
+ * Control thread, before coop_start: 0, or -EBUSY once started. */
+int coop_own_signals(struct coop *c, int own);
+
+/* Re-read the configuration file and apply the difference, as the admin
+ * command `reload` and SIGHUP do (docs/admin.md): 0, or -errno with a
+ * message in err (nothing changed; or a VS failed and was rolled back
+ * while the rest was applied). Control thread, while coop_run runs (from
+ * an admin command or a watcher on the control loop). */
+int coop_reload(struct coop *c, char *err, size_t errlen);
+
 /* Free a runtime after coop_run returned (or instead of coop_start). */
 void coop_free(struct coop *c);
 

@@ -62,8 +62,10 @@ struct coop {
 	unsigned n_workers;
 	struct ev_loop *loop;             /* control loop */
 	ev_async stop_async;              /* coop_stop() -> control loop */
-	ev_signal sigint, sigterm;        /* shutdown signals */
+	ev_signal sigint, sigterm, sigquit; /* shutdown signals */
 	ev_signal sighup;                 /* reload */
+	ev_signal sigusr1, sigusr2;       /* logged and ignored (their default kills) */
+	bool own_signals;                 /* the runtime handles them (default true) */
 	struct coop_admin *admin;         /* admin socket (NULL if none) */
 	struct coop_metrics *metrics;     /* metrics listener (core/metrics.c), NULL if none */
 	const struct coop_module *const *mods; /* modules in hook order (runtime/) */

@@ -109,6 +109,16 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+/* A signal whose default would kill coopd without its cleanup, and that
+ * means nothing to it. */
+static void ignored_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	coop_info("signal %d: ignored (SIGINT, SIGTERM or SIGQUIT stop coopd, SIGHUP reloads)",
+		  w->signum);
+}
+
 static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct coop *c = container_of(w, struct coop, sighup);
@@ -154,7 +164,11 @@ struct coop *coop_new(void)
 	ev_async_start(c->loop, &c->stop_async);
 	ev_signal_init(&c->sigint, signal_cb, SIGINT);
 	ev_signal_init(&c->sigterm, signal_cb, SIGTERM);
+	ev_signal_init(&c->sigquit, signal_cb, SIGQUIT);
 	ev_signal_init(&c->sighup, sighup_cb, SIGHUP);
+	ev_signal_init(&c->sigusr1, ignored_cb, SIGUSR1);
+	ev_signal_init(&c->sigusr2, ignored_cb, SIGUSR2);
+	c->own_signals = true;
 	ev_async_init(&c->released, released_async);
 	ev_async_start(c->loop, &c->released);
 	c->vs_lost = coop_rt_vs_lose;
@@ -357,6 +371,47 @@ err_cmd:
 	return ret;
 }
 
+static ev_signal *signals_of(struct coop *c, size_t i)
+{
+	ev_signal *const all[] = { &c->sigint, &c->sigterm, &c->sigquit,
+				   &c->sighup, &c->sigusr1, &c->sigusr2 };
+
+	return i < COOP_ARRAY_LEN(all) ? all[i] : NULL;
+}
+
+static void signals_start(struct coop *c)
+{
+	ev_signal *w;
+	size_t i;
+
+	for (i = 0; (w = signals_of(c, i)); i++)
+		ev_signal_start(c->loop, w);
+}
+
+static void signals_stop(struct coop *c)
+{
+	ev_signal *w;
+	size_t i;
+
+	for (i = 0; (w = signals_of(c, i)); i++)
+		if (ev_is_active(w))
+			ev_signal_stop(c->loop, w);
+}
+
+int coop_own_signals(struct coop *c, int own)
+{
+	if (c->started)
+		return -EBUSY;
+	c->own_signals = own != 0;
+	return 0;
+}
+
+int coop_reload(struct coop *c, char *err, size_t errlen)
+{
+	c->reloads++;
+	return coop_rt_reload(c, NULL, err, errlen);
+}
+
 int coop_start(struct coop *c, char *err, size_t errlen)
 {
 	size_t i, m = 0, r = 0;
@@ -408,9 +463,8 @@ int coop_start(struct coop *c, char *err, size_t errlen)
 	for (r = 0; r < c->n_mods; r++)
 		if (c->mods[r]->run && (ret = c->mods[r]->run(c, err, errlen)) < 0)
 			goto err_run;
-	ev_signal_start(c->loop, &c->sigint);
-	ev_signal_start(c->loop, &c->sigterm);
-	ev_signal_start(c->loop, &c->sighup);
+	if (c->own_signals)
+		signals_start(c);
 	c->started = true;
 	coop_info("%zu virtual servers up, %u workers", c->n_vs, c->n_workers);
 	return 0;
@@ -434,9 +488,9 @@ static void shutdown_all(struct coop *c)
 {
 	size_t i;
 
-	ev_signal_stop(c->loop, &c->sigint);
-	ev_signal_stop(c->loop, &c->sigterm);
-	ev_signal_stop(c->loop, &c->sighup);
+	/* The signal watchers stay until the end: a second SIGTERM (an
+	 * impatient operator, systemd's timeout) then only marks a signal
+	 * the stopped loop never reads, instead of killing the cleanup. */
 	mods_unrun(c, c->n_mods);
 	coop_workers_stop(c);
 	coop_metrics_close(c);
@@ -447,6 +501,7 @@ static void shutdown_all(struct coop *c)
 	vses_down(c, c->n_vs);
 	mods_stop(c, c->n_mods);
 	coop_workers_free(c);
+	signals_stop(c);
 	c->started = false;
 }
 
