@@ -59,6 +59,14 @@ cc -std=c11 -Wall -Werror -o "$T/app" "$T/app.c" $(pkg-config --cflags coop) \
 	fail "the example does not build against the installed files"
 ok "an application builds against the installed headers and coop.pc"
 
+# The README's example, exactly as written there, builds and links too.
+awk '/^```c$/ {on = 1; next} /^```$/ && on {exit} on' "$top/README.md" >"$T/readme.c"
+[ -s "$T/readme.c" ] || fail "no C example in README.md"
+cc -std=c11 -Wall -Werror -o "$T/readme" "$T/readme.c" $(pkg-config --cflags coop) \
+	"$stage/usr/lib/libcoop.a" $(pkg-config --static --libs coop | sed "s|-L[^ ]*||g; s|-lcoop||") ||
+	fail "the README's example does not build as written"
+ok "the README's example builds as written"
+
 client_ns "$P-c1" "${P}v1" 198.18.12.2/24 2001:db8:12::2/64
 cat >"$T/app.ini" <<INI
 [global]
