@@ -94,9 +94,9 @@ $(MODEL_A): $(MODEL_SRCS:%.c=$(B)/%.o)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(LIB_SO): $(LIB_OBJS)
+$(LIB_SO): $(LIB_OBJS) coop.map
 	$(call msg,LD,$@)
-	$(Q)$(CC) -shared -Wl,-soname,libcoop.so.0 -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) -shared -Wl,-soname,libcoop.so.0 -Wl,--version-script=coop.map -o $@ $(LIB_OBJS) $(LDLIBS)
 	$(Q)ln -sf libcoop.so.$(VERSION) $(B)/libcoop.so.0
 	$(Q)ln -sf libcoop.so.$(VERSION) $(B)/libcoop.so
 

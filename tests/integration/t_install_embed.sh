@@ -67,6 +67,14 @@ cc -std=c11 -Wall -Werror -o "$T/readme" "$T/readme.c" $(pkg-config --cflags coo
 	fail "the README's example does not build as written"
 ok "the README's example builds as written"
 
+# The shared library exports the coop_* API and nothing else, and the
+# example links against it.
+other=$(nm -D --defined-only "$stage/usr/lib/libcoop.so" | awk '{print $3}' | grep -v '^coop_' | head -5)
+[ -z "$other" ] || fail "libcoop.so exports symbols outside coop_*: $other"
+cc -std=c11 -Wall -Werror -o "$T/readme-so" "$T/readme.c" $(pkg-config --cflags coop) \
+	-L"$stage/usr/lib" -lcoop || fail "the README's example does not link against libcoop.so"
+ok "libcoop.so exports only coop_*; the example links against it"
+
 client_ns "$P-c1" "${P}v1" 198.18.12.2/24 2001:db8:12::2/64
 cat >"$T/app.ini" <<INI
 [global]
