@@ -22,7 +22,14 @@ LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 BINDIR     ?= $(PREFIX)/bin
 SBINDIR    ?= $(PREFIX)/sbin
+# Configuration lives in /etc for a system install (PREFIX=/usr), else
+# under the prefix.
+ifeq ($(PREFIX),/usr)
+SYSCONFDIR ?= /etc
+else
 SYSCONFDIR ?= $(PREFIX)/etc
+endif
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
 B          := build
 
 CC      ?= cc
@@ -189,7 +196,10 @@ install: all
 	$(Q)install -m 644 $(PUB_HDRS) $(DESTDIR)$(INCLUDEDIR)/coop/
 	$(Q)install -m 755 $(COOPD) $(DESTDIR)$(SBINDIR)/
 	$(Q)install -m 755 $(COOPCTL) $(DESTDIR)$(BINDIR)/
-	$(Q)install -m 644 etc/*.ini etc/coopd.service $(DESTDIR)$(SYSCONFDIR)/coop/
+	$(Q)install -m 644 etc/*.ini $(DESTDIR)$(SYSCONFDIR)/coop/
+	$(Q)install -d $(DESTDIR)$(UNITDIR)
+	$(Q)sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		etc/coopd.service.in > $(DESTDIR)$(UNITDIR)/coopd.service
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 		coop.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/coop.pc

@@ -10,7 +10,12 @@ for f in usr/lib/libcoop.a usr/lib/libcoop.so usr/lib/pkgconfig/coop.pc usr/incl
 	 usr/sbin/coopd usr/bin/coopctl; do
 	[ -e "$stage/$f" ] || fail "make install did not install $f"
 done
-ok "library, headers, coop.pc and binaries installed"
+unit="$stage/usr/lib/systemd/system/coopd.service"
+[ -f "$unit" ] || fail "make install did not install the systemd unit"
+grep -qx 'ExecStart=/usr/sbin/coopd -c /etc/coop/coop.ini' "$unit" || fail "unit paths: $(grep Exec "$unit")"
+grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$unit" || fail "unit: no ExecReload"
+[ -f "$stage/etc/coop/example.ini" ] || fail "PREFIX=/usr: configuration not in /etc/coop"
+ok "library, headers, coop.pc and binaries installed; the unit's paths are the installed ones, config in /etc"
 
 cat >"$T/app.c" <<'C'
 #include <stdio.h>
