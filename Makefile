@@ -60,7 +60,7 @@ LIB_A    := $(B)/libcoop.a
 MODEL_SRCS := $(wildcard fwd/model/*.c)
 MODEL_A    := $(B)/libcoop_fwd_model.a
 LIB_SO   := $(B)/libcoop.so.$(VERSION)
-PUB_HDRS := core/coop.h base/coop_json.h $(wildcard core/coop_*.h fwd/coop_*.h vs/coop_*.h resolver/coop_*.h)
+PUB_HDRS := core/coop.h $(wildcard base/coop_*.h core/coop_*.h fwd/coop_*.h vs/coop_*.h resolver/coop_*.h)
 
 COOPD    := $(B)/coopd
 COOPCTL  := $(B)/coopctl

@@ -1,12 +1,11 @@
-/* log.h - coop's log lines on stderr: one line per event, with level and time. */
+/* log.h - coop's log lines: one per event, with level and time, on stderr
+ * or to the embedding application's handler (base/coop_log.h). */
 #ifndef COOP_BASE_LOG_H
 #define COOP_BASE_LOG_H
 
-enum coop_log_level { COOP_LOG_ERR, COOP_LOG_WARN, COOP_LOG_INFO, COOP_LOG_DEBUG };
+#include "base/coop_log.h"
 
-/* Lowest level printed (default INFO; COOP_LOG=debug in the environment). */
-void coop_log_set_level(enum coop_log_level level);
-/* Print one line; any thread (a single write(2) per line). */
+/* Log one line; any thread (on stderr: a single write(2) per line). */
 void coop_log(enum coop_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "coop_log.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
