@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "base/cfgval.h"
 
 int __attribute__((format(printf, 4, 5)))
@@ -153,7 +154,7 @@ bool coop_cfg_dup_find(struct coop_cfg_dup *items, size_t n, size_t *a, size_t *
 	*a = *b = 0;
 	if (!n)
 		return false;
-	qsort(items, n, sizeof(*items), dup_cmp);
+	coop_sort(items, n, sizeof(*items), dup_cmp);
 	for (i = 1; i < n; i++) {
 		if (strcmp(items[i - 1].s, items[i].s) || items[i - 1].v != items[i].v)
 			continue;

@@ -242,8 +242,8 @@ static int ix_build(const struct coop *c, const struct coop_config *new, struct 
 		snprintf((*sec_ix)[i].name, COOP_NAME_MAX, "%s", new->vs[i].name);
 		(*sec_ix)[i].p = &new->vs[i];
 	}
-	qsort(*vs_ix, c->n_vs, sizeof(**vs_ix), ix_cmp);
-	qsort(*sec_ix, new->n_vs, sizeof(**sec_ix), ix_cmp);
+	coop_sort(*vs_ix, c->n_vs, sizeof(**vs_ix), ix_cmp);
+	coop_sort(*sec_ix, new->n_vs, sizeof(**sec_ix), ix_cmp);
 	return 0;
 }
 

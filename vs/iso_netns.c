@@ -928,7 +928,7 @@ static int netns_batch_begin(struct coop *c, char *err, size_t errlen)
 	for (i = 0; i < c->n_vs; i++)
 		if (c->vs[i]->iso == &coop_iso_netns)
 			names[n++] = c->vs[i]->cfg->netns;
-	qsort(names, n, sizeof(*names), cmp_str);
+	coop_sort(names, n, sizeof(*names), cmp_str);
 	for (i = 0; i < n_recs; i++) {
 		const char *key = recs[i];
 

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "base/log.h"
 #include "base/netns.h"
 #include "core/module.h"
@@ -135,7 +136,7 @@ static uint32_t *busy_union(const struct pbr_rt *rt, size_t *n_out)
 		memcpy(all + n, b, k * sizeof(*b));
 		n += k;
 	}
-	qsort(all, n, sizeof(*all), u32_order);
+	coop_sort(all, n, sizeof(*all), u32_order);
 	for (i = k = 0; i < n; i++)
 		if (!k || all[k - 1] != all[i])
 			all[k++] = all[i];

@@ -268,7 +268,7 @@ static int check_overlap(const struct coop_config *cfg, struct coop_cfg_err *e)
 	items = pbr_prefixes(cfg, &n);
 	if (!items)
 		return coop_cfg_err_set(e, -ENOMEM, NULL, NULL, "out of memory");
-	qsort(items, n, sizeof(*items), pfx_cmp);
+	coop_sort(items, n, sizeof(*items), pfx_cmp);
 	for (i = 0; i < n && !ret; i++) {
 		const struct pfx_item *x = &items[i], *top;
 

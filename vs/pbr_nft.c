@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "base/log.h"
 #include "vs/pbr.h"
 
@@ -302,7 +303,7 @@ void coop_pbr_ingress_sync(struct coop_pbr_ingress *ing, const char *nsname,
 	int ret;
 
 	if (n)
-		qsort(elems, n, sizeof(*elems), elem_order);
+		coop_sort(elems, n, sizeof(*elems), elem_order);
 	if (ing->on == (n > 0) && n == ing->n &&
 	    (!n || !memcmp(elems, ing->elems, n * sizeof(*elems))))
 		return;

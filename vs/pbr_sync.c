@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "base/log.h"
 #include "base/netns.h"
 #include "base/nl.h"
@@ -380,7 +381,7 @@ static void number_rules(struct vec *v)
 {
 	size_t i;
 
-	qsort(v->v, v->n, sizeof(*v->v), obj_order);
+	coop_sort(v->v, v->n, sizeof(*v->v), obj_order);
 	for (i = 0; i < v->n; i++) {
 		struct obj *o = &v->v[i], *prev = i ? &v->v[i - 1] : NULL;
 
@@ -431,8 +432,8 @@ static int read_once(struct coop_pbr_space *sp)
 	if (ret)
 		return ret;
 	number_rules(&sp->have);
-	qsort(sp->busy, sp->n_busy, sizeof(*sp->busy), busy_order);
-	qsort(sp->foreign_prefs, sp->n_foreign_prefs, sizeof(uint32_t), u32_order);
+	coop_sort(sp->busy, sp->n_busy, sizeof(*sp->busy), busy_order);
+	coop_sort(sp->foreign_prefs, sp->n_foreign_prefs, sizeof(uint32_t), u32_order);
 	/* The allocator wants the bare tables, unique. */
 	sp->busy_tables = malloc((sp->n_busy + 1) * sizeof(uint32_t));
 	if (!sp->busy_tables)
@@ -1148,7 +1149,7 @@ static void plan(struct apply *ap, struct vec *have, struct vec *want, size_t *k
 			j++;
 		}
 	}
-	qsort(ap->ops, ap->n_ops, sizeof(*ap->ops), op_order);
+	coop_sort(ap->ops, ap->n_ops, sizeof(*ap->ops), op_order);
 }
 
 static int queue(struct apply *ap, const struct op *op, uint32_t tag)
@@ -1207,8 +1208,8 @@ static int apply(struct coop_pbr_space *sp, struct vec *want, char *err, size_t 
 	size_t i, kept = 0;
 	int ret = 0;
 
-	qsort(want->v, want->n, sizeof(*want->v), obj_order);
-	qsort(sp->have.v, sp->have.n, sizeof(*sp->have.v), obj_order);
+	coop_sort(want->v, want->n, sizeof(*want->v), obj_order);
+	coop_sort(sp->have.v, sp->have.n, sizeof(*sp->have.v), obj_order);
 	ap.ops = calloc(sp->have.n + want->n + 1, sizeof(*ap.ops));
 	if (!ap.ops) {
 		snprintf(err, errlen, "pbr: out of memory");
@@ -1357,7 +1358,7 @@ int coop_pbr_space_script(const struct coop_pbr_space *sp, FILE *batch4, FILE *b
 		return -ENOMEM;
 	for (i = 0; i < sp->have.n; i++)
 		ops[i] = (struct op){ .o = &sp->have.v[i], .add = true };
-	qsort(ops, sp->have.n, sizeof(*ops), op_order);
+	coop_sort(ops, sp->have.n, sizeof(*ops), op_order);
 	for (i = 0; i < sp->have.n; i++)
 		script_obj(sp, ops[i].o, batch4, batch6);
 	free(ops);

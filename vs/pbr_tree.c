@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "vs/pbr.h"
 
 /*
@@ -110,7 +111,7 @@ static void node(struct builder *b, const struct coop_pbr_leaf *leaves, size_t n
 		groups[n_groups - 1].n++;
 	}
 	/* The biggest groups first: more VSes find their branch early. */
-	qsort(groups, n_groups, sizeof(groups[0]), by_size);
+	coop_sort(groups, n_groups, sizeof(groups[0]), by_size);
 	first = b->n;
 	for (i = 0; i < n_groups; i++) {
 		struct coop_pbr_rule *r;
@@ -215,7 +216,7 @@ int coop_pbr_tree_build(const struct coop_pbr_params *p, int family,
 			b.err = -ENOMEM;
 		} else {
 			memcpy(sorted, leaves, n * sizeof(*sorted));
-			qsort(sorted, n, sizeof(*sorted), by_mark);
+			coop_sort(sorted, n, sizeof(*sorted), by_mark);
 			node(&b, sorted, n);
 		}
 	}
