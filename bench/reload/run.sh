@@ -405,8 +405,8 @@ stop_coopd
 # anything coopd found worth a warning during the run
 warns=$(grep -cE ' (warning|error):' "$T/coopd.log")
 if [ "$warns" -gt 0 ]; then
-	echo "   coopd logged $warns warnings/errors; the first:"
-	grep -E ' (warning|error):' "$T/coopd.log" | head -5 | sed 's/^/     /'
+	echo "   coopd logged $warns warnings/errors; the first, with the lines before them:"
+	grep -B3 -m5 -E ' (warning|error):' "$T/coopd.log" | cut -c1-400 | sed 's/^/     /'
 fi
 
 # --- record -------------------------------------------------------------------
