@@ -35,10 +35,13 @@ struct plan {
 static struct item *item_add(struct plan *p, const char *name, enum outcome what)
 {
 	struct item *it = &p->items[p->n++];
+	size_t len = strnlen(name, sizeof(it->name) - 1);
 
-	memset(it, 0, sizeof(*it));
-	snprintf(it->name, sizeof(it->name), "%s", name);
 	it->what = what;
+	it->note.len = 0;
+	it->note.text[0] = '\0';
+	memcpy(it->name, name, len);
+	it->name[len] = '\0';
 	return it;
 }
 
@@ -214,11 +217,20 @@ static int ix_cmp(const void *a, const void *b)
 
 static void *ix_find(const struct name_ix *ix, size_t n, const char *name)
 {
-	struct name_ix key, *hit;
+	size_t lo = 0, hi = n;
 
-	snprintf(key.name, sizeof(key.name), "%s", name);
-	hit = n ? bsearch(&key, ix, n, sizeof(*ix), ix_cmp) : NULL;
-	return hit ? hit->p : NULL;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(name, ix[mid].name);
+
+		if (!c)
+			return ix[mid].p;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
 }
 
 /* The running VSes and the new file's sections, each sorted by name. */
@@ -235,11 +247,11 @@ static int ix_build(const struct coop *c, const struct coop_config *new, struct 
 		return -ENOMEM;
 	}
 	for (i = 0; i < c->n_vs; i++) {
-		snprintf((*vs_ix)[i].name, COOP_NAME_MAX, "%s", c->vs[i]->cfg->name);
+		memcpy((*vs_ix)[i].name, c->vs[i]->cfg->name, COOP_NAME_MAX);
 		(*vs_ix)[i].p = c->vs[i];
 	}
 	for (i = 0; i < new->n_vs; i++) {
-		snprintf((*sec_ix)[i].name, COOP_NAME_MAX, "%s", new->vs[i].name);
+		memcpy((*sec_ix)[i].name, new->vs[i].name, COOP_NAME_MAX);
 		(*sec_ix)[i].p = &new->vs[i];
 	}
 	coop_sort(*vs_ix, c->n_vs, sizeof(**vs_ix), ix_cmp);

@@ -388,14 +388,21 @@ static void signals_start(struct coop *c)
 		ev_signal_start(c->loop, w);
 }
 
-static void signals_stop(struct coop *c)
+/* Stop the watchers; after a clean stop (ignore) a late stop signal (an
+ * operator's second Ctrl-C) has nothing left to stop and must not turn a
+ * clean exit into a death by signal. */
+static void signals_stop(struct coop *c, bool ignore)
 {
 	ev_signal *w;
 	size_t i;
 
-	for (i = 0; (w = signals_of(c, i)); i++)
-		if (ev_is_active(w))
-			ev_signal_stop(c->loop, w);
+	for (i = 0; (w = signals_of(c, i)); i++) {
+		if (!ev_is_active(w))
+			continue;
+		ev_signal_stop(c->loop, w);
+		if (ignore)
+			signal(w->signum, SIG_IGN);
+	}
 }
 
 int coop_own_signals(struct coop *c, int own)
@@ -426,11 +433,18 @@ int coop_start(struct coop *c, char *err, size_t errlen)
 		return -EBUSY;
 	}
 	raise_nofile();
+	/* Signals from here on: one that comes during the bring-up waits in
+	 * the loop (not running yet), so a SIGTERM then stops coopd cleanly
+	 * right after instead of killing it half-way. */
+	if (c->own_signals)
+		signals_start(c);
 	/* The admin socket first: a second coopd on the same file stops here
 	 * ("another coopd is running") before touching any kernel state. */
 	ret = coop_admin_open(c, err, errlen);
-	if (ret < 0)
+	if (ret < 0) {
+		signals_stop(c, false);
 		return ret;
+	}
 	ret = register_cmds(c, err, errlen);
 	if (ret < 0)
 		goto err_admin;
@@ -463,8 +477,6 @@ int coop_start(struct coop *c, char *err, size_t errlen)
 	for (r = 0; r < c->n_mods; r++)
 		if (c->mods[r]->run && (ret = c->mods[r]->run(c, err, errlen)) < 0)
 			goto err_run;
-	if (c->own_signals)
-		signals_start(c);
 	c->started = true;
 	coop_info("%zu virtual servers up, %u workers", c->n_vs, c->n_workers);
 	return 0;
@@ -481,6 +493,7 @@ err_mods:
 	coop_metrics_close(c);
 err_admin:
 	coop_admin_close(c);
+	signals_stop(c, false);
 	return ret;
 }
 
@@ -501,7 +514,7 @@ static void shutdown_all(struct coop *c)
 	vses_down(c, c->n_vs);
 	mods_stop(c, c->n_mods);
 	coop_workers_free(c);
-	signals_stop(c);
+	signals_stop(c, true);
 	c->started = false;
 }
 

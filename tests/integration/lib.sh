@@ -109,8 +109,10 @@ build_app() {
 	local ldlibs
 	[ -f "$top/$B/libcoop.a" ] || fail "build first: make B=$B"
 	ldlibs=$(sed -n 's/^LDLIBS *:= *//p' "$top/Makefile")
+	# a sanitized build (B=build-address-undefined) links its sanitizers too
+	case "$B" in build-*) ldlibs="$ldlibs -fsanitize=$(echo "${B#build-}" | tr - ,)" ;; esac
 	# shellcheck disable=SC2086
-	cc -std=gnu11 -D_GNU_SOURCE -Wall -Werror -I"$top" -o "$T/$1" "$T/$1.c" \
+	cc -std=gnu11 -D_GNU_SOURCE -Wall -Werror -I"$top" -I"$top/base" -o "$T/$1" "$T/$1.c" \
 		"$top/$B/libcoop.a" $ldlibs || fail "test application $1 does not build"
 }
 

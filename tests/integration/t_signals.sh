@@ -59,3 +59,20 @@ for sig in INT QUIT; do
 	[ "$(left)" = 0 ] || fail "SIG$sig: $(left) namespaces left"
 done
 ok "SIGINT, SIGQUIT: clean stop, nothing left"
+
+# SIGTERM during the bring-up of 300 VSes: coopd finishes bringing them
+# up, then stops cleanly (before, the signal's default killed it half-way
+# and left namespaces behind).
+conf 300 >"$T/coop.ini"
+"$COOPD" -c "$T/coop.ini" >"$T/coopd.log" 2>&1 &
+COOPD_PID=$!
+PIDS+=("$COOPD_PID")
+for _ in $(seq 200); do [ "$(left)" -gt 5 ] && break; sleep 0.01; done
+[ "$(left)" -gt 5 ] || fail "bring-up of 300 VSes did not start"
+kill -TERM "$COOPD_PID"
+for _ in $(seq 600); do kill -0 "$COOPD_PID" 2>/dev/null || break; sleep 0.05; done
+wait "$COOPD_PID"
+rc=$?
+[ "$rc" = 0 ] || fail "SIGTERM during bring-up: exit status $rc"
+[ "$(left)" = 0 ] || fail "SIGTERM during bring-up: $(left) namespaces left"
+ok "SIGTERM during the bring-up of 300 VSes: exit 0, nothing left"
