@@ -26,14 +26,19 @@ struct coop_rpc_mapping {
 	uint32_t port; /* port the program listens on, 1..65535 */
 };
 
-/* Most mappings one VS holds (a bound on what remote SETs can take). */
-#define COOP_RPC_MAPPINGS_MAX 1024
+/* Most mappings one VS holds from the application and the configuration
+ * together, and, apart from those, from SETs received over the network
+ * (which only local, privileged callers may make). Network mappings never
+ * take room from the others. */
+#define COOP_RPC_MAPPINGS_MAX	  1024
+#define COOP_RPC_NET_MAPPINGS_MAX 64
 
 /* Register prog/vers/proto at port in the VS's registry, the way an RPC
  * server registers with rpcbind. Any thread. Returns 0, -EEXIST when
- * (prog, vers, proto) is already mapped (to any port; unset it first),
- * -EINVAL for a proto other than IPPROTO_TCP/IPPROTO_UDP or port 0,
- * -ENOSPC past COOP_RPC_MAPPINGS_MAX, -ENOMEM. */
+ * (prog, vers, proto) is already mapped by the application or the
+ * configuration (to any port; unset it first) - a mapping a network SET
+ * made is replaced -, -EINVAL for a proto other than IPPROTO_TCP/IPPROTO_UDP
+ * or port 0, -ENOSPC past COOP_RPC_MAPPINGS_MAX, -ENOMEM. */
 int coop_vs_rpc_set(struct coop_vs *vs, uint32_t prog, uint32_t vers, int proto, uint16_t port);
 
 /* The same with the owner string rpcbind versions 3 and 4 show for the

@@ -365,9 +365,10 @@ struct reg_entry {
 };
 
 struct coop_rpc_reg {
-	pthread_mutex_t lock;	   /* protects entries and n */
+	pthread_mutex_t lock;	   /* protects entries, n and n_net */
 	struct reg_entry *entries; /* in registration order */
 	size_t n;		   /* used */
+	size_t n_net;		   /* of them made by network SETs (COOP_RPC_OWNER_NET) */
 	size_t cap;		   /* allocated */
 	struct coop_pmap_stats st; /* counters (atomics, outside the lock) */
 	/* The VS's first address of each family (set before the registry is
@@ -427,9 +428,25 @@ int coop_rpc_reg_set(struct coop_rpc_reg *reg, const struct coop_rpc_mapping *m,
 	return coop_rpc_reg_set_owned(reg, m, owner, NULL);
 }
 
+static void entry_fill(struct reg_entry *e, const struct coop_rpc_mapping *m,
+		       enum coop_rpc_owner owner, const char *name)
+{
+	e->m = *m;
+	e->owner = owner;
+	if (name)
+		snprintf(e->name, sizeof(e->name), "%s", name);
+	else
+		default_owner(owner, e->name, sizeof(e->name));
+}
+
+/* Network SETs and the others (the application's, the configuration's)
+ * have limits of their own: a flood of network SETs fills its share,
+ * never the application's. An application or configuration mapping
+ * takes the place of a network one for the same (prog, vers, prot). */
 int coop_rpc_reg_set_owned(struct coop_rpc_reg *reg, const struct coop_rpc_mapping *m,
 			   enum coop_rpc_owner owner, const char *name)
 {
+	bool net = owner == COOP_RPC_OWNER_NET;
 	struct reg_entry *e;
 	size_t i;
 	int ret = 0;
@@ -438,14 +455,21 @@ int coop_rpc_reg_set_owned(struct coop_rpc_reg *reg, const struct coop_rpc_mappi
 		return -EINVAL;
 	pthread_mutex_lock(&reg->lock);
 	for (i = 0; i < reg->n; i++) {
-		const struct coop_rpc_mapping *o = &reg->entries[i].m;
-
-		if (o->prog == m->prog && o->vers == m->vers && o->prot == m->prot) {
+		e = &reg->entries[i];
+		if (e->m.prog != m->prog || e->m.vers != m->vers || e->m.prot != m->prot)
+			continue;
+		if (net || e->owner != COOP_RPC_OWNER_NET)
 			ret = -EEXIST;
+		else if (reg->n - reg->n_net == COOP_RPC_MAPPINGS_MAX)
+			ret = -ENOSPC;
+		if (ret)
 			goto out;
-		}
+		entry_fill(e, m, owner, name);
+		reg->n_net--;
+		goto out;
 	}
-	if (reg->n == COOP_RPC_MAPPINGS_MAX) {
+	if (net ? reg->n_net == COOP_RPC_NET_MAPPINGS_MAX
+		: reg->n - reg->n_net == COOP_RPC_MAPPINGS_MAX) {
 		ret = -ENOSPC;
 		goto out;
 	}
@@ -460,14 +484,9 @@ int coop_rpc_reg_set_owned(struct coop_rpc_reg *reg, const struct coop_rpc_mappi
 		reg->entries = e;
 		reg->cap = cap;
 	}
-	e = &reg->entries[reg->n];
-	e->m = *m;
-	e->owner = owner;
-	if (name)
-		snprintf(e->name, sizeof(e->name), "%s", name);
-	else
-		default_owner(owner, e->name, sizeof(e->name));
-	reg->n++;
+	entry_fill(&reg->entries[reg->n++], m, owner, name);
+	if (net)
+		reg->n_net++;
 out:
 	pthread_mutex_unlock(&reg->lock);
 	return ret;
@@ -489,8 +508,11 @@ int coop_rpc_reg_unset_prot(struct coop_rpc_reg *reg, uint32_t prog, uint32_t ve
 		const struct reg_entry *e = &reg->entries[i];
 
 		if (e->m.prog == prog && e->m.vers == vers && (!prot || e->m.prot == prot) &&
-		    (owners & (1u << e->owner)))
+		    (owners & (1u << e->owner))) {
+			if (e->owner == COOP_RPC_OWNER_NET)
+				reg->n_net--;
 			continue;
+		}
 		reg->entries[k++] = *e;
 	}
 	gone = (int)(reg->n - k);
@@ -655,6 +677,31 @@ int coop_rpc_netid_parse(const char *s, size_t len, uint32_t *prot, int *family)
 
 /* --- the portmap protocol ---------------------------------------------------------------- */
 
+static bool v4_loopback(const void *a)
+{
+	return ((const uint8_t *)a)[0] == 127;
+}
+
+bool coop_pmap_caller_trusted(const struct sockaddr *peer)
+{
+	if (!peer)
+		return false;
+	if (peer->sa_family == AF_INET) {
+		const struct sockaddr_in *p = (const struct sockaddr_in *)peer;
+
+		return v4_loopback(&p->sin_addr) && ntohs(p->sin_port) < IPPORT_RESERVED;
+	}
+	if (peer->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *p = (const struct sockaddr_in6 *)peer;
+		bool lo =
+		    IN6_IS_ADDR_LOOPBACK(&p->sin6_addr) ||
+		    (IN6_IS_ADDR_V4MAPPED(&p->sin6_addr) && v4_loopback(&p->sin6_addr.s6_addr[12]));
+
+		return lo && ntohs(p->sin6_port) < IPPORT_RESERVED;
+	}
+	return false;
+}
+
 static void count(_Atomic uint64_t *c)
 {
 	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
@@ -695,6 +742,7 @@ static uint32_t pmap_call(struct coop_rpc_reg *reg, const struct coop_rpc_call *
 	struct coop_xdr_in in;
 	struct coop_rpc_mapping m;
 	bool ok;
+	int ret;
 
 	coop_xdr_in_init(&in, call->args, call->args_len);
 	switch (call->proc) {
@@ -710,9 +758,12 @@ static uint32_t pmap_call(struct coop_rpc_reg *reg, const struct coop_rpc_call *
 			count(&reg->st.set_refused);
 			ok = false;
 		} else if (call->proc == COOP_PMAP_SET) {
-			ok = coop_rpc_reg_set(reg, &m, COOP_RPC_OWNER_NET) == 0;
+			ret = coop_rpc_reg_set(reg, &m, COOP_RPC_OWNER_NET);
+			ok = ret == 0;
 			if (ok)
 				count(&reg->st.set_ok[0]);
+			else if (ret == -ENOSPC)
+				count(&reg->st.set_full);
 		} else {
 			ok = coop_rpc_reg_unset(reg, m.prog, m.vers, 1u << COOP_RPC_OWNER_NET) > 0;
 			if (ok)
@@ -872,6 +923,8 @@ static bool rpcb_change(struct coop_rpc_reg *reg, const struct rpcb_args *a, boo
 		/* The registry maps protocols, not netids: "udp6" after "udp"
 		 * at the same port is the same mapping, already there. */
 		ok = ret == 0 || (ret == -EEXIST && reg_has_net(reg, &m));
+		if (ret == -ENOSPC)
+			count(&reg->st.set_full);
 	} else {
 		/* An empty netid removes every transport, as in rpcbind. */
 		if (a->netid_len &&
@@ -1248,6 +1301,7 @@ void coop_rpc_reg_json(struct coop_rpc_reg *reg, struct coop_json *out)
 	PUT(drop_header);
 	PUT(drop_record);
 	PUT(set_refused);
+	PUT(set_full);
 #undef PUT
 	coop_json_object_end(out);
 	coop_json_object_end(out);

@@ -201,7 +201,8 @@ void coop_rpc_rec_mark(uint8_t hdr[4], size_t len);
 enum coop_rpc_owner {
 	COOP_RPC_OWNER_CONFIG, /* the portmapper's own listeners, `rpc =`: permanent */
 	COOP_RPC_OWNER_APP,    /* coop_vs_rpc_set */
-	COOP_RPC_OWNER_NET,    /* a SET from a loopback client of the VS */
+	COOP_RPC_OWNER_NET,    /* a SET over the network, from a trusted caller
+				* (coop_pmap_caller_trusted) */
 };
 
 /* Portmap counters of one VS (any worker increments, relaxed). */
@@ -219,7 +220,8 @@ struct coop_pmap_stats {
 	_Atomic uint64_t drop_nocall;	/* dropped: not a call */
 	_Atomic uint64_t drop_header;	/* dropped: truncated call header */
 	_Atomic uint64_t drop_record;	/* TCP records over the bound (connection closed) */
-	_Atomic uint64_t set_refused;	/* SET/UNSET from a non-loopback client */
+	_Atomic uint64_t set_refused;	/* SET/UNSET from an untrusted caller */
+	_Atomic uint64_t set_full;	/* SETs refused: COOP_RPC_NET_MAPPINGS_MAX reached */
 	/* What rpcbind's GETSTAT reports, per version (2, 3, 4): calls of each
 	 * procedure, and SETs and UNSETs that changed the map. */
 	_Atomic uint64_t proc[3][COOP_RPCB_NPROC];
@@ -232,8 +234,11 @@ struct coop_rpc_reg;
 
 struct coop_rpc_reg *coop_rpc_reg_new(void);
 void coop_rpc_reg_free(struct coop_rpc_reg *reg);
-/* Add a mapping. 0, -EEXIST ((prog, vers, prot) mapped), -EINVAL (prot
- * not TCP/UDP, port not 1..65535), -ENOSPC, -ENOMEM. */
+/* Add a mapping. 0, -EEXIST ((prog, vers, prot) mapped; a CONFIG or APP
+ * mapping replaces a NET one instead), -EINVAL (prot not TCP/UDP, port not
+ * 1..65535), -ENOSPC (NET: COOP_RPC_NET_MAPPINGS_MAX network mappings;
+ * CONFIG and APP: COOP_RPC_MAPPINGS_MAX of theirs, network ones not
+ * counted), -ENOMEM. */
 int coop_rpc_reg_set(struct coop_rpc_reg *reg, const struct coop_rpc_mapping *m,
 		     enum coop_rpc_owner owner);
 /* The same with rpcbind's owner string (r_owner, shown by version 3/4
@@ -273,9 +278,18 @@ int coop_rpc_vs_init(struct coop_vs *vs, char *err, size_t errlen);
 /* Free it (coop_vs_free). */
 void coop_rpc_vs_fini(struct coop_vs *vs);
 
+/* May the caller at peer (its address and port, sockaddr_in or
+ * sockaddr_in6) SET and UNSET? rpcbind's rule for a network caller: a
+ * loopback source address (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104) and a
+ * reserved source port (below 1024, which only a privileged process of the
+ * VS's host binds). A source equal to the address called is not enough:
+ * the network can forge it (over IPv6 the kernel accepts it), and every
+ * user of a shared namespace has it. Pure; any thread. */
+bool coop_pmap_caller_trusted(const struct sockaddr *peer);
+
 /* Answer one portmap message (a UDP datagram or a reassembled TCP record)
- * from reg. local: the client is on a loopback address and may SET and
- * UNSET. Writes the reply into out (cap bytes; COOP_PMAP_REPLY_MAX is
+ * from reg. local: the caller is trusted (coop_pmap_caller_trusted) and
+ * may SET and UNSET. Writes the reply into out (cap bytes; COOP_PMAP_REPLY_MAX is
  * always enough) and returns its length, or 0 when the message is dropped
  * without a reply (counted). */
 size_t coop_pmap_handle(struct coop_rpc_reg *reg, const void *msg, size_t len, bool local,

@@ -19,41 +19,9 @@ struct pmap_conn {
 	struct coop_rpc_reg *reg; /* its VS's registry */
 	struct coop_rpc_rec rec;  /* record being reassembled */
 	struct sockaddr_storage to; /* the VS address the client connected to */
-	bool local;		  /* the client is on the VS's own host */
+	bool local;		  /* the caller may SET and UNSET (coop_pmap_caller_trusted) */
 	bool closed;		  /* coop_conn_close was called: read no more */
 };
-
-static bool v4_loopback(const struct in_addr *a)
-{
-	return (ntohl(a->s_addr) >> 24) == 127;
-}
-
-/* SET and UNSET are for programs on the VS's own host, as with rpcbind:
- * a client on loopback, or one whose source is the very address it called
- * (a process in the VS's namespace calling the VS's address). */
-static bool peer_local(const struct sockaddr *peer, const struct sockaddr *local)
-{
-	if (peer->sa_family == AF_INET) {
-		const struct sockaddr_in *p = (const struct sockaddr_in *)peer;
-		const struct sockaddr_in *l = (const struct sockaddr_in *)local;
-
-		return v4_loopback(&p->sin_addr) ||
-		       (local->sa_family == AF_INET && p->sin_addr.s_addr == l->sin_addr.s_addr);
-	}
-	if (peer->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *p = (const struct sockaddr_in6 *)peer;
-		const struct sockaddr_in6 *l = (const struct sockaddr_in6 *)local;
-
-		if (IN6_IS_ADDR_LOOPBACK(&p->sin6_addr))
-			return true;
-		if (IN6_IS_ADDR_V4MAPPED(&p->sin6_addr) &&
-		    v4_loopback((const struct in_addr *)&p->sin6_addr.s6_addr[12]))
-			return true;
-		return local->sa_family == AF_INET6 &&
-		       IN6_ARE_ADDR_EQUAL(&p->sin6_addr, &l->sin6_addr);
-	}
-	return false;
-}
 
 static void pmap_datagram(struct coop_dgram *dg, const void *data, size_t len)
 {
@@ -62,7 +30,10 @@ static void pmap_datagram(struct coop_dgram *dg, const void *data, size_t len)
 	bool local;
 	size_t n;
 
-	local = peer_local(coop_dgram_peer(dg, NULL), coop_dgram_local(dg, NULL));
+	/* SET and UNSET only from a loopback source with a reserved port,
+	 * as rpcbind; a source equal to the address called proves nothing
+	 * (forged over IPv6, or any user of a shared namespace). */
+	local = coop_pmap_caller_trusted(coop_dgram_peer(dg, NULL));
 	n = coop_pmap_handle_to(reg, data, len, local, coop_dgram_local(dg, NULL), out,
 				sizeof(out));
 	if (!n) {
@@ -83,7 +54,7 @@ static int pmap_accept(struct coop_conn *conn)
 	pc->conn = conn;
 	pc->reg = coop_vs_rpc_reg(coop_conn_vs(conn));
 	to = coop_conn_local(conn, &tolen);
-	pc->local = peer_local(coop_conn_peer(conn, NULL), to);
+	pc->local = coop_pmap_caller_trusted(coop_conn_peer(conn, NULL));
 	memcpy(&pc->to, to, tolen < sizeof(pc->to) ? tolen : sizeof(pc->to));
 	coop_rpc_rec_init(&pc->rec, COOP_PMAP_RECORD_MAX);
 	coop_conn_set_data(conn, pc);

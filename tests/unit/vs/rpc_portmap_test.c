@@ -3,6 +3,7 @@
  * 3 and 4 are in rpc_rpcbind_test.c), driven
  * with hand-built call messages and checked word by word; malformed,
  * truncated and random input never crash and are counted. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -11,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include <cmocka.h>
 
@@ -153,19 +155,56 @@ static void test_reg_set_unset(void **state)
 	assert_int_equal(out[0].port, 111);
 }
 
+/* Network SETs have a share of their own: once it is full they are
+ * refused, while the application and the configuration still get all of
+ * theirs, and take a network mapping's place for the same triple. */
 static void test_reg_limit(void **state)
 {
 	struct coop_rpc_reg *reg = *state;
 	struct coop_rpc_mapping m = {300000, 1, IPPROTO_UDP, 1000};
 	uint32_t i;
 
-	for (i = 2; i < COOP_RPC_MAPPINGS_MAX; i++) {
+	for (i = 0; i < COOP_RPC_NET_MAPPINGS_MAX; i++) {
 		m.prog = 300000 + i;
 		assert_int_equal(coop_rpc_reg_set(reg, &m, COOP_RPC_OWNER_NET), 0);
 	}
 	m.prog = 1;
 	assert_int_equal(coop_rpc_reg_set(reg, &m, COOP_RPC_OWNER_NET), -ENOSPC);
-	assert_int_equal(coop_rpc_reg_dump(reg, NULL, 0), COOP_RPC_MAPPINGS_MAX);
+	/* The application's program a network SET took first: replaced. */
+	m.prog = 300000;
+	m.port = 2000;
+	assert_int_equal(coop_rpc_reg_set(reg, &m, COOP_RPC_OWNER_APP), 0);
+	assert_int_equal(coop_rpc_reg_port(reg, 300000, 1, IPPROTO_UDP), 2000);
+	assert_int_equal(coop_rpc_reg_unset(reg, 300000, 1, 1u << COOP_RPC_OWNER_NET), 0);
+	/* ... which freed one network place. */
+	m.prog = 1;
+	assert_int_equal(coop_rpc_reg_set(reg, &m, COOP_RPC_OWNER_NET), 0);
+	assert_int_equal(coop_rpc_reg_set(reg, &(struct coop_rpc_mapping){2, 1, IPPROTO_UDP, 9},
+					  COOP_RPC_OWNER_NET),
+			 -ENOSPC);
+	/* Application and configuration: COOP_RPC_MAPPINGS_MAX of their own
+	 * (two of the portmapper's, one application's so far), whatever the
+	 * network holds. */
+	for (i = 3; i < COOP_RPC_MAPPINGS_MAX; i++) {
+		m.prog = 400000 + i;
+		assert_int_equal(
+		    coop_rpc_reg_set(reg, &m, i % 2 ? COOP_RPC_OWNER_APP : COOP_RPC_OWNER_CONFIG),
+		    0);
+	}
+	m.prog = 3;
+	assert_int_equal(coop_rpc_reg_set(reg, &m, COOP_RPC_OWNER_APP), -ENOSPC);
+	assert_int_equal(coop_rpc_reg_dump(reg, NULL, 0),
+			 COOP_RPC_MAPPINGS_MAX + COOP_RPC_NET_MAPPINGS_MAX);
+	/* Taking a network mapping's place still counts against the
+	 * application's own limit. */
+	m.prog = 300002;
+	assert_int_equal(coop_rpc_reg_set(reg, &m, COOP_RPC_OWNER_APP), -ENOSPC);
+	assert_int_equal(coop_rpc_reg_unset(reg, 300002, 1, 1u << COOP_RPC_OWNER_NET), 1);
+	/* Network mappings going make room for network ones only. */
+	m.prog = 3;
+	assert_int_equal(coop_rpc_reg_unset(reg, 300001, 1, 1u << COOP_RPC_OWNER_NET), 1);
+	assert_int_equal(coop_rpc_reg_set(reg, &m, COOP_RPC_OWNER_APP), -ENOSPC);
+	assert_int_equal(coop_rpc_reg_set(reg, &m, COOP_RPC_OWNER_NET), 0);
 }
 
 /* --- procedures ------------------------------------------------------------------- */
@@ -350,6 +389,156 @@ static void test_set_unset(void **state)
 	assert_int_equal(coop_rpc_reg_port(reg, 100000, 2, IPPROTO_UDP), 111);
 }
 
+/* --- who may SET and UNSET --------------------------------------------------------------- */
+
+/* addr ("198.18.1.1", "::1", ...) and port as the sockaddr of that family. */
+static const struct sockaddr *sa(struct sockaddr_storage *ss, const char *addr, uint16_t port)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (strchr(addr, ':')) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		assert_int_equal(inet_pton(AF_INET6, addr, &s6->sin6_addr), 1);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		assert_int_equal(inet_pton(AF_INET, addr, &s4->sin_addr), 1);
+	}
+	return (const struct sockaddr *)ss;
+}
+
+/* rpcbind's rule: a loopback source and a reserved source port. */
+static void test_caller_trusted(void **state)
+{
+	static const struct {
+		const char *addr; /* the caller's source */
+		uint16_t port;	  /* and port */
+		bool trusted;	  /* may it SET? */
+	} cases[] = {
+	    /* A source equal to the address called: forged from the network
+	     * (IPv6 accepts it), or any user of the namespace. */
+	    {"2001:db8:1::1", 111, false},
+	    {"2001:db8:1::1", 40000, false},
+	    {"198.18.1.1", 700, false},
+	    {"198.18.1.1", 111, false},
+	    /* Loopback from an unprivileged port: any local user. */
+	    {"127.0.0.1", 1024, false},
+	    {"127.0.0.1", 40000, false},
+	    {"::1", 1024, false},
+	    {"::1", 65535, false},
+	    {"::ffff:127.0.0.1", 5000, false},
+	    /* Loopback and a reserved port: a privileged local process. */
+	    {"127.0.0.1", 1023, true},
+	    {"127.0.0.1", 600, true},
+	    {"127.0.0.53", 111, true},
+	    {"::1", 700, true},
+	    {"::ffff:127.0.0.1", 700, true},
+	    /* A remote host, even from a reserved port. */
+	    {"198.18.1.2", 700, false},
+	    {"::ffff:198.18.1.2", 700, false},
+	    {"2001:db8:1::2", 700, false},
+	    {"::", 700, false},
+	    {"0.0.0.0", 700, false},
+	};
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct sockaddr_storage ss;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool got = coop_pmap_caller_trusted(sa(&ss, cases[i].addr, cases[i].port));
+
+		if (got != cases[i].trusted)
+			print_error("%s port %u: %d\n", cases[i].addr, cases[i].port, got);
+		assert_int_equal(got, cases[i].trusted);
+	}
+	assert_false(coop_pmap_caller_trusted((const struct sockaddr *)&sun));
+	assert_false(coop_pmap_caller_trusted(NULL));
+}
+
+/* A SET as the portmap service hands it over: trust decided from its
+ * source, sent to the address `to`. */
+static void handle_from(struct coop_rpc_reg *reg, const struct msg *m, const char *from,
+			uint16_t port, const char *to, struct reply *r)
+{
+	struct sockaddr_storage src, dst;
+
+	r->off = 0;
+	r->n = coop_pmap_handle_to(reg, m->b, m->n, coop_pmap_caller_trusted(sa(&src, from, port)),
+				   sa(&dst, to, 111), r->b, sizeof(r->b));
+}
+
+static void test_set_from(void **state)
+{
+	struct coop_rpc_reg *reg = *state;
+	const struct coop_pmap_stats *st = coop_rpc_reg_stats(reg);
+	struct reply r;
+	struct msg m;
+
+	call(&m, 20, 100000, 2, COOP_PMAP_SET);
+	mapping(&m, 200001, 1, IPPROTO_UDP, 7001);
+	/* One datagram forged from the network with the VS's own IPv6
+	 * address as source: refused. */
+	handle_from(reg, &m, "2001:db8:1::1", 111, "2001:db8:1::1", &r);
+	expect_accepted(&r, 20, 0);
+	assert_int_equal(r32(&r), 0);
+	/* The same from IPv4, and a local user on loopback: refused. */
+	handle_from(reg, &m, "198.18.1.1", 40000, "198.18.1.1", &r);
+	expect_accepted(&r, 20, 0);
+	assert_int_equal(r32(&r), 0);
+	handle_from(reg, &m, "127.0.0.1", 40000, "198.18.1.1", &r);
+	expect_accepted(&r, 20, 0);
+	assert_int_equal(r32(&r), 0);
+	assert_int_equal(coop_rpc_reg_port(reg, 200001, 1, IPPROTO_UDP), 0);
+	assert_int_equal(stat_of(&st->set_refused), 3);
+	/* A privileged process on loopback: TRUE. */
+	handle_from(reg, &m, "127.0.0.1", 999, "198.18.1.1", &r);
+	expect_accepted(&r, 20, 0);
+	assert_int_equal(r32(&r), 1);
+	assert_int_equal(coop_rpc_reg_port(reg, 200001, 1, IPPROTO_UDP), 7001);
+	/* UNSET: the forged one cannot take it away, the privileged one can. */
+	call(&m, 21, 100000, 2, COOP_PMAP_UNSET);
+	mapping(&m, 200001, 1, 0, 0);
+	handle_from(reg, &m, "2001:db8:1::1", 111, "2001:db8:1::1", &r);
+	expect_accepted(&r, 21, 0);
+	assert_int_equal(r32(&r), 0);
+	assert_int_equal(coop_rpc_reg_port(reg, 200001, 1, IPPROTO_UDP), 7001);
+	handle_from(reg, &m, "::1", 800, "2001:db8:1::1", &r);
+	expect_accepted(&r, 21, 0);
+	assert_int_equal(r32(&r), 1);
+	assert_int_equal(coop_rpc_reg_port(reg, 200001, 1, IPPROTO_UDP), 0);
+	assert_int_equal(stat_of(&st->set_refused), 4);
+}
+
+/* A flood of SETs from a trusted caller fills the network's share and is
+ * then told FALSE, counted; the application still registers. */
+static void test_set_full(void **state)
+{
+	struct coop_rpc_reg *reg = *state;
+	const struct coop_pmap_stats *st = coop_rpc_reg_stats(reg);
+	struct coop_rpc_mapping app = {100003, 3, IPPROTO_TCP, 2049};
+	struct reply r;
+	struct msg m;
+	uint32_t i, yes = 0;
+
+	for (i = 0; i < COOP_RPC_NET_MAPPINGS_MAX + 10; i++) {
+		call(&m, 30 + i, 100000, 2, COOP_PMAP_SET);
+		mapping(&m, 300000 + i, 1, IPPROTO_UDP, 1000 + i);
+		handle(reg, &m, true, &r);
+		expect_accepted(&r, 30 + i, 0);
+		yes += r32(&r);
+	}
+	assert_int_equal(yes, COOP_RPC_NET_MAPPINGS_MAX);
+	assert_int_equal(stat_of(&st->set_full), 10);
+	assert_int_equal(stat_of(&st->set_ok[0]), COOP_RPC_NET_MAPPINGS_MAX);
+	assert_int_equal(coop_rpc_reg_set(reg, &app, COOP_RPC_OWNER_APP), 0);
+	assert_int_equal(coop_rpc_reg_dump(reg, NULL, 0), COOP_RPC_NET_MAPPINGS_MAX + 3);
+}
+
 /* --- errors --------------------------------------------------------------------------- */
 
 static void test_prog_vers_proc_errors(void **state)
@@ -500,6 +689,9 @@ int main(void)
 	    cmocka_unit_test(test_dump_empty),
 	    cmocka_unit_test_setup_teardown(test_dump_full_and_small_buffer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_set_unset, setup, teardown),
+	    cmocka_unit_test(test_caller_trusted),
+	    cmocka_unit_test_setup_teardown(test_set_from, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_set_full, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_prog_vers_proc_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_garbage_args, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rpc_and_auth_denied, setup, teardown),

@@ -2,8 +2,9 @@
  * (RFC 1833 section 2): universal addresses and netids, every procedure's
  * arguments and results checked byte for byte against hand-built
  * encodings, the registry seen through versions 2, 3 and 4 alike, owners,
- * the refused procedures, GETSTAT's counts, and malformed, truncated,
- * oversize and random arguments. */
+ * the refused procedures, GETSTAT's counts, who may SET (a forged source
+ * equal to the address called may not) and how many network SETs a VS
+ * keeps, and malformed, truncated, oversize and random arguments. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -602,6 +603,104 @@ static void test_set_unset(void **state)
 	assert_int_equal(st(&s->unset_ok[2]), 1);
 }
 
+/* The caller as the portmap service sees it: trusted only from loopback
+ * with a reserved port. */
+static bool from(const char *addr, uint16_t port)
+{
+	struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+	struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_port = htons(port)};
+
+	if (strchr(addr, ':')) {
+		assert_int_equal(inet_pton(AF_INET6, addr, &s6.sin6_addr), 1);
+		return coop_pmap_caller_trusted((const struct sockaddr *)&s6);
+	}
+	assert_int_equal(inet_pton(AF_INET, addr, &s4.sin_addr), 1);
+	return coop_pmap_caller_trusted((const struct sockaddr *)&s4);
+}
+
+/* Versions 3 and 4 take the same decision as version 2: a SET forged
+ * with the VS's own address as source (IPv6 lets one in from the network)
+ * or sent from loopback by an unprivileged port is FALSE. */
+static void test_set_trust(void **state)
+{
+	struct coop_rpc_reg *reg = *state;
+	const struct coop_pmap_stats *s = coop_rpc_reg_stats(reg);
+	struct sockaddr_in6 to6 = {.sin6_family = AF_INET6, .sin6_port = htons(111)};
+	struct sockaddr_in to4 = {.sin_family = AF_INET, .sin_port = htons(111)};
+	const struct sockaddr *t6 = (const struct sockaddr *)&to6,
+			      *t4 = (const struct sockaddr *)&to4;
+	struct buf m, t, f;
+
+	to6.sin6_addr = addr6;
+	to4.sin_addr = addr4;
+	accepted(&t, 50, 0);
+	w32(&t, 1);
+	accepted(&f, 50, 0);
+	w32(&f, 0);
+	call(&m, 50, 4, COOP_RPCB_SET);
+	rpcb(&m, 200002, 1, "udp6", "2001:db8:1::1.27.89", "superuser");
+	expect(reg, &m, from("2001:db8:1::1", 111), t6, &f);
+	expect(reg, &m, from("2001:db8:1::1", 700), t6, &f);
+	expect(reg, &m, from("::1", 1024), t6, &f);
+	call(&m, 50, 3, COOP_RPCB_SET);
+	rpcb(&m, 200002, 1, "udp", "198.18.1.1.27.89", "superuser");
+	expect(reg, &m, from("198.18.1.1", 40000), t4, &f);
+	expect(reg, &m, from("127.0.0.1", 40000), t4, &f);
+	assert_int_equal(coop_rpc_reg_port(reg, 200002, 1, IPPROTO_UDP), 0);
+	assert_int_equal(st(&s->set_refused), 5);
+	expect(reg, &m, from("127.0.0.1", 1000), t4, &t);
+	assert_int_equal(coop_rpc_reg_port(reg, 200002, 1, IPPROTO_UDP), 7001);
+	/* UNSET likewise. */
+	call(&m, 50, 4, COOP_RPCB_UNSET);
+	rpcb(&m, 200002, 1, "", "", "");
+	expect(reg, &m, from("2001:db8:1::1", 111), t6, &f);
+	expect(reg, &m, from("::1", 600), t6, &t);
+	assert_int_equal(coop_rpc_reg_port(reg, 200002, 1, IPPROTO_UDP), 0);
+	assert_int_equal(st(&s->set_refused), 6);
+}
+
+/* Network SETs of any version share COOP_RPC_NET_MAPPINGS_MAX places. */
+static void test_set_cap(void **state)
+{
+	struct coop_rpc_reg *reg = *state;
+	const struct coop_pmap_stats *s = coop_rpc_reg_stats(reg);
+	struct coop_rpc_mapping app = {100021, 4, IPPROTO_UDP, 4045};
+	char ua[COOP_RPCB_UADDR_MAX];
+	struct buf m, t, f;
+	uint32_t i;
+
+	accepted(&t, 60, 0);
+	w32(&t, 1);
+	accepted(&f, 60, 0);
+	w32(&f, 0);
+	for (i = 0; i < COOP_RPC_NET_MAPPINGS_MAX + 5; i++) {
+		call(&m, 60, 3 + i % 2, COOP_RPCB_SET);
+		assert_true(
+		    coop_rpc_uaddr_fmt(ua, sizeof(ua), AF_INET, &addr4, (uint16_t)(2000 + i)) > 0);
+		rpcb(&m, 300000 + i, 1, "tcp", ua, "");
+		expect(reg, &m, true, NULL, i < COOP_RPC_NET_MAPPINGS_MAX ? &t : &f);
+	}
+	assert_int_equal(st(&s->set_full), 5);
+	/* udp6 after udp at the same port is still the same mapping: TRUE,
+	 * nothing added. */
+	call(&m, 60, 4, COOP_RPCB_SET);
+	rpcb(&m, 300000, 1, "tcp6", "2001:db8:1::1.7.208", "");
+	expect(reg, &m, true, NULL, &t);
+	assert_int_equal(coop_rpc_reg_set(reg, &app, COOP_RPC_OWNER_APP), 0);
+	/* One network mapping removed: room for one more. */
+	call(&m, 60, 4, COOP_RPCB_UNSET);
+	rpcb(&m, 300001, 1, "", "", "");
+	expect(reg, &m, true, NULL, &t);
+	call(&m, 60, 4, COOP_RPCB_SET);
+	rpcb(&m, 400000, 1, "udp", "198.18.1.1.9.9", "");
+	expect(reg, &m, true, NULL, &t);
+	expect(reg, &m, true, NULL, &t); /* the same again: there */
+	call(&m, 60, 4, COOP_RPCB_SET);
+	rpcb(&m, 400001, 1, "udp", "198.18.1.1.9.9", "");
+	expect(reg, &m, true, NULL, &f);
+	assert_int_equal(st(&s->set_full), 6);
+}
+
 static void test_gettime(void **state)
 {
 	struct coop_rpc_reg *reg = *state;
@@ -950,6 +1049,8 @@ int main(void)
 	    cmocka_unit_test(test_dump),
 	    cmocka_unit_test(test_owners),
 	    cmocka_unit_test_setup_teardown(test_set_unset, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_set_trust, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_set_cap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_gettime, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_uaddr2taddr, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_taddr2uaddr, setup, teardown),
