@@ -10,6 +10,7 @@
 #ifndef COOP_UDP_H
 #define COOP_UDP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -37,11 +38,18 @@ const struct sockaddr *coop_dgram_peer(const struct coop_dgram *dg, socklen_t *l
 const struct sockaddr *coop_dgram_local(const struct coop_dgram *dg, socklen_t *len);
 /* Index of the receiving worker, 0 .. coop_workers()-1. */
 unsigned coop_dgram_worker(const struct coop_dgram *dg);
+/* The datagram comes from a port a service answers from: a reserved one
+ * (below 1024) or the very port it was sent to (another VS's instance of
+ * the same service). A service that answers anything (echo, whoami) drops
+ * these, as inetd's internal services do, so that a forged source cannot
+ * set two services talking to each other forever. */
+bool coop_dgram_from_service(const struct coop_dgram *dg);
 
 /* Reply to the sender: from the address and port it sent to, with the
  * VS's mark on this packet when the VS has one. The payload is copied;
  * replies are sent together after the current receive batch, so a send
- * failure is counted (drop_send) rather than returned. Any number of
+ * failure is counted (drop_send) rather than returned, and so is a reply
+ * over the VS's reply rate (drop_rate; see docs/udp.md). Any number of
  * replies may be given. Returns 0, -EMSGSIZE above 65507 bytes (IPv4) or
  * 65527 (IPv6), or -EINVAL outside on_datagram. */
 int coop_dgram_reply(struct coop_dgram *dg, const void *buf, size_t len);
@@ -71,6 +79,7 @@ struct coop_vs_udp_stats {
 	uint64_t drop_service; /* datagrams the service refused (coop_dgram_drop) */
 	uint64_t drop_send;    /* replies the kernel refused (no route, buffer full) */
 	uint64_t drop_trunc;   /* datagrams larger than the receive buffer */
+	uint64_t drop_rate;    /* replies over the VS's reply rate */
 };
 
 /* Datagrams no VS could take, per runtime, summed over workers. */

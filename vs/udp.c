@@ -13,6 +13,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/coop_admin.h"
@@ -55,6 +56,16 @@ struct udp_wstats {
 	_Atomic uint64_t drop_service; /* refused by the service */
 	_Atomic uint64_t drop_send;    /* refused by the kernel on send */
 	_Atomic uint64_t drop_trunc;   /* did not fit the receive slot */
+	_Atomic uint64_t drop_rate;    /* replies over the VS's reply rate */
+} __attribute__((aligned(64)));
+
+/* A VS's reply budget, shared by the workers: GCRA, the token bucket in
+ * one word. tat is the time (CLOCK_MONOTONIC ns) at which the bucket is
+ * full again; a reply may go when that is at most the burst's worth of
+ * intervals ahead of now, and moves it one interval on. Its own cache
+ * line: every worker's replies for the VS write it. */
+struct udp_bucket {
+	_Atomic uint64_t tat; /* theoretical arrival time of the next reply */
 } __attribute__((aligned(64)));
 
 /* Datagrams owned by nobody, one worker's view (single writer). */
@@ -80,19 +91,20 @@ struct udp_bind {
 /* The demux's view of one VS. Control thread; workers read it and write
  * only their own ws[] line. */
 struct udp_vs {
-	struct coop_vs *vs;	/* the VS */
+	struct coop_vs *vs;	       /* the VS */
 	const struct coop_vs_cfg *cfg; /* the section its binds were made for
 					* (vs->cfg, or the old one while a
 					* reload changes the VS) */
-	uint32_t mark;		/* its sockets' SO_MARK, put on each reply (0 = none) */
-	struct nskey ns;	/* namespace its sockets live in */
-	struct udp_bind *binds; /* its udp listen entries */
+	uint32_t mark;		       /* its sockets' SO_MARK, put on each reply (0 = none) */
+	struct nskey ns;	       /* namespace its sockets live in */
+	struct udp_bind *binds;	       /* its udp listen entries */
 	size_t n_binds;
-	struct udp_wstats *ws; /* one per worker */
-	atomic_bool lost;      /* its namespace vanished: serve nothing (set by
-				* the control thread before workers are told) */
-	bool released;	       /* every worker let go of it (control thread) */
-	struct udp_vs *next;   /* chain in coop_udp.vht */
+	struct udp_wstats *ws;	   /* one per worker */
+	struct udp_bucket *bucket; /* its reply rate limit */
+	atomic_bool lost;	   /* its namespace vanished: serve nothing (set by
+				    * the control thread before workers are told) */
+	bool released;		   /* every worker let go of it (control thread) */
+	struct udp_vs *next;	   /* chain in coop_udp.vht */
 };
 
 /* One wildcard socket of a group. Opened and closed by the control thread,
@@ -144,6 +156,7 @@ struct udp_worker {
 	size_t txused;					/* bytes of txbuf used */
 	struct udp_sock *txsock;			/* socket the queue goes out by */
 	uint8_t *txbuf;					/* TX_ARENA bytes */
+	uint64_t now;					/* CLOCK_MONOTONIC ns of the batch */
 };
 
 /* The demux of one runtime (see udp.h for who may touch what when). */
@@ -158,6 +171,8 @@ struct coop_udp {
 	size_t n_vs;	       /* VSes with udp listeners */
 	struct udp_worker **w; /* per worker scratch; NULL until a group exists */
 	struct udp_gstats *gs; /* per worker counters */
+	uint64_t rate_ns;      /* replies per VS: one per rate_ns (0: no limit) */
+	uint64_t burst_ns;     /* ... and burst_ns / rate_ns at once */
 };
 
 /* What a service's on_datagram gets: lives on the receiving worker's stack
@@ -345,6 +360,47 @@ static bool ctl_dst(struct msghdr *mh, int family, uint8_t addr[16], int *ifinde
 	return false;
 }
 
+/* --- the reply rate ---------------------------------------------------------- */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* May the VS send one more reply at time now? A forged source makes any
+ * answering service a reflector, and two of them a loop: the budget
+ * bounds what one VS sends that way, whoever the sources claim to be. */
+static bool reply_allowed(const struct coop_udp *u, struct udp_vs *uvs, uint64_t now)
+{
+	uint64_t tat, next;
+
+	if (!u->rate_ns)
+		return true;
+	tat = atomic_load_explicit(&uvs->bucket->tat, memory_order_relaxed);
+	do {
+		next = (tat > now ? tat : now) + u->rate_ns;
+		if (next - now > u->burst_ns)
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(
+	    &uvs->bucket->tat, &tat, next, memory_order_relaxed, memory_order_relaxed));
+	return true;
+}
+
+void coop_udp_reply_limit(struct coop_udp *u, uint32_t rate, uint32_t burst)
+{
+	if (!rate) {
+		u->rate_ns = u->burst_ns = 0;
+		return;
+	}
+	u->rate_ns = 1000000000u / rate;
+	if (!u->rate_ns)
+		u->rate_ns = 1;
+	u->burst_ns = u->rate_ns * (burst ? burst : 1);
+}
+
 /* --- sending ---------------------------------------------------------------- */
 
 static void tx_flush(struct udp_worker *uw)
@@ -408,6 +464,10 @@ int coop_dgram_replyv(struct coop_dgram *dg, const struct iovec *iov, int iovcnt
 	max = dg->s->family == AF_INET ? UDP4_MAX : UDP6_MAX;
 	if (len > max)
 		return -EMSGSIZE;
+	if (!reply_allowed(dg->s->u, dg->b->uvs, uw->now)) {
+		stat_add(&dg->b->uvs->ws[uw->id].drop_rate, 1);
+		return 0;
+	}
 	if (uw->ntx && (uw->txsock != dg->s || uw->ntx == TX_SLOTS || uw->txused + len > TX_ARENA))
 		tx_flush(uw);
 	k = uw->ntx;
@@ -480,6 +540,18 @@ const struct sockaddr *coop_dgram_local(const struct coop_dgram *dg, socklen_t *
 unsigned coop_dgram_worker(const struct coop_dgram *dg)
 {
 	return dg->uw->id;
+}
+
+bool coop_dgram_from_service(const struct coop_dgram *dg)
+{
+	const struct sockaddr *peer = (const struct sockaddr *)dg->peer;
+	uint16_t port;
+
+	if (peer->sa_family == AF_INET)
+		port = ntohs(((const struct sockaddr_in *)peer)->sin_port);
+	else
+		port = ntohs(((const struct sockaddr_in6 *)peer)->sin6_port);
+	return port < 1024 || port == dg->s->g->port;
 }
 
 /* --- receiving ---------------------------------------------------------------- */
@@ -583,6 +655,8 @@ static void sock_cb(struct ev_loop *loop, ev_io *io, int revents)
 				stat_add(&u->gs[uw->id].rx_errors, 1);
 			return;
 		}
+		/* One clock read per batch: the reply budget's time. */
+		uw->now = now_ns();
 		for (i = 0; i < (unsigned)n; i++)
 			dispatch(u, uw, s, i);
 		if (uw->ntx)
@@ -978,12 +1052,14 @@ int coop_udp_new(unsigned n_workers, struct coop_udp **out)
 		return -ENOMEM;
 	}
 	memset(u->gs, 0, sizeof(*u->gs) * n_workers);
+	coop_udp_reply_limit(u, COOP_UDP_REPLY_RATE, COOP_UDP_REPLY_BURST);
 	*out = u;
 	return 0;
 }
 
 static void uvs_free(struct udp_vs *uvs)
 {
+	free(uvs->bucket);
 	free(uvs->binds);
 	free(uvs->ws);
 	free(uvs);
@@ -1029,11 +1105,13 @@ static int vs_add_cfg(struct coop_udp *u, struct coop_vs *vs, const struct coop_
 	uvs->cfg = cfg;
 	uvs->binds = calloc(n, sizeof(*uvs->binds));
 	uvs->ws = aligned_alloc(64, sizeof(*uvs->ws) * u->n_workers);
-	if (!uvs->binds || !uvs->ws) {
+	uvs->bucket = aligned_alloc(64, sizeof(*uvs->bucket));
+	if (!uvs->binds || !uvs->ws || !uvs->bucket) {
 		uvs_free(uvs);
 		goto err_nomem;
 	}
 	memset(uvs->ws, 0, sizeof(*uvs->ws) * u->n_workers);
+	memset(uvs->bucket, 0, sizeof(*uvs->bucket));
 	ret = vs_probe(vs, uvs, err, errlen);
 	if (ret < 0)
 		goto err_free;
@@ -1346,6 +1424,7 @@ void coop_udp_vs_stats(const struct coop_udp *u, const struct coop_vs *vs,
 		out->drop_service += ld(&s->drop_service);
 		out->drop_send += ld(&s->drop_send);
 		out->drop_trunc += ld(&s->drop_trunc);
+		out->drop_rate += ld(&s->drop_rate);
 	}
 }
 
@@ -1381,6 +1460,7 @@ void coop_udp_vs_json(const struct coop_udp *u, const struct coop_vs *vs, struct
 	coop_json_kv_u64(out, "service", st.drop_service);
 	coop_json_kv_u64(out, "send", st.drop_send);
 	coop_json_kv_u64(out, "truncated", st.drop_trunc);
+	coop_json_kv_u64(out, "rate", st.drop_rate);
 	coop_json_object_end(out);
 	coop_json_object_end(out);
 }
@@ -1583,7 +1663,8 @@ static void udp_metrics(struct coop *c, struct coop_prom *p)
 				"UDP payload bytes sent from the VS");
 	vdrops = coop_prom_family(p, "coop_vs_udp_drops_total", COOP_PROM_COUNTER,
 				  "UDP datagrams of the VS dropped: refused by the service, "
-				  "refused by the kernel on send, truncated on receive");
+				  "refused by the kernel on send, truncated on receive, "
+				  "replies over the VS's reply rate");
 	for (i = 0; i < c->n_vs; i++) {
 		const struct coop_vs *vs = c->vs[i];
 		const char *name = vs->cfg->name;
@@ -1598,6 +1679,7 @@ static void udp_metrics(struct coop *c, struct coop_prom *p)
 		coop_prom_u64(vdrops, vst.drop_service, "vs", name, "reason", "service", NULL);
 		coop_prom_u64(vdrops, vst.drop_send, "vs", name, "reason", "send", NULL);
 		coop_prom_u64(vdrops, vst.drop_trunc, "vs", name, "reason", "truncated", NULL);
+		coop_prom_u64(vdrops, vst.drop_rate, "vs", name, "reason", "rate", NULL);
 	}
 
 	coop_udp_stats(u, &st);

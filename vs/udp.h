@@ -28,11 +28,22 @@ struct coop_json;
 #define COOP_UDP_BATCHES_PER_WAKE 4
 /* Receive slot per datagram: the largest UDP payload fits whole. */
 #define COOP_UDP_SLOT 65536
+/* Replies per second each VS may send (coop_dgram_reply), and how many at
+ * once: far above what an honest client of one VS asks of echo, whoami or
+ * the portmapper, low enough that a VS answering forged sources (or two
+ * VSes driven into a loop) is a small reflector. Replies over it are
+ * dropped and counted (drop_rate). */
+#define COOP_UDP_REPLY_RATE  5000
+#define COOP_UDP_REPLY_BURST 1000
 
 /* A new, empty demux for n_workers workers. 0 or -ENOMEM. Control thread. */
 int coop_udp_new(unsigned n_workers, struct coop_udp **out);
 /* Close every socket and free the demux (workers stopped). NULL is fine. */
 void coop_udp_free(struct coop_udp *u);
+/* Replies per second per VS, and the burst (coop_udp_new sets
+ * COOP_UDP_REPLY_RATE, COOP_UDP_REPLY_BURST; rate 0: no limit). Control
+ * thread, workers stopped (tests and benchmarks). */
+void coop_udp_reply_limit(struct coop_udp *u, uint32_t rate, uint32_t burst);
 
 /* Serve the VS's `listen = udp:` entries: find its namespace and mark
  * (from a probe socket made by the VS's backend), join or create the

@@ -1,6 +1,7 @@
 /* whoami.c - the "whoami" example service: answers the VS name and a
- * newline, then closes (TCP), or answers any datagram with them (UDP).
- * Lets a client prove which VS served it. */
+ * newline, then closes (TCP), or answers a datagram with them (UDP; not
+ * one from a service's port, as echo). Lets a client prove which VS
+ * served it. */
 #include <string.h>
 
 #include "core/coop.h"
@@ -32,6 +33,10 @@ static void whoami_datagram(struct coop_dgram *dg, const void *data, size_t len)
 
 	(void)data;
 	(void)len;
+	if (coop_dgram_from_service(dg)) {
+		coop_dgram_drop(dg);
+		return;
+	}
 	coop_dgram_replyv(dg, iov, 2);
 }
 

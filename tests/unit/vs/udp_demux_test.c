@@ -2,7 +2,8 @@
  * network namespace (unshare; it vanishes with the process): dispatch by
  * destination over IPv4 and IPv6, replies from the address the client sent
  * to, per-packet marks checked through policy routing, the counters, address
- * conflicts, wildcard VSes, removal, and 1,000 VSes on one port with churn. Hand-built VS
+ * conflicts, wildcard VSes, removal, the per-VS reply rate, echo and whoami
+ * refusing service ports, and 1,000 VSes on one port with churn. Hand-built VS
  * objects stand in for the runtime. Needs root (skips otherwise). */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -117,7 +119,8 @@ static const struct coop_service svc_send = {
 static const struct coop_service svc_big = {
     .name = "big", .on_read = tcp_read, .on_datagram = big_dgram};
 static const struct coop_service svc_tcp = {.name = "tcponly", .on_read = tcp_read};
-static const struct coop_service *services[] = {&svc_tag, &svc_drop, &svc_send, &svc_big, &svc_tcp};
+static const struct coop_service *services[] = {
+    &svc_tag, &svc_drop, &svc_send, &svc_big, &svc_tcp, &coop_service_echo, &coop_service_whoami};
 
 /* --- hand-built VSes ------------------------------------------------------------------ */
 
@@ -641,6 +644,129 @@ static void test_drop_sendto_big(void **state)
 	close(c4);
 }
 
+/* A client socket of family AF_INET bound to CLIENT4:port (SO_REUSEPORT:
+ * the port may be one the demux holds on the wildcard). */
+static int client_port(uint16_t port)
+{
+	struct sockaddr_in s = {.sin_family = AF_INET, .sin_port = htons(port)};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), one = 1;
+
+	assert_true(fd >= 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)), 0);
+	inet_pton(AF_INET, CLIENT4, &s.sin_addr);
+	assert_int_equal(bind(fd, (struct sockaddr *)&s, sizeof(s)), 0);
+	return fd;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Send n datagrams to addr:port at once, then count the replies that come
+ * within ms of quiet. *busy_ms, when given: how long the sending and the
+ * replies took (the quiet at the end not counted). */
+static int burst_timed(int fd, const char *addr, uint16_t port, int n, int ms, uint64_t *busy_ms)
+{
+	char buf[512], from[96];
+	uint64_t t0 = mono_ms(), t1 = t0;
+	int i, got = 0;
+
+	for (i = 0; i < n; i++)
+		send_to(fd, addr, port, "ping", 4);
+	while (recv_reply(fd, buf, sizeof(buf), from, sizeof(from), ms) > 0) {
+		got++;
+		t1 = mono_ms();
+	}
+	if (busy_ms)
+		*busy_ms = t1 - t0;
+	return got;
+}
+
+static int burst(int fd, const char *addr, uint16_t port, int n, int ms)
+{
+	return burst_timed(fd, addr, port, n, ms, NULL);
+}
+
+/* Each VS may send COOP_UDP_REPLY_RATE replies a second, a burst at once;
+ * the rest are dropped and counted. Another VS of the group has its own
+ * budget. Here 100/s, 10 at once, so that the test's own time hardly adds
+ * any. */
+static void test_reply_rate(void **state)
+{
+	struct coop_vs_udp_stats st;
+	uint64_t busy;
+	int c4, got;
+
+	(void)state;
+	NEED_ROOT();
+	coop_udp_reply_limit(u, 100, 10);
+	add(mkvs("a", "198.18.0.1", 5010, "tag", 0));
+	add(mkvs("b", "198.18.0.2", 5010, "tag", 0));
+	workers_start();
+	c4 = client(AF_INET);
+	/* The burst, and one more for every 10 ms the test itself took (a
+	 * loaded machine may stop it between two receive batches). */
+	got = burst_timed(c4, "198.18.0.1", 5010, 60, 150, &busy);
+	assert_true(got >= 10 && (uint64_t)got <= 11 + busy / 10);
+	coop_udp_vs_stats(u, &tv[0]->vs, &st);
+	assert_int_equal(st.dgrams_in, 60);
+	assert_int_equal(st.dgrams_out, (uint64_t)got);
+	assert_int_equal(st.drop_rate, 60 - (uint64_t)got);
+	assert_int_equal(st.drop_service + st.drop_send, 0);
+	/* b was quiet: its whole burst. */
+	assert_int_equal(burst(c4, "198.18.0.2", 5010, 10, 150), 10);
+	/* Half a second on, a's bucket is full again - but only a burst's
+	 * worth, not the 50 replies of the time. */
+	usleep(500000);
+	got = burst_timed(c4, "198.18.0.1", 5010, 60, 150, &busy);
+	assert_true(got >= 10 && (uint64_t)got <= 11 + busy / 10);
+	workers_stop();
+	/* No limit. */
+	coop_udp_reply_limit(u, 0, 0);
+	workers_start();
+	assert_int_equal(burst(c4, "198.18.0.1", 5010, 60, 150), 60);
+	workers_stop();
+	close(c4);
+}
+
+/* echo and whoami answer nothing from a reserved port or from the port
+ * they listen on: that is how another service, or another VS's echo,
+ * would speak to them when a forged source sets them talking. */
+static void test_service_ports(void **state)
+{
+	struct coop_vs_udp_stats st;
+	int c4, c7, csame;
+
+	(void)state;
+	NEED_ROOT();
+	add(mkvs("e", "198.18.0.1", 5011, "echo", 0));
+	add(mkvs("w", "198.18.0.2", 5011, "whoami", 0));
+	workers_start();
+	c4 = client(AF_INET);
+	c7 = client_port(7);
+	csame = client_port(5011);
+	assert_int_equal(burst(c4, "198.18.0.1", 5011, 1, 200), 1);
+	assert_int_equal(burst(c4, "198.18.0.2", 5011, 1, 200), 1);
+	assert_int_equal(burst(c7, "198.18.0.1", 5011, 1, 200), 0);
+	assert_int_equal(burst(c7, "198.18.0.2", 5011, 1, 200), 0);
+	assert_int_equal(burst(csame, "198.18.0.1", 5011, 1, 200), 0);
+	assert_int_equal(burst(csame, "198.18.0.2", 5011, 1, 200), 0);
+	coop_udp_vs_stats(u, &tv[0]->vs, &st);
+	assert_int_equal(st.dgrams_in, 3);
+	assert_int_equal(st.dgrams_out, 1);
+	assert_int_equal(st.drop_service, 2);
+	coop_udp_vs_stats(u, &tv[1]->vs, &st);
+	assert_int_equal(st.drop_service, 2);
+	workers_stop();
+	close(c4);
+	close(c7);
+	close(csame);
+}
+
 /* Address of churn VS i (1..CHURN). */
 #define CHURN 1000
 static void churn_addr(int i, char *buf, size_t len)
@@ -748,6 +874,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_remove, setup2, teardown),
 	    cmocka_unit_test_setup_teardown(test_mark_per_packet, setup1, teardown),
 	    cmocka_unit_test_setup_teardown(test_drop_sendto_big, setup2, teardown),
+	    cmocka_unit_test_setup_teardown(test_reply_rate, setup2, teardown),
+	    cmocka_unit_test_setup_teardown(test_service_ports, setup2, teardown),
 	    cmocka_unit_test_setup_teardown(test_table_churn, setup1, teardown),
 	};
 
