@@ -26,6 +26,10 @@
 #define WORKERS_MAX 256
 #define DRAIN_DEFAULT_MS 30000
 #define DRAIN_MAX_MS 3600000
+#define STOP_GRACE_MAX_MS 60000
+#define CONNS_MAX 10000000u      /* max_connections, [global] and [vs] */
+#define IDLE_MAX_MS 86400000u    /* idle_timeout: a day */
+#define OUT_BYTES_MAX 1073741824u /* out_high, out_max: 1 GiB */
 #define WHY_MAX 256 /* a parser's "problem" text */
 #define SEC_MAX (COOP_NAME_MAX + 4) /* "vs NAME" */
 
@@ -424,13 +428,35 @@ static const struct coop_cfg_key global_keys[] = {
 	{ { "global", "metrics_listen", "ADDRESS:PORT ([IPv6]:PORT), or none", "none",
 	    "HTTP listener in coopd's own namespace serving GET /metrics: every counter of "
 	    "the admin protocol's show stats (and show fwd) in Prometheus text format. "
-	    "Anyone who can connect can read it: bind it to a management address." },
+	    "Anyone who can connect can read it: bind it to a management address. A wildcard "
+	    "(0.0.0.0, ::) or an address of a VS is refused unless metrics_public = yes." },
 	  .parse = parse_metrics_listen },
+	{ { "global", "metrics_public", "yes or no", "no",
+	    "Allow metrics_listen on a wildcard address (0.0.0.0, ::) or on an address of a "
+	    "VS. Without it such a metrics_listen is refused: every VS's counters would be "
+	    "readable from addresses that VS clients reach." },
+	  .type = COOP_CFG_BOOL, COOP_CFG_AT(struct coop_global_cfg, metrics_public),
+	  .what = "yes or no" },
 	{ { "global", "drain_timeout", "milliseconds, 0..3600000", "30000",
 	    "How long a VS that a reload removes (or must rebuild) keeps serving the "
 	    "connections it has after it stopped accepting; those left then are closed." },
 	  .type = COOP_CFG_U32, COOP_CFG_AT(struct coop_global_cfg, drain_timeout_ms),
 	  .what = "a number of milliseconds", .max = DRAIN_MAX_MS },
+	{ { "global", "stop_grace", "milliseconds, 0..60000", "2000",
+	    "On SIGTERM (or coop_stop) connections stop being accepted, and the open ones "
+	    "get this long to be answered and flushed: each is read up to what its peer has "
+	    "sent, its replies are sent and acknowledged, then it is closed. Those left "
+	    "when it ends are closed as they are; 0 closes everything at once." },
+	  .type = COOP_CFG_U32, COOP_CFG_AT(struct coop_global_cfg, stop_grace_ms),
+	  .what = "a number of milliseconds", .max = STOP_GRACE_MAX_MS },
+	{ { "global", "max_connections", "1..10000000, or auto",
+	    "auto: 7/8 of coopd's open-file limit (RLIMIT_NOFILE)",
+	    "TCP connections open at once in all VSes together, accepted and outbound. A "
+	    "connection accepted over it is closed at once and counted as refused. A reload "
+	    "applies a new value to the next connections." },
+	  .type = COOP_CFG_U32, COOP_CFG_AT(struct coop_global_cfg, max_connections),
+	  .what = "a number of connections", .min = 1, .max = CONNS_MAX, .zero_word = "auto",
+	  .zero_means = "7/8 of the open-file limit" },
 };
 
 static const struct coop_cfg_key vs_keys[] = {
@@ -475,6 +501,32 @@ static const struct coop_cfg_key vs_keys[] = {
 	    "RFC 1833), next to its own; see docs/udp.md. Applications register theirs "
 	    "with coop_vs_rpc_set()." },
 	  .parse = parse_rpc },
+	{ { "vs", "max_connections", "1..10000000, or none", "none: only [global] max_connections",
+	    "TCP connections of this VS open at once, accepted and outbound. A connection "
+	    "accepted over it is closed at once and counted as refused; the open ones are "
+	    "not touched when a reload lowers it." },
+	  .type = COOP_CFG_U32, COOP_CFG_AT(struct coop_vs_cfg, max_connections),
+	  .what = "a number of connections", .min = 1, .max = CONNS_MAX, .zero_word = "none",
+	  .zero_means = "no limit of the VS's own" },
+	{ { "vs", "idle_timeout", "milliseconds, 100..86400000, or none", "600000",
+	    "A connection that neither received nor sent a byte for this long is closed "
+	    "(counted as idle). A reload's new value applies to the open connections within "
+	    "a minute. none: never; use it for protocols whose sessions stay idle for long." },
+	  .type = COOP_CFG_U32, COOP_CFG_AT(struct coop_vs_cfg, idle_timeout_ms),
+	  .what = "a number of milliseconds", .min = 100, .max = IDLE_MAX_MS,
+	  .zero_word = "none", .zero_means = "never" },
+	{ { "vs", "out_high", "bytes, 4096..1073741824", "65536",
+	    "While this much output of a connection is unsent (its peer reads slowly or not "
+	    "at all), nothing more is read from it; reading resumes below a quarter of it." },
+	  .type = COOP_CFG_U32, COOP_CFG_AT(struct coop_vs_cfg, out_high),
+	  .what = "a number of bytes", .min = 4096, .max = OUT_BYTES_MAX },
+	{ { "vs", "out_max", "bytes, 65536..1073741824, at least out_high", "1048576",
+	    "A connection whose unsent output would pass this is closed (counted as out_max): "
+	    "requests already read can make more output than out_high, say many pipelined "
+	    "portmap DUMPs, and a peer that never reads must not make coopd hold it. Checked "
+	    "at every write, so no connection ever holds more." },
+	  .type = COOP_CFG_U32, COOP_CFG_AT(struct coop_vs_cfg, out_max),
+	  .what = "a number of bytes", .min = 65536, .max = OUT_BYTES_MAX },
 };
 
 static unsigned default_workers(void)
@@ -494,6 +546,82 @@ static void global_init(void *obj)
 	snprintf(g->admin_socket, sizeof(g->admin_socket), "%s", ADMIN_SOCKET_DEFAULT);
 	g->admin_mode = ADMIN_MODE_DEFAULT;
 	g->drain_timeout_ms = DRAIN_DEFAULT_MS;
+	g->stop_grace_ms = COOP_CONN_STOP_GRACE_MS;
+}
+
+/* Is a an address of every interface (0.0.0.0, ::, ::ffff:0.0.0.0)? */
+static bool addr_wildcard(const struct coop_addr *a)
+{
+	static const struct in6_addr mapped_any = { .s6_addr = { [10] = 0xff, [11] = 0xff } };
+
+	if (a->family == AF_INET)
+		return a->v4.s_addr == htonl(INADDR_ANY);
+	return IN6_IS_ADDR_UNSPECIFIED(&a->v6) || IN6_ARE_ADDR_EQUAL(&a->v6, &mapped_any);
+}
+
+/* Is a the address p (v4 also written v4-mapped)? */
+static bool addr_is(const struct coop_addr *a, const struct coop_addr *p)
+{
+	if (coop_addr_equal(a, p))
+		return true;
+	return a->family == AF_INET6 && p->family == AF_INET && IN6_IS_ADDR_V4MAPPED(&a->v6) &&
+	       !memcmp(&a->v6.s6_addr[12], &p->v4, 4);
+}
+
+/* metrics_listen must not serve VS clients: no wildcard, no VS address,
+ * unless metrics_public says it should. */
+static int global_check_cfg(const struct coop_config *cfg, bool links, struct coop_cfg_err *e)
+{
+	const struct coop_global_cfg *g = &cfg->global;
+	char a[INET6_ADDRSTRLEN];
+	size_t i, k;
+
+	(void)links;
+	if (!g->metrics_port || g->metrics_public)
+		return 0;
+	coop_addr_str(&g->metrics_addr, a, sizeof(a));
+	if (addr_wildcard(&g->metrics_addr))
+		return coop_cfg_err_set(e, -EINVAL, "global", "metrics_listen",
+					"%s is a wildcard: the metrics (every VS's counters, no "
+					"authentication) would answer on every address of coopd's "
+					"namespace, pbr VSes' included; bind a management address or "
+					"loopback, or set metrics_public = yes to serve them there anyway",
+					a);
+	for (i = 0; i < cfg->n_vs; i++)
+		for (k = 0; k < cfg->vs[i].n_addrs; k++)
+			if (addr_is(&g->metrics_addr, &cfg->vs[i].addrs[k].addr))
+				return coop_cfg_err_set(e, -EINVAL, "global", "metrics_listen",
+							"%s is an address of vs '%s': its clients "
+							"could read every VS's counters (no "
+							"authentication); bind a management address "
+							"or loopback, or set metrics_public = yes to "
+							"serve them there anyway",
+							a, cfg->vs[i].name);
+	return 0;
+}
+
+static void vs_defaults(void *obj)
+{
+	struct coop_vs_cfg *vs = obj;
+
+	vs->idle_timeout_ms = COOP_CONN_IDLE_MS;
+	vs->out_high = COOP_CONN_OUT_HIGH;
+	vs->out_max = COOP_CONN_OUT_MAX;
+}
+
+static int vs_check(const void *obj, bool links, const char **key, char *why, size_t whylen)
+{
+	const struct coop_vs_cfg *vs = obj;
+
+	(void)links;
+	if (vs->out_max < vs->out_high) {
+		*key = "out_max";
+		return coop_cfg_why(why, whylen, -EINVAL,
+				    "%u is below out_high (%u): a connection would be closed "
+				    "before its reading pauses; raise out_max or lower out_high",
+				    vs->out_max, vs->out_high);
+	}
+	return 0;
 }
 
 #define MAX_KEYS 32 /* keys of one section over all its tables */
@@ -501,8 +629,9 @@ static void global_init(void *obj)
 /* The core's own tables: [global] and [vs NAME] keys of the runtime. */
 const struct coop_cfg_keytab coop_cfg_core_tabs[2] = {
 	{ .section = "global", .keys = global_keys, .n = COOP_ARRAY_LEN(global_keys),
-	  .init = global_init },
-	{ .section = "vs", .keys = vs_keys, .n = COOP_ARRAY_LEN(vs_keys) },
+	  .init = global_init, .check_cfg = global_check_cfg },
+	{ .section = "vs", .keys = vs_keys, .n = COOP_ARRAY_LEN(vs_keys), .init = vs_defaults,
+	  .check = vs_check },
 };
 
 const struct coop_config_keydoc *coop_cfg_keydoc_at(const struct coop_cfg_keytab *const *tabs,
@@ -761,7 +890,9 @@ static int check_sections(struct loader *ld)
 			return fail(ld, -EINVAL, s->name, NULL,
 				    "line %u: bad VS name '%s' (1..%d of a-z 0-9 _ . -; names are case-insensitive)",
 				    s->line, s->vsname, COOP_NAME_MAX - 1);
-		snprintf(s->disp, sizeof(s->disp), "vs %s", s->vsname);
+		/* "vs NAME" (the name is checked short enough above) */
+		memcpy(s->disp, "vs ", 3);
+		memcpy(s->disp + 3, s->vsname, strlen(s->vsname) + 1);
 	}
 
 	items = calloc(ld->n_secs + 1, sizeof(*items));
@@ -789,6 +920,10 @@ static int check_keys(struct loader *ld)
 	for (i = 0; i < ld->n_secs; i++) {
 		const struct raw_sec *s = &ld->secs[i];
 		unsigned seen[MAX_KEYS] = { 0 };
+
+		/* the same text as a section checked by the last load */
+		if (s->reuse)
+			continue;
 
 		for (t = nd = 0; t < ld->n_tabs; t++) {
 			if (!tab_for(ld->tabs[t], s))
@@ -949,7 +1084,6 @@ static int ini_load(struct loader *ld)
 {
 	char *m, *p, memp[64];
 
-	mark_reuse(ld);
 	ld->memfd = parse_only_file(ld);
 	if (ld->memfd >= 0)
 		snprintf(memp, sizeof(memp), "/proc/self/fd/%d", ld->memfd);
@@ -1505,8 +1639,10 @@ int coop_config_reparse(const char *path, unsigned flags, const struct coop_cfg_
 	}
 	if (strlen(path) >= sizeof(ld.cfg->path))
 		return fail(&ld, -ENAMETOOLONG, NULL, NULL, "path too long");
-	if ((ret = prescan(&ld)) < 0 || (ret = check_sections(&ld)) < 0 ||
-	    (ret = check_keys(&ld)) < 0 || (ret = ini_load(&ld)) < 0 || (ret = build(&ld)) < 0)
+	if ((ret = prescan(&ld)) < 0 || (ret = check_sections(&ld)) < 0)
+		goto err_release;
+	mark_reuse(&ld);
+	if ((ret = check_keys(&ld)) < 0 || (ret = ini_load(&ld)) < 0 || (ret = build(&ld)) < 0)
 		goto err_release;
 	loader_release(&ld);
 	*out = ld.cfg;
@@ -1632,5 +1768,8 @@ bool coop_vs_cfg_equal(const struct coop_vs_cfg *a, const struct coop_vs_cfg *b)
 	       (!a->has_gw6 || coop_addr_equal(&a->gw6, &b->gw6)) && listens_eq(a, b) &&
 	       a->mark == b->mark && a->table == b->table && a->n_rpcs == b->n_rpcs &&
 	       mem_eq(a->rpcs, b->rpcs, a->n_rpcs * sizeof(*a->rpcs)) && !a->dns == !b->dns &&
-	       (!a->dns || (a->dns_len == b->dns_len && mem_eq(a->dns, b->dns, a->dns_len)));
+	       (!a->dns || (a->dns_len == b->dns_len && mem_eq(a->dns, b->dns, a->dns_len))) &&
+	       a->max_connections == b->max_connections &&
+	       a->idle_timeout_ms == b->idle_timeout_ms && a->out_high == b->out_high &&
+	       a->out_max == b->out_max;
 }

@@ -72,7 +72,23 @@ struct coop_vs_cfg {
 	uint64_t src_hash; /* FNV-1a of the section's text: a reload copies a
 			    * section whose text did not change instead of
 			    * parsing it again */
+	/* Connection limits (core/conn.c reads them from vs->cfg when it
+	 * uses them, so a reload that changes them applies to the VS's
+	 * open connections too). 0 in a hand-made section means the
+	 * default (out_high, out_max) or no limit (the others). */
+	uint32_t max_connections; /* max_connections: open at once (0 = only [global]'s) */
+	uint32_t idle_timeout_ms; /* idle_timeout: close after this long without a byte
+				   * either way (0 = never) */
+	uint32_t out_high;        /* out_high: stop reading while this much output is unsent */
+	uint32_t out_max;         /* out_max: close a connection whose unsent output
+				   * would pass this */
 };
+
+/* Defaults of the connection limits (docs/config.md). */
+#define COOP_CONN_OUT_HIGH 65536u         /* [vs] out_high: 64 KiB */
+#define COOP_CONN_OUT_MAX 1048576u        /* [vs] out_max: 1 MiB */
+#define COOP_CONN_IDLE_MS 600000u         /* [vs] idle_timeout: 10 minutes */
+#define COOP_CONN_STOP_GRACE_MS 2000u     /* [global] stop_grace: 2 s */
 
 /* Defaults of the [global] pbr_* keys (vs/pbr_config.c reads them; see
  * docs/pbr.md): aligned blocks, so one masked rule tells coop's marks from
@@ -100,6 +116,12 @@ struct coop_global_cfg {
 	uint16_t metrics_port;   /* ... and its port (0 = no metrics listener) */
 	unsigned drain_timeout_ms; /* drain_timeout: how long a VS leaving the
 				    * configuration waits for its connections */
+	bool metrics_public;     /* metrics_public: metrics_listen may be a wildcard
+				  * or a VS's address */
+	unsigned stop_grace_ms;  /* stop_grace: how long a stop lets connections
+				  * flush what they owe */
+	uint32_t max_connections; /* max_connections: TCP connections open at once in
+				   * all VSes together (0 = auto: 7/8 of RLIMIT_NOFILE) */
 };
 
 /* The [forwarder] section (fwd/xdp_config.c parses it; docs/xdp.md). */

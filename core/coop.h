@@ -133,8 +133,11 @@ void coop_vs_stats_get(const struct coop_vs *vs, struct coop_vs_stats *out);
 
 /* --- connections (worker threads) ---------------------------------------- */
 
-/* Queue bytes for sending (copied). Returns 0 or -errno (-EPIPE once the
- * connection is closing). Reading pauses while much output is queued. */
+/* Queue bytes for sending (copied). Returns 0 or -errno: -EPIPE once the
+ * connection is closing; -ENOBUFS when its unsent output would pass the
+ * VS's out_max (docs/config.md): the connection is then closed without
+ * sending the rest, on_close follows (from the loop, not before this
+ * returns). Reading pauses while more than out_high is unsent. */
 int coop_conn_write(struct coop_conn *conn, const void *buf, size_t len);
 /* Close after queued output is flushed; on_close follows. */
 void coop_conn_close(struct coop_conn *conn);
@@ -157,7 +160,9 @@ typedef void (*coop_connect_cb)(struct coop_conn *conn, int err, void *arg);
  * address = the VS's first address of dst's family) to dst. The connection
  * belongs to the calling worker and is served by svc. Must be called on a
  * worker thread (from a service callback). Returns 0 (cb follows) or -errno
- * (cb is not called). */
+ * (cb is not called): -EPERM off a worker thread, -ESHUTDOWN when the VS is
+ * neither up nor draining (being removed, lost) or coopd is stopping,
+ * -EMFILE when the VS or the runtime has max_connections open. */
 int coop_vs_tcp_connect(struct coop_vs *vs, const struct sockaddr *dst, socklen_t dstlen,
 			const struct coop_service *svc, coop_connect_cb cb, void *arg);
 

@@ -71,7 +71,7 @@ struct metrics_client {
 static void core_metrics(struct coop *c, struct coop_prom *p)
 {
 	struct coop_prom_family *workers, *vs_count, *reloads, *state, *acc, *outb, *active, *bin,
-		*bout, *wactive;
+		*bout, *wactive, *gmax, *vmax, *refused, *limclosed;
 	struct coop_metrics *m = c->metrics;
 	unsigned w, max_w = 0;
 	size_t i;
@@ -109,11 +109,30 @@ static void core_metrics(struct coop *c, struct coop_prom *p)
 			       "TCP payload bytes received");
 	bout = coop_prom_family(p, "coop_vs_tcp_bytes_out_total", COOP_PROM_COUNTER,
 				"TCP payload bytes sent");
+	gmax = coop_prom_family(p, "coop_tcp_max_connections", COOP_PROM_GAUGE,
+				"[global] max_connections in effect: TCP connections open at once "
+				"in all VSes together");
+	coop_prom_u64(gmax, coop_conn_global_max(c), NULL);
+	vmax = coop_prom_family(p, "coop_vs_tcp_max_connections", COOP_PROM_GAUGE,
+				"the VS's max_connections (0: none of its own)");
+	refused = coop_prom_family(p, "coop_vs_tcp_refused_total", COOP_PROM_COUNTER,
+				   "TCP connections refused at a max_connections: the VS's (limit "
+				   "vs) or [global] (limit global)");
+	limclosed = coop_prom_family(p, "coop_vs_tcp_limit_closed_total", COOP_PROM_COUNTER,
+				     "TCP connections closed by a limit: unsent output would pass "
+				     "out_max (reason out_max), idle_timeout (reason idle)");
 	for (i = 0; i < c->n_vs; i++) {
 		const struct coop_vs *vs = c->vs[i];
 		const char *name = vs->cfg->name;
+		struct coop_conn_limit_stats ls;
 		struct coop_vs_stats st;
 
+		coop_conn_limit_stats_get(vs, &ls);
+		coop_prom_u64(vmax, vs->cfg->max_connections, "vs", name, NULL);
+		coop_prom_u64(refused, ls.refused_vs, "vs", name, "limit", "vs", NULL);
+		coop_prom_u64(refused, ls.refused_global, "vs", name, "limit", "global", NULL);
+		coop_prom_u64(limclosed, ls.closed_out_max, "vs", name, "reason", "out_max", NULL);
+		coop_prom_u64(limclosed, ls.closed_idle, "vs", name, "reason", "idle", NULL);
 		coop_vs_stats_get(vs, &st);
 		coop_prom_u64(state, 1, "vs", name, "state", coop_vs_state_name(vs->state), NULL);
 		coop_prom_u64(acc, st.accepted, "vs", name, NULL);

@@ -16,6 +16,7 @@
 struct coop_vs;
 struct coop_admin;
 struct coop_worker;
+struct coop_conn_cursor;
 
 /* A function to run on a worker's thread (see coop_worker_call). */
 struct coop_call {
@@ -37,7 +38,41 @@ struct coop_worker {
 	pthread_mutex_t lock;       /* protects calls */
 	struct coop_call *calls;    /* pending calls, LIFO; run in FIFO order */
 	struct coop_conn *conns;    /* open connections (doubly linked) */
+	_Atomic uint64_t n_conns;   /* how many (its thread writes, anyone reads):
+				     * [global] max_connections sums them */
+	struct coop_conn_cursor *cursors; /* walks over conns in progress (core/conn.c):
+					   * a close moves them past the one it frees */
 	bool stopping;              /* shutting down: refuse new connections */
+	ev_timer stop_timer;        /* stopping: steps the connections still owing
+				     * output towards their close (core/worker.c) */
+	ev_tstamp stop_began;       /* when the stop began (connections quiet since
+				     * then may close) */
+	ev_tstamp stop_deadline;    /* when stop_grace ends: the rest are closed */
+};
+
+/* Counters of the connection limits for one VS on one worker: written only
+ * by that worker (relaxed atomics), read by the control thread. */
+struct coop_conn_wstats {
+	_Atomic uint64_t refused_vs;     /* refused at the VS's max_connections */
+	_Atomic uint64_t refused_global; /* refused at [global] max_connections */
+	_Atomic uint64_t closed_out_max; /* closed: unsent output would pass out_max */
+	_Atomic uint64_t closed_idle;    /* closed: idle_timeout passed */
+} __attribute__((aligned(64)));
+
+/* A VS's limit counters, one per worker (struct coop conn_vs). They are the
+ * core's, not the VS's, so they are kept beside the VS table: made and
+ * freed by coop_conn_vs_sync() while the workers are parked. */
+struct coop_conn_vs {
+	const struct coop_vs *vs;    /* the VS (the sort key: its address) */
+	struct coop_conn_wstats *ws; /* n_workers of them; NULL: out of memory, not counted */
+};
+
+/* One VS's limit counters summed over its workers. */
+struct coop_conn_limit_stats {
+	uint64_t refused_vs;     /* accepts refused (and connects failed) at its max_connections */
+	uint64_t refused_global; /* ... at [global] max_connections */
+	uint64_t closed_out_max; /* closed because unsent output would pass out_max */
+	uint64_t closed_idle;    /* closed by idle_timeout */
 };
 
 /* Workers held still by the control thread (coop_workers_park): each
@@ -79,6 +114,17 @@ struct coop {
 	bool running;                     /* workers run */
 	double drain_timeout;             /* [global] drain_timeout, seconds */
 	uint64_t reloads;                 /* reload commands and SIGHUPs so far */
+	struct coop_conn_vs *conn_vs;     /* every VS's limit counters, sorted by VS
+					   * address; changed only while the workers
+					   * are parked (coop_conn_vs_sync) */
+	size_t n_conn_vs;
+	uint64_t conn_vs_hash;            /* FNV-1a of the VS table conn_vs was made for */
+	_Atomic uint32_t max_conns;       /* [global] max_connections in effect, auto
+					   * resolved (0: no limit); workers read it */
+	double stop_grace;                /* [global] stop_grace, seconds, for worker_stop */
+	ev_prepare cfg_follow;            /* after each control-loop round: takes a
+					   * reload's [global] limits (core/conn.c) */
+	const struct coop_config *cfg_seen; /* the cfg max_conns was taken from */
 };
 
 /* Worker running the calling thread, or NULL on a non-worker thread. */
@@ -99,8 +145,9 @@ void coop_workers_run(struct coop *c, void (*fn)(struct coop_worker *, void *), 
 void coop_workers_park(struct coop *c);
 void coop_workers_unpark(struct coop *c);
 /* Create and start the workers, running each module's worker_start on
- * its thread first; stop them (worker_stop, close every connection, leave
- * the loop) and join; free them. Control thread. */
+ * its thread first; stop them (worker_stop, then the connections get
+ * [global] stop_grace to flush what they owe, then the loop ends) and join
+ * them, every worker's grace at the same time; free them. Control thread. */
 int coop_workers_start(struct coop *c, char *err, size_t errlen);
 void coop_workers_stop(struct coop *c);
 void coop_workers_free(struct coop *c);
@@ -117,9 +164,38 @@ void coop_conn_accepted(struct coop_conn *conn, const struct sockaddr *peer, soc
 /* An outbound connection was started (connect returned EINPROGRESS or 0). */
 void coop_conn_connecting(struct coop_conn *conn, const struct sockaddr *peer, socklen_t plen,
 			  coop_connect_cb cb, void *arg);
-/* Close every connection of worker w (shutdown). */
+/* Close every connection of worker w at once (shutdown without grace). */
 void coop_conn_close_all(struct coop_worker *w);
-/* Close worker w's connections that belong to vs. */
+/* Close worker w's connections that belong to vs. A service's on_close may
+ * close other connections (of vs or not) meanwhile. */
 void coop_conn_close_vs(struct coop_worker *w, const struct coop_vs *vs);
+/* A graceful stop (w->stopping and w->stop_began set, listeners stopped),
+ * one step: connections are served on; one whose peer shut down its side,
+ * or that has been quiet for a moment, sends what it owes, shuts down its
+ * sending side and is closed once the peer acknowledged it all; force
+ * closes the rest as they are. Returns true when w has no connection
+ * left. Call it until then (core/worker.c polls it). */
+bool coop_conn_stop_step(struct coop_worker *w, bool force);
+/* May worker w open one more connection for vs (coop_vs_tcp_connect)? 0, or
+ * -EMFILE when vs or the runtime has max_connections open (counted). */
+int coop_conn_admit(struct coop_vs *vs, struct coop_worker *w);
+
+/* Connection limits, control thread. */
+/* Give every VS of c->vs its limit counters (kept for VSes that had them,
+ * freed for VSes gone). Workers parked or not running. 0 or -ENOMEM (the
+ * VSes without counters then count nothing). */
+int coop_conn_vs_sync(struct coop *c);
+/* Free every VS's limit counters (workers stopped). */
+void coop_conn_vs_free(struct coop *c);
+/* vs's limit counters, summed over the workers (zeros when it has none). */
+void coop_conn_limit_stats_get(const struct coop_vs *vs, struct coop_conn_limit_stats *out);
+/* Take [global] max_connections from c->cfg (auto: 7/8 of RLIMIT_NOFILE);
+ * coop_conn_follow_start() does it again after every control-loop round in
+ * which c->cfg was replaced (a reload), so the workers never read c->cfg. */
+void coop_conn_global_apply(struct coop *c);
+void coop_conn_follow_start(struct coop *c);
+void coop_conn_follow_stop(struct coop *c);
+/* [global] max_connections in effect (0: none). Any thread. */
+uint32_t coop_conn_global_max(const struct coop *c);
 
 #endif

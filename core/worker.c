@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,10 @@ void coop_workers_unpark(struct coop *c)
 
 	if (!c->running)
 		return;
+	/* Every change of the VS table happens in a park: the limit counters
+	 * follow it while nobody looks them up. */
+	if (coop_conn_vs_sync(c) < 0)
+		coop_warn("out of memory: some VSes count no connection refusals");
 	pthread_mutex_lock(&pk->lock);
 	pk->hold = false;
 	pthread_cond_broadcast(&pk->cond);
@@ -181,7 +186,29 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* Runs on the worker: stop accepting, close connections, leave the loop. */
+/* How often a stopping worker looks at the connections still flushing. */
+#define STOP_POLL 0.02
+
+/* A stopping worker: connections step towards their close until none is
+ * left or stop_grace ends; then the loop ends. */
+static void stop_poll(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct coop_worker *w = container_of(t, struct coop_worker, stop_timer);
+	bool force = ev_now(loop) >= w->stop_deadline;
+	uint64_t left = atomic_load_explicit(&w->n_conns, memory_order_relaxed);
+
+	(void)revents;
+	if (force)
+		coop_warn("worker %u: stop_grace over: closing %llu connections that still "
+			  "owed output", w->id, (unsigned long long)left);
+	if (!coop_conn_stop_step(w, force))
+		return;
+	ev_timer_stop(loop, t);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* Runs on the worker: stop accepting, let the connections finish (at most
+ * stop_grace), leave the loop. */
 static void worker_stop(struct coop_worker *w, void *arg)
 {
 	struct coop *c = w->coop;
@@ -192,8 +219,16 @@ static void worker_stop(struct coop_worker *w, void *arg)
 	for (i = c->n_mods; i-- > 0;)
 		if (c->mods[i]->worker_stop)
 			c->mods[i]->worker_stop(c, w);
-	coop_conn_close_all(w);
-	ev_break(w->loop, EVBREAK_ALL);
+	ev_now_update(w->loop);
+	w->stop_began = ev_now(w->loop);
+	w->stop_deadline = w->stop_began + c->stop_grace;
+	if (c->stop_grace <= 0. || coop_conn_stop_step(w, false)) {
+		coop_conn_close_all(w);
+		ev_break(w->loop, EVBREAK_ALL);
+		return;
+	}
+	ev_timer_init(&w->stop_timer, stop_poll, STOP_POLL, STOP_POLL);
+	ev_timer_start(w->loop, &w->stop_timer);
 }
 
 void coop_workers_stop(struct coop *c)
@@ -201,12 +236,17 @@ void coop_workers_stop(struct coop *c)
 	unsigned i;
 
 	c->running = false;
+	coop_conn_follow_stop(c);
+	c->stop_grace = c->cfg ? c->cfg->global.stop_grace_ms / 1000.0 : 0.;
+	/* All at once, then wait: their grace periods run side by side. */
+	for (i = 0; c->workers && i < c->n_workers; i++)
+		if (c->workers[i].started)
+			call_sure(&c->workers[i], worker_stop, NULL);
 	for (i = 0; c->workers && i < c->n_workers; i++) {
 		struct coop_worker *w = &c->workers[i];
 
 		if (!w->started)
 			continue;
-		call_sure(w, worker_stop, NULL);
 		pthread_join(w->thread, NULL);
 		w->started = false;
 	}
@@ -233,6 +273,7 @@ void coop_workers_free(struct coop *c)
 	}
 	free(c->workers);
 	c->workers = NULL;
+	coop_conn_vs_free(c);
 }
 
 int coop_workers_start(struct coop *c, char *err, size_t errlen)
@@ -260,6 +301,13 @@ int coop_workers_start(struct coop *c, char *err, size_t errlen)
 		ev_async_init(&w->wake, wake_cb);
 		ev_async_start(w->loop, &w->wake);
 	}
+	/* The limits before any connection: every VS's counters, [global]
+	 * max_connections (and again after each reload). */
+	if (coop_conn_vs_sync(c) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	coop_conn_follow_start(c);
 	/* Workers inherit a mask with every signal blocked: signals are the
 	 * control thread's business. */
 	sigfillset(&all);

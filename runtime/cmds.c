@@ -76,7 +76,8 @@ static void put_listeners(struct coop_json *out, const struct coop_vs_cfg *cfg)
 	coop_json_array_end(out);
 }
 
-static void put_counters(struct coop_json *out, const char *key, const struct coop_vs_stats *st)
+static void put_counters(struct coop_json *out, const char *key, const struct coop_vs_stats *st,
+			 const struct coop_conn_limit_stats *ls)
 {
 	coop_json_key(out, key);
 	coop_json_object_begin(out);
@@ -85,14 +86,37 @@ static void put_counters(struct coop_json *out, const char *key, const struct co
 	coop_json_kv_u64(out, "outbound", st->outbound);
 	coop_json_kv_u64(out, "bytes_in", st->bytes_in);
 	coop_json_kv_u64(out, "bytes_out", st->bytes_out);
+	coop_json_kv_u64(out, "refused", ls->refused_vs + ls->refused_global);
+	coop_json_kv_u64(out, "closed_out_max", ls->closed_out_max);
+	coop_json_kv_u64(out, "closed_idle", ls->closed_idle);
+	coop_json_object_end(out);
+}
+
+/* The connection limits the VS works under, and what they refused. */
+static void put_limits(struct coop_json *out, const struct coop_vs *vs,
+		       const struct coop_conn_limit_stats *ls)
+{
+	const struct coop_vs_cfg *cfg = vs->cfg;
+
+	coop_json_key(out, "limits");
+	coop_json_object_begin(out);
+	coop_json_kv_u64(out, "max_connections", cfg->max_connections);
+	coop_json_kv_u64(out, "global_max_connections", coop_conn_global_max(vs->coop));
+	coop_json_kv_u64(out, "idle_timeout_ms", cfg->idle_timeout_ms);
+	coop_json_kv_u64(out, "out_high", cfg->out_high);
+	coop_json_kv_u64(out, "out_max", cfg->out_max);
+	coop_json_kv_u64(out, "refused_vs", ls->refused_vs);
+	coop_json_kv_u64(out, "refused_global", ls->refused_global);
 	coop_json_object_end(out);
 }
 
 static void put_vs_brief(struct coop_json *out, const struct coop_vs *vs)
 {
+	struct coop_conn_limit_stats ls;
 	struct coop_vs_stats st;
 
 	coop_vs_stats_get(vs, &st);
+	coop_conn_limit_stats_get(vs, &ls);
 	coop_json_object_begin(out);
 	coop_json_kv_string(out, "name", vs->cfg->name);
 	coop_json_kv_string(out, "isolation", vs_isolation(vs));
@@ -100,17 +124,19 @@ static void put_vs_brief(struct coop_json *out, const struct coop_vs *vs)
 	put_addresses(out, vs->cfg);
 	put_listeners(out, vs->cfg);
 	coop_json_kv_string(out, "state", vs_state(vs));
-	put_counters(out, "counters", &st);
+	put_counters(out, "counters", &st, &ls);
 	coop_json_object_end(out);
 }
 
 static void put_vs_detail(struct coop_json *out, const struct coop_vs *vs)
 {
 	const struct coop_vs_cfg *cfg = vs->cfg;
+	struct coop_conn_limit_stats ls;
 	struct coop_vs_stats st;
 	unsigned w;
 
 	coop_vs_stats_get(vs, &st);
+	coop_conn_limit_stats_get(vs, &ls);
 	coop_json_object_begin(out);
 	coop_json_kv_string(out, "name", cfg->name);
 	coop_json_kv_string(out, "isolation", vs_isolation(vs));
@@ -128,7 +154,8 @@ static void put_vs_detail(struct coop_json *out, const struct coop_vs *vs)
 	coop_json_kv_string(out, "state", vs_state(vs));
 	if (vs->lost_why[0])
 		coop_json_kv_string(out, "why", vs->lost_why);
-	put_counters(out, "counters", &st);
+	put_counters(out, "counters", &st, &ls);
+	put_limits(out, vs, &ls);
 	put_mods(out, vs, true);
 	coop_json_key(out, "workers");
 	coop_json_array_begin(out);
@@ -186,6 +213,7 @@ static int cmd_show_vs(struct coop *c, int argc, char **argv, struct coop_json *
 static int cmd_show_stats(struct coop *c, int argc, char **argv, struct coop_json *out,
 			  char *err, size_t errlen)
 {
+	struct coop_conn_limit_stats lsum = { 0 }, ls;
 	struct coop_vs_stats sum = { 0 }, st;
 	size_t i;
 
@@ -196,6 +224,7 @@ static int cmd_show_stats(struct coop *c, int argc, char **argv, struct coop_jso
 	coop_json_object_begin(out);
 	coop_json_kv_u64(out, "workers", c->n_workers);
 	coop_json_kv_u64(out, "vs_count", c->n_vs);
+	coop_json_kv_u64(out, "max_connections", coop_conn_global_max(c));
 	coop_json_key(out, "vs");
 	coop_json_array_begin(out);
 	for (i = 0; i < c->n_vs; i++) {
@@ -205,15 +234,20 @@ static int cmd_show_stats(struct coop *c, int argc, char **argv, struct coop_jso
 		sum.outbound += st.outbound;
 		sum.bytes_in += st.bytes_in;
 		sum.bytes_out += st.bytes_out;
+		coop_conn_limit_stats_get(c->vs[i], &ls);
+		lsum.refused_vs += ls.refused_vs;
+		lsum.refused_global += ls.refused_global;
+		lsum.closed_out_max += ls.closed_out_max;
+		lsum.closed_idle += ls.closed_idle;
 		coop_json_object_begin(out);
 		coop_json_kv_string(out, "name", c->vs[i]->cfg->name);
 		coop_json_kv_string(out, "state", vs_state(c->vs[i]));
-		put_counters(out, "counters", &st);
+		put_counters(out, "counters", &st, &ls);
 		put_mods(out, c->vs[i], false);
 		coop_json_object_end(out);
 	}
 	coop_json_array_end(out);
-	put_counters(out, "counters", &sum);
+	put_counters(out, "counters", &sum, &lsum);
 	for (i = 0; i < c->n_mods; i++)
 		if (c->mods[i]->stats_json)
 			c->mods[i]->stats_json(c, out);

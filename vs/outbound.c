@@ -49,6 +49,18 @@ static const struct coop_addr *source_addr(const struct coop_vs *vs, const struc
 	return first ? &first->addr : NULL;
 }
 
+/* May vs get a new connection? Only while it is up or draining: a VS
+ * being removed or lost is letting go of its connections on every worker
+ * (coop_conn_close_vs), and one opened meanwhile (a service's on_close
+ * reconnecting, say) would outlive it. The control thread writes the state
+ * before it asks the workers to let go, so they see it by then. */
+static bool vs_open(const struct coop_vs *vs)
+{
+	enum coop_vs_state st = __atomic_load_n(&vs->state, __ATOMIC_RELAXED);
+
+	return st == COOP_VS_UP || st == COOP_VS_DRAINING;
+}
+
 int coop_vs_tcp_connect(struct coop_vs *vs, const struct sockaddr *dst, socklen_t dstlen,
 			const struct coop_service *svc, coop_connect_cb cb, void *arg)
 {
@@ -58,13 +70,18 @@ int coop_vs_tcp_connect(struct coop_vs *vs, const struct sockaddr *dst, socklen_
 	struct coop_conn *conn;
 	int fd, ret;
 
-	if (!w || w->stopping)
+	if (!w)
 		return -EPERM;
 	if (!dst || !svc || !svc->on_read || !cb ||
 	    (dst->sa_family == AF_INET && dstlen < sizeof(struct sockaddr_in)) ||
 	    (dst->sa_family == AF_INET6 && dstlen < sizeof(struct sockaddr_in6)) ||
 	    (dst->sa_family != AF_INET && dst->sa_family != AF_INET6))
 		return -EINVAL;
+	if (!vs_open(vs) || w->stopping)
+		return -ESHUTDOWN;
+	ret = coop_conn_admit(vs, w);
+	if (ret < 0)
+		return ret;
 	fd = coop_vs_socket(vs, dst->sa_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return fd;

@@ -30,6 +30,17 @@ hosts_file = $T/hosts
 INI
 
 "$COOPD" --check -c "$T/coop.ini" >/dev/null || fail "config rejected"
+# metrics_listen where VS clients reach it: refused, saying why, unless
+# metrics_public says it is meant
+for where in "0.0.0.0:$port" "[::]:$port" "198.18.1.1:$port"; do
+	sed "s|^metrics_listen = .*|metrics_listen = $where|" "$T/coop.ini" >"$T/public.ini"
+	out=$("$COOPD" --check -c "$T/public.ini" 2>&1) && fail "metrics_listen = $where accepted"
+	echo "$out" | grep -q "\[global\] metrics_listen: .*\(is a wildcard\|is an address of vs 'nas1'\).*metrics_public = yes" ||
+		fail "metrics_listen = $where: $out"
+	sed -i "s|^metrics_listen = .*|&\nmetrics_public = yes|" "$T/public.ini"
+	"$COOPD" --check -c "$T/public.ini" >/dev/null 2>&1 || fail "metrics_listen = $where refused with metrics_public = yes"
+done
+ok "metrics_listen on 0.0.0.0, :: or a VS's address refused with the reason; metrics_public = yes allows it"
 start_coopd "$T/coop.ini"
 grep -q "metrics on http://127.0.0.1:$port/metrics" "$T/coopd.log" || fail "the log does not say where metrics are"
 
@@ -68,6 +79,10 @@ want() { # want SAMPLE VALUE [FILE]
 want 'coop_vs_tcp_accepted_total{vs="nas1"}' 3
 want 'coop_vs_tcp_active{vs="nas1"}' 0
 want 'coop_vs_state{vs="nas1",state="up"}' 1
+want 'coop_vs_tcp_refused_total{vs="nas1",limit="vs"}' 0
+want 'coop_vs_tcp_limit_closed_total{vs="nas1",reason="out_max"}' 0
+want 'coop_vs_tcp_max_connections{vs="nas1"}' 0
+want coop_tcp_max_connections "$(jq .max_connections <("$COOPCTL" -s "$T/admin.sock" --json show stats))"
 want coop_workers 2
 want coop_vs_count 1
 want coop_reloads_total 0

@@ -307,6 +307,97 @@ static void test_metrics_listen(void **state)
 	cfg = load_ok("[global]\nmetrics_listen = none\n");
 	assert_int_equal(cfg->global.metrics_port, 0);
 	coop_config_free(cfg);
+	cfg = load_ok("[global]\nmetrics_listen = 127.0.0.1:9101\n"
+		      "[vs a]\naddresses = 198.18.1.1/24\n");
+	assert_false(cfg->global.metrics_public);
+	coop_config_free(cfg);
+}
+
+/* metrics_listen refuses what VS clients could reach - a wildcard, a VS's
+ * own address - saying why and how to force it; metrics_public = yes does
+ * (written before or after metrics_listen). */
+static void test_metrics_listen_exposed(void **state)
+{
+	static const char *const wild[] = { "0.0.0.0:9101", "[::]:9101", "[::ffff:0.0.0.0]:9101" };
+	struct coop_config *cfg;
+	char text[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(wild) / sizeof(wild[0]); i++) {
+		snprintf(text, sizeof(text), "[global]\nmetrics_listen = %s\n", wild[i]);
+		expect_error(text, "[global] metrics_listen: ", "is a wildcard");
+		assert_non_null(strstr(err, "metrics_public = yes"));
+		snprintf(text, sizeof(text), "[global]\nmetrics_public = yes\nmetrics_listen = %s\n",
+			 wild[i]);
+		cfg = load_ok(text);
+		assert_true(cfg->global.metrics_public);
+		coop_config_free(cfg);
+	}
+	/* a netns VS's address, a pbr VS's, v4-mapped, IPv6 */
+	expect_error("[global]\nmetrics_listen = 198.18.1.1:9101\n"
+		     "[vs a]\naddresses = 198.18.1.1/24\n",
+		     "[global] metrics_listen: ", "198.18.1.1 is an address of vs 'a'");
+	assert_non_null(strstr(err, "metrics_public = yes"));
+	expect_error("[global]\nmetrics_listen = 198.18.2.1:9101\n"
+		     "[vs a]\naddresses = 198.18.1.1/24\n"
+		     "[vs b]\nisolation = pbr\ninterface = lo\naddresses = 198.18.2.1/24\n",
+		     "[global] metrics_listen: ", "is an address of vs 'b'");
+	expect_error("[global]\nmetrics_listen = [::ffff:198.18.1.1]:9101\n"
+		     "[vs a]\naddresses = 198.18.1.1/24\n",
+		     "[global] metrics_listen: ", "is an address of vs 'a'");
+	expect_error("[vs a]\naddresses = 198.18.1.1/24, 2001:db8:1::1/64\n"
+		     "[global]\nmetrics_listen = [2001:db8:1::1]:9101\n",
+		     "[global] metrics_listen: ", "2001:db8:1::1 is an address of vs 'a'");
+	/* another address of the VS's subnet is not one of its addresses */
+	cfg = load_ok("[global]\nmetrics_listen = 198.18.1.2:9101\n"
+		      "[vs a]\naddresses = 198.18.1.1/24\n");
+	coop_config_free(cfg);
+	cfg = load_ok("[vs a]\naddresses = 198.18.1.1/24\n"
+		      "[global]\nmetrics_listen = 198.18.1.1:9101\nmetrics_public = on\n");
+	assert_true(cfg->global.metrics_public);
+	coop_config_free(cfg);
+}
+
+/* The connection limits: defaults, values, words; reload sees a change. */
+static void test_conn_limits(void **state)
+{
+	struct coop_config *cfg, *again;
+
+	(void)state;
+	cfg = load_ok("[vs a]\n");
+	assert_int_equal(cfg->global.max_connections, 0); /* auto */
+	assert_int_equal(cfg->global.stop_grace_ms, 2000);
+	assert_int_equal(cfg->vs[0].max_connections, 0);
+	assert_int_equal(cfg->vs[0].idle_timeout_ms, 600000);
+	assert_int_equal(cfg->vs[0].out_high, 65536);
+	assert_int_equal(cfg->vs[0].out_max, 1048576);
+	coop_config_free(cfg);
+	cfg = load_ok("[global]\nmax_connections = 500\nstop_grace = 0\n"
+		      "[vs a]\nmax_connections = 5\nidle_timeout = none\nout_high = 4096\n"
+		      "out_max = 65536\n");
+	assert_int_equal(cfg->global.max_connections, 500);
+	assert_int_equal(cfg->global.stop_grace_ms, 0);
+	assert_int_equal(cfg->vs[0].max_connections, 5);
+	assert_int_equal(cfg->vs[0].idle_timeout_ms, 0);
+	assert_int_equal(cfg->vs[0].out_high, 4096);
+	assert_int_equal(cfg->vs[0].out_max, 65536);
+	/* a limit is part of the VS's section: a reload compares it */
+	write_file(ini_path, "[global]\nmax_connections = 500\nstop_grace = 0\n"
+			     "[vs a]\nmax_connections = 6\nidle_timeout = none\nout_high = 4096\n"
+			     "out_max = 65536\n");
+	assert_int_equal(coop_config_load_again(ini_path, cfg, &again, err, sizeof(err)), 0);
+	assert_false(coop_vs_cfg_equal(&cfg->vs[0], &again->vs[0]));
+	again->vs[0].max_connections = 5;
+	assert_true(coop_vs_cfg_equal(&cfg->vs[0], &again->vs[0]));
+	again->vs[0].idle_timeout_ms = 1000;
+	assert_false(coop_vs_cfg_equal(&cfg->vs[0], &again->vs[0]));
+	coop_config_free(again);
+	coop_config_free(cfg);
+	cfg = load_ok("[global]\nmax_connections = auto\n[vs a]\nmax_connections = none\n");
+	assert_int_equal(cfg->global.max_connections, 0);
+	assert_int_equal(cfg->vs[0].max_connections, 0);
+	coop_config_free(cfg);
 }
 
 static void test_admin_socket_none(void **state)
@@ -574,6 +665,20 @@ static const struct err_case err_cases[] = {
 	  "bracketed IPv6" },
 	{ "metrics_name", "[global]\nmetrics_listen = localhost:9101\n",
 	  "[global] metrics_listen: ", "'localhost' is not an IPv4 address" },
+	{ "metrics_public_word", "[global]\nmetrics_public = maybe\n", "[global] metrics_public: ",
+	  "'maybe' is not yes or no" },
+	{ "stop_grace_too_long", "[global]\nstop_grace = 60001\n", "[global] stop_grace: ",
+	  "(0..60000)" },
+	{ "max_connections_zero", "[global]\nmax_connections = 0\n", "[global] max_connections: ",
+	  "'0' is not a number of connections (1..10000000, or 'auto' for 7/8 of the open-file limit)" },
+	{ "vs_max_connections_zero", "[vs a]\nmax_connections = 0\n", "[vs a] max_connections: ",
+	  "(1..10000000, or 'none' for no limit of the VS's own)" },
+	{ "idle_timeout_short", "[vs a]\nidle_timeout = 99\n", "[vs a] idle_timeout: ",
+	  "(100..86400000, or 'none' for never)" },
+	{ "out_high_small", "[vs a]\nout_high = 4095\n", "[vs a] out_high: ", "(4096..1073741824)" },
+	{ "out_max_small", "[vs a]\nout_max = 65535\n", "[vs a] out_max: ", "(65536..1073741824)" },
+	{ "out_max_below_high", "[vs a]\nout_high = 2097152\n", "[vs a] out_max: ",
+	  "1048576 is below out_high (2097152)" },
 	/* [vs] scalar values */
 	{ "isolation_unknown", "[vs a]\nisolation = vrf\n", "[vs a] isolation: ",
 	  "'vrf' is not an isolation (netns or pbr)" },
@@ -1339,8 +1444,8 @@ static void test_docs_match_tables(void **state)
 		assert_non_null(memmem(at, len, want, strlen(want)));
 		assert_non_null(memmem(at, len, d->help, strlen(d->help)));
 	}
-	/* 5 + 4 pbr [global], 7 + 2 pbr + 7 resolver [vs NAME], 10 [forwarder] */
-	assert_int_equal(i, 35);
+	/* 8 + 4 pbr [global], 11 + 2 pbr + 7 resolver [vs NAME], 10 [forwarder] */
+	assert_int_equal(i, 42);
 	free(doc);
 }
 
@@ -1425,6 +1530,8 @@ int main(void)
 		cmocka_unit_test(test_case_insensitive_names),
 		cmocka_unit_test(test_admin_socket_none),
 		cmocka_unit_test(test_metrics_listen),
+		cmocka_unit_test(test_metrics_listen_exposed),
+		cmocka_unit_test(test_conn_limits),
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_address_plans),
 		cmocka_unit_test(test_gateways),

@@ -213,6 +213,30 @@ static void fixture_init(struct fixture *f)
 	f->ws[0][1].bytes_out = 2;
 	f->c.vs = f->vsp;
 	f->c.n_vs = 2;
+	/* the connection limits: nas1 has its own max_connections, refused
+	 * 3 + 1 there and 1 at the runtime's, closed 2 at out_max and 1 + 2
+	 * idle */
+	f->c.max_conns = 100;
+	f->cfg[0].max_connections = 10;
+	assert_int_equal(coop_conn_vs_sync(&f->c), 0);
+	assert_int_equal(f->c.n_conn_vs, 2);
+	for (i = 0; i < 2; i++) {
+		struct coop_conn_wstats *ws = f->c.conn_vs[i].ws;
+
+		if (f->c.conn_vs[i].vs != &f->vs[0])
+			continue;
+		ws[0].refused_vs = 3;
+		ws[1].refused_vs = 1;
+		ws[1].refused_global = 1;
+		ws[0].closed_out_max = 2;
+		ws[0].closed_idle = 1;
+		ws[1].closed_idle = 2;
+	}
+}
+
+static void fixture_done(struct fixture *f)
+{
+	coop_conn_vs_free(&f->c);
 }
 
 static void mod_a_metrics(struct coop *c, struct coop_prom *p)
@@ -282,6 +306,28 @@ static const char core_text[] =
 	"# TYPE coop_vs_tcp_bytes_out_total counter\n"
 	"coop_vs_tcp_bytes_out_total{vs=\"nas1\"} 42\n"
 	"coop_vs_tcp_bytes_out_total{vs=\"nas2\"} 0\n"
+	"# HELP coop_tcp_max_connections [global] max_connections in effect: TCP connections "
+	"open at once in all VSes together\n"
+	"# TYPE coop_tcp_max_connections gauge\n"
+	"coop_tcp_max_connections 100\n"
+	"# HELP coop_vs_tcp_max_connections the VS's max_connections (0: none of its own)\n"
+	"# TYPE coop_vs_tcp_max_connections gauge\n"
+	"coop_vs_tcp_max_connections{vs=\"nas1\"} 10\n"
+	"coop_vs_tcp_max_connections{vs=\"nas2\"} 0\n"
+	"# HELP coop_vs_tcp_refused_total TCP connections refused at a max_connections: the "
+	"VS's (limit vs) or [global] (limit global)\n"
+	"# TYPE coop_vs_tcp_refused_total counter\n"
+	"coop_vs_tcp_refused_total{vs=\"nas1\",limit=\"vs\"} 4\n"
+	"coop_vs_tcp_refused_total{vs=\"nas1\",limit=\"global\"} 1\n"
+	"coop_vs_tcp_refused_total{vs=\"nas2\",limit=\"vs\"} 0\n"
+	"coop_vs_tcp_refused_total{vs=\"nas2\",limit=\"global\"} 0\n"
+	"# HELP coop_vs_tcp_limit_closed_total TCP connections closed by a limit: unsent output "
+	"would pass out_max (reason out_max), idle_timeout (reason idle)\n"
+	"# TYPE coop_vs_tcp_limit_closed_total counter\n"
+	"coop_vs_tcp_limit_closed_total{vs=\"nas1\",reason=\"out_max\"} 2\n"
+	"coop_vs_tcp_limit_closed_total{vs=\"nas1\",reason=\"idle\"} 3\n"
+	"coop_vs_tcp_limit_closed_total{vs=\"nas2\",reason=\"out_max\"} 0\n"
+	"coop_vs_tcp_limit_closed_total{vs=\"nas2\",reason=\"idle\"} 0\n"
 	"# HELP coop_worker_tcp_active TCP connections open now on the worker, all VSes\n"
 	"# TYPE coop_worker_tcp_active gauge\n"
 	"coop_worker_tcp_active{worker=\"0\"} 3\n"
@@ -322,6 +368,7 @@ static void test_render(void **state)
 		 core_text);
 	assert_string_equal(t, want);
 	free(t);
+	fixture_done(&f);
 }
 
 /* A module declaring what the format refuses loses that family only; the
@@ -342,6 +389,7 @@ static void test_render_bad_module(void **state)
 	assert_non_null(strstr(t, "coop_vs_tcp_accepted_total{vs=\"nas1\"} 7\n"));
 	assert_null(strstr(t, "coop_bad"));
 	free(t);
+	fixture_done(&f);
 }
 
 /* Every built-in module's hook with nothing started (no demux, resolver
@@ -377,6 +425,7 @@ static void test_render_builtin(void **state)
 	assert_int_equal(strncmp(t, core_text, strlen(core_text)), 0);
 	free(t);
 	coop_udp_free(u);
+	fixture_done(&f);
 }
 
 int main(void)
