@@ -182,7 +182,6 @@ void coop_conn_global_apply(struct coop *c)
 {
 	uint32_t max = 0;
 
-	c->cfg_seen = c->cfg;
 	if (!c->cfg)
 		return;
 	max = c->cfg->global.max_connections;
@@ -203,38 +202,6 @@ void coop_conn_global_apply(struct coop *c)
 uint32_t coop_conn_global_max(const struct coop *c)
 {
 	return atomic_load_explicit(&((struct coop *)c)->max_conns, memory_order_relaxed);
-}
-
-/* A reload replaces c->cfg on the control thread and frees the old one
- * without parking the workers, so they must never read it: after every
- * round of the control loop (a reload is one callback) the values they
- * use are taken again when c->cfg changed. */
-static void cfg_follow_cb(struct ev_loop *loop, ev_prepare *p, int revents)
-{
-	struct coop *c = container_of(p, struct coop, cfg_follow);
-
-	(void)loop;
-	(void)revents;
-	if (c->cfg != c->cfg_seen)
-		coop_conn_global_apply(c);
-}
-
-void coop_conn_follow_start(struct coop *c)
-{
-	coop_conn_global_apply(c);
-	if (!c->loop || ev_is_active(&c->cfg_follow))
-		return;
-	ev_prepare_init(&c->cfg_follow, cfg_follow_cb);
-	ev_prepare_start(c->loop, &c->cfg_follow);
-	ev_unref(c->loop); /* it alone must not keep the control loop running */
-}
-
-void coop_conn_follow_stop(struct coop *c)
-{
-	if (!c->loop || !ev_is_active(&c->cfg_follow))
-		return;
-	ev_ref(c->loop);
-	ev_prepare_stop(c->loop, &c->cfg_follow);
 }
 
 /* --- one connection ------------------------------------------------------------ */

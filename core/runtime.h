@@ -122,9 +122,6 @@ struct coop {
 	_Atomic uint32_t max_conns;       /* [global] max_connections in effect, auto
 					   * resolved (0: no limit); workers read it */
 	double stop_grace;                /* [global] stop_grace, seconds, for worker_stop */
-	ev_prepare cfg_follow;            /* after each control-loop round: takes a
-					   * reload's [global] limits (core/conn.c) */
-	const struct coop_config *cfg_seen; /* the cfg max_conns was taken from */
 };
 
 /* Worker running the calling thread, or NULL on a non-worker thread. */
@@ -189,12 +186,11 @@ int coop_conn_vs_sync(struct coop *c);
 void coop_conn_vs_free(struct coop *c);
 /* vs's limit counters, summed over the workers (zeros when it has none). */
 void coop_conn_limit_stats_get(const struct coop_vs *vs, struct coop_conn_limit_stats *out);
-/* Take [global] max_connections from c->cfg (auto: 7/8 of RLIMIT_NOFILE);
- * coop_conn_follow_start() does it again after every control-loop round in
- * which c->cfg was replaced (a reload), so the workers never read c->cfg. */
+/* Take [global] max_connections from c->cfg (auto: 7/8 of RLIMIT_NOFILE)
+ * into the value workers read (they never read c->cfg, which a reload
+ * replaces): at start, and by the reload that changed c->cfg. Control
+ * thread. */
 void coop_conn_global_apply(struct coop *c);
-void coop_conn_follow_start(struct coop *c);
-void coop_conn_follow_stop(struct coop *c);
 /* [global] max_connections in effect (0: none). Any thread. */
 uint32_t coop_conn_global_max(const struct coop *c);
 

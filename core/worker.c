@@ -236,7 +236,6 @@ void coop_workers_stop(struct coop *c)
 	unsigned i;
 
 	c->running = false;
-	coop_conn_follow_stop(c);
 	c->stop_grace = c->cfg ? c->cfg->global.stop_grace_ms / 1000.0 : 0.;
 	/* All at once, then wait: their grace periods run side by side. */
 	for (i = 0; c->workers && i < c->n_workers; i++)
@@ -307,7 +306,7 @@ int coop_workers_start(struct coop *c, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	coop_conn_follow_start(c);
+	coop_conn_global_apply(c);
 	/* Workers inherit a mask with every signal blocked: signals are the
 	 * control thread's business. */
 	sigfillset(&all);

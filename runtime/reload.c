@@ -89,6 +89,10 @@ static void apply_global(struct coop *c, const struct coop_config *old,
 			 const struct coop_config *new, struct coop_change_note *note)
 {
 	c->drain_timeout = new->global.drain_timeout_ms / 1000.0;
+	coop_conn_global_apply(c); /* c->cfg is new already */
+	if (old->global.max_connections != new->global.max_connections)
+		coop_change_note_add(note, "max_connections %u%s", new->global.max_connections,
+				     new->global.max_connections ? "" : " (auto)");
 	if (old->global.drain_timeout_ms != new->global.drain_timeout_ms)
 		coop_change_note_add(note, "drain_timeout %u ms", new->global.drain_timeout_ms);
 	if (old->global.admin_mode == new->global.admin_mode || !new->global.admin_socket[0])
