@@ -170,6 +170,24 @@ static void put_counters(struct coop_json *out, struct coop_fwd_xdp *x)
 	coop_json_object_end(out);
 }
 
+/* The flow cache as the kernel holds it: one LRU list per CPU. */
+static void put_flow_cache(struct coop_json *out, struct coop_fwd_xdp *x)
+{
+	struct coop_xdp_counter ev;
+
+	if (coop_fwd_xdp_counter_read(x, COOP_XDP_CNT_FLOW_EVICT, &ev) < 0)
+		ev.packets = 0;
+	coop_json_key(out, "flow_cache");
+	coop_json_object_begin(out);
+	coop_json_kv_u64(out, "size", x->cfg->flow_cache_size);
+	coop_json_kv_u64(out, "per_cpu", x->flow_share);
+	coop_json_kv_u64(out, "cpus_online", (uint64_t)x->ncpus_online);
+	coop_json_kv_u64(out, "cpus_possible", (uint64_t)x->ncpus);
+	coop_json_kv_u64(out, "entries", x->flow_entries);
+	coop_json_kv_u64(out, "evicted", ev.packets);
+	coop_json_object_end(out);
+}
+
 static int cmd_show(struct coop *c, int argc, char **argv, struct coop_json *out, char *err,
 		    size_t errlen)
 {
@@ -208,6 +226,7 @@ static int cmd_show(struct coop *c, int argc, char **argv, struct coop_json *out
 	coop_json_kv_u64(out, "gue_port", x->cfg->gue_port);
 	coop_json_kv_u64(out, "mtu", x->xcfg.mtu);
 	coop_json_kv_u64(out, "flow_cache_size", x->cfg->flow_cache_size);
+	put_flow_cache(out, x);
 	coop_json_key(out, "table");
 	coop_json_object_begin(out);
 	coop_json_kv_string(out, "mode", ecmp ? "ecmp" : "maglev");
@@ -476,8 +495,8 @@ static int cmd_lookup(struct coop *c, int argc, char **argv, struct coop_json *o
 
 static const struct coop_admin_cmd cmds[] = {
 	{ "show fwd", NULL,
-	  "XDP forwarder: interface and mode, the live table's share per node, nodes with next "
-	  "hops, VIPs, and every data-path counter",
+	  "XDP forwarder: interface and mode, the flow cache per CPU and its evictions, the live "
+	  "table's share per node, nodes with next hops, VIPs, and every data-path counter",
 	  cmd_show, NULL },
 	{ "fwd node add", "NAME ADDR [WEIGHT]",
 	  "add a node (cluster address, weight 1 by default) and publish a new table once its "

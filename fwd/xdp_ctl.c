@@ -22,6 +22,8 @@
  * anyway (its flows are then dropped, counted, until the MAC arrives). */
 #define PUBLISH_WAIT 3.0
 #define PUBLISH_POLL 0.02
+/* Kernel memory per flow-cache entry, about: element, key, value, bucket. */
+#define FLOW_ENTRY_BYTES 128u
 
 static void __attribute__((format(printf, 3, 4))) errf(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -75,17 +77,41 @@ struct xdp_node *coop_fwd_xdp_node_find(struct coop_fwd_xdp *x, const char *name
 	return NULL;
 }
 
+int coop_fwd_xdp_peer_forget(struct coop_fwd_xdp *x, const struct coop_addr *addr, uint32_t id)
+{
+	struct coop_xdp_peer_key pk;
+	uint32_t cur;
+
+	memset(&pk, 0, sizeof(pk));
+	addr_to_be32(addr, pk.addr, &pk.family);
+	if (bpf_map_lookup_elem(x->fd_peers, &pk, &cur) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	/* a node added since with this address keeps it */
+	if (cur != id)
+		return 0;
+	if (bpf_map_delete_elem(x->fd_peers, &pk) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
 int coop_fwd_xdp_node_write(struct coop_fwd_xdp *x, const struct xdp_node *n, uint32_t state)
 {
 	struct coop_xdp_peer_key pk;
 	struct coop_xdp_node v;
+	int ret;
 
-	/* its address may send us tunnels from now on (also once removed:
-	 * its last packets in flight still arrive) */
-	memset(&pk, 0, sizeof(pk));
-	addr_to_be32(&n->addr, pk.addr, &pk.family);
-	if (bpf_map_update_elem(x->fd_peers, &pk, &n->id, BPF_ANY) < 0)
-		return -errno;
+	/* A node in the set may send us tunnels from now on; a removed one no
+	 * longer (its packets still in flight are dropped, drop_tunnel_peer:
+	 * what it sends now is no flow of ours, and its address may pass to
+	 * a host outside the cluster). The entry is written before the node
+	 * and deleted after it: the data path trusts only a peer whose node
+	 * entry is not absent. */
+	if (state != COOP_FWD_STATE_ABSENT) {
+		memset(&pk, 0, sizeof(pk));
+		addr_to_be32(&n->addr, pk.addr, &pk.family);
+		if (bpf_map_update_elem(x->fd_peers, &pk, &n->id, BPF_ANY) < 0)
+			return -errno;
+	}
 	memset(&v, 0, sizeof(v));
 	addr_to_be32(&n->addr, v.addr, &v.family);
 	v.state = (__u8)state;
@@ -96,6 +122,8 @@ int coop_fwd_xdp_node_write(struct coop_fwd_xdp *x, const struct xdp_node *n, ui
 	v.vlan = n->vlan;
 	if (bpf_map_update_elem(x->fd_nodes, &n->id, &v, BPF_ANY) < 0)
 		return -errno;
+	if (state == COOP_FWD_STATE_ABSENT && (ret = coop_fwd_xdp_peer_forget(x, &n->addr, n->id)) < 0)
+		return ret;
 	return 0;
 }
 
@@ -651,12 +679,58 @@ static int map_fd(struct coop_fwd_xdp *x, const char *name, int *fd, char *err, 
 	return 0;
 }
 
+int coop_fwd_xdp_lru_size(uint32_t want, int online, int possible, uint32_t *share,
+			  uint32_t *entries)
+{
+	uint64_t s, m;
+
+	if (online < 1 || possible < 1)
+		return -EINVAL;
+	if (online > possible)
+		online = possible;
+	s = ((uint64_t)want + (uint64_t)online - 1) / (uint64_t)online;
+	m = s * (uint64_t)possible;
+	if (m > UINT32_MAX)
+		return -E2BIG;
+	*share = (uint32_t)s;
+	*entries = (uint32_t)m;
+	return 0;
+}
+
+/*
+ * Size one of the per-CPU LRU maps (flow cache, fragment table) before
+ * load: want entries shared by the online CPUs, each CPU's share held for
+ * every possible CPU (the kernel's split; a CPU brought online later finds
+ * its share too). *share: entries per CPU. 0 or -errno with err filled.
+ */
+static int lru_size(struct coop_fwd_xdp *x, const char *name, const char *what, uint32_t want,
+		    uint32_t *share, uint32_t *entries, char *err, size_t errlen)
+{
+	struct bpf_map *m = bpf_object__find_map_by_name(x->obj, name);
+	int ret;
+
+	ret = coop_fwd_xdp_lru_size(want, x->ncpus_online, x->ncpus, share, entries);
+	if (ret < 0) {
+		errf(err, errlen,
+		     "%s: %u entries over %d online CPUs are %u per CPU, which for the kernel's %d "
+		     "possible CPUs is more than a map holds; lower it",
+		     what, want, x->ncpus_online, (want + x->ncpus_online - 1) / x->ncpus_online,
+		     x->ncpus);
+		return ret;
+	}
+	if (!m || bpf_map__set_max_entries(m, *entries) < 0) {
+		errf(err, errlen, "cannot size the %s (map %s)", what, name);
+		return -ENOENT;
+	}
+	return 0;
+}
+
 static int load(struct coop_fwd_xdp *x, char *err, size_t errlen)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .object_name = "coop_xdp");
 	size_t len = (size_t)(coop_fwd_xdp_obj_end - coop_fwd_xdp_obj);
 	struct bpf_program *prog;
-	struct bpf_map *flows;
+	uint32_t frag_share, frag_entries;
 	int ret;
 
 	x->obj = bpf_object__open_mem(coop_fwd_xdp_obj, len, &oo);
@@ -666,17 +740,23 @@ static int load(struct coop_fwd_xdp *x, char *err, size_t errlen)
 		     strerror(-ret));
 		return ret;
 	}
-	flows = bpf_object__find_map_by_name(x->obj, COOP_XDP_MAP_FLOWS);
-	if (!flows || bpf_map__set_max_entries(flows, x->cfg->flow_cache_size) < 0) {
-		errf(err, errlen, "cannot size the flow cache (map %s)", COOP_XDP_MAP_FLOWS);
-		return -ENOENT;
-	}
+	if ((ret = lru_size(x, COOP_XDP_MAP_FLOWS, "flow cache (flow_cache_size)",
+			    x->cfg->flow_cache_size, &x->flow_share, &x->flow_entries, err,
+			    errlen)) < 0 ||
+	    (ret = lru_size(x, COOP_XDP_MAP_FRAGS, "fragment table", COOP_XDP_FRAGS_DEFAULT,
+			    &frag_share, &frag_entries, err, errlen)) < 0)
+		return ret;
 	ret = bpf_object__load(x->obj);
 	if (ret < 0) {
-		errf(err, errlen, "cannot load the XDP program: %s (kernel with BPF and CAP_BPF/CAP_SYS_ADMIN needed)",
-		     strerror(-ret));
+		errf(err, errlen, "cannot load the XDP program: %s (kernel with BPF and CAP_BPF/CAP_SYS_ADMIN needed; the flow cache is %u entries: %u per CPU for %d possible CPUs)",
+		     strerror(-ret), x->flow_entries, x->flow_share, x->ncpus);
 		return ret;
 	}
+	if (x->ncpus > x->ncpus_online)
+		coop_warn("forwarder: flow cache of %u flows per CPU held for all %d possible CPUs, "
+			  "%d of them online: %u entries (%u MB)",
+			  x->flow_share, x->ncpus, x->ncpus_online, x->flow_entries,
+			  (unsigned)(((uint64_t)x->flow_entries * FLOW_ENTRY_BYTES) >> 20));
 	prog = bpf_object__find_program_by_name(x->obj, COOP_XDP_PROG_NAME);
 	x->prog_fd = prog ? bpf_program__fd(prog) : -1;
 	if (x->prog_fd < 0) {
@@ -851,6 +931,8 @@ static int config_fill(struct coop_fwd_xdp *x, const struct xdp_node *self, char
 		xc->vip_filter[bit / 64] |= 1ull << (bit % 64);
 	}
 	xc->flags |= COOP_XDP_CFG_VIP_FILTER | COOP_XDP_CFG_PEERS;
+	/* each CPU's LRU list: inserts beyond it evict (flow_evict) */
+	xc->flow_share = x->flow_share;
 	return config_write(x, err, errlen);
 }
 
@@ -1007,6 +1089,11 @@ int coop_fwd_xdp_start(struct coop *c, char *err, size_t errlen)
 		ret = x->ncpus < 0 ? x->ncpus : -EINVAL;
 		goto err_free;
 	}
+	/* the CPUs that run the program; the LRU maps are split over the
+	 * possible ones, which can be many more (hotplug slots of a VM) */
+	x->ncpus_online = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (x->ncpus_online < 1 || x->ncpus_online > x->ncpus)
+		x->ncpus_online = x->ncpus;
 	old_print = libbpf_set_print(libbpf_print);
 	ret = load(x, err, errlen);
 	libbpf_set_print(old_print);
@@ -1046,9 +1133,10 @@ int coop_fwd_xdp_start(struct coop *c, char *err, size_t errlen)
 	    (ret = coop_fwd_xdp_admin_register(c, err, errlen)) < 0)
 		goto err_free;
 	coop_module_set_priv(c, COOP_MOD_FWD, x);
-	coop_info("forwarder: %zu VIP entries, %zu nodes (self %s, id %u), table %u, encap %s, cluster MTU %u",
+	coop_info("forwarder: %zu VIP entries, %zu nodes (self %s, id %u), table %u, encap %s, cluster MTU %u, flow cache %u per CPU (%d online)",
 		  cfg->n_vips, x->n_nodes, self->name, self->id, cfg->table_size,
-		  cfg->encap == COOP_FWD_ENCAP_IPIP ? "ipip" : "gue", x->xcfg.mtu);
+		  cfg->encap == COOP_FWD_ENCAP_IPIP ? "ipip" : "gue", x->xcfg.mtu, x->flow_share,
+		  x->ncpus_online);
 	return 0;
 
 err_free:

@@ -1,6 +1,7 @@
 /* xdp_metrics.c - the XDP forwarder's /metrics samples: every data-path
  * counter `show fwd` reads (verdicts and events, packets and bytes), the
- * live table and each node's share of it, weight and next hop. */
+ * flow cache's size per CPU and evictions, the live table and each node's
+ * share of it, weight and next hop. */
 #include <errno.h>
 #include <linux/if_link.h>
 #include <stdio.h>
@@ -113,6 +114,27 @@ static void table(struct coop_fwd_xdp *x, struct coop_prom *p)
 	free(count);
 }
 
+/* The flow cache: its size, each CPU's share, the flows it evicted. */
+static void flow_cache(struct coop_fwd_xdp *x, struct coop_prom *p)
+{
+	struct coop_xdp_counter ev;
+
+	if (coop_fwd_xdp_counter_read(x, COOP_XDP_CNT_FLOW_EVICT, &ev) < 0)
+		return;
+	coop_prom_u64(coop_prom_family(p, "coop_fwd_flow_cache_size", COOP_PROM_GAUGE,
+				       "flows the flow cache holds over the online CPUs "
+				       "(flow_cache_size)"),
+		      x->cfg->flow_cache_size, NULL);
+	coop_prom_u64(coop_prom_family(p, "coop_fwd_flow_cache_per_cpu", COOP_PROM_GAUGE,
+				       "flow-cache entries of each CPU (its own LRU list): a CPU "
+				       "that inserts more evicts among its own"),
+		      x->flow_share, NULL);
+	coop_prom_u64(coop_prom_family(p, "coop_fwd_flow_cache_evictions_total", COOP_PROM_COUNTER,
+				       "flows evicted from the flow cache (inserts into a CPU's "
+				       "full share; the event flow_evict)"),
+		      ev.packets, NULL);
+}
+
 void coop_fwd_xdp_metrics(struct coop *c, struct coop_prom *p)
 {
 	struct coop_fwd_xdp *x = coop_module_priv(c, COOP_MOD_FWD);
@@ -120,5 +142,6 @@ void coop_fwd_xdp_metrics(struct coop *c, struct coop_prom *p)
 	if (!x)
 		return;
 	table(x, p);
+	flow_cache(x, p);
 	counters(x, p);
 }

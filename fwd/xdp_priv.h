@@ -68,6 +68,9 @@ struct coop_fwd_xdp {
 	int fd_flows;                     /* coop_xdp_flows */
 	int fd_stats;                     /* coop_xdp_stats (per CPU) */
 	int ncpus;                        /* possible CPUs: per-CPU value count */
+	int ncpus_online;                 /* online CPUs at start: the LRU shares' divisor */
+	uint32_t flow_share;              /* flow-cache entries per CPU (each CPU's LRU list) */
+	uint32_t flow_entries;            /* coop_xdp_flows max_entries: flow_share x ncpus */
 	struct coop_xdp_config xcfg;      /* what coop_xdp_config[0] holds */
 	struct xdp_node *nodes;           /* current set (removed nodes leave it) */
 	size_t n_nodes, cap_nodes;
@@ -97,8 +100,21 @@ struct coop_fwd_xdp {
 
 /* Node by name, or NULL. */
 struct xdp_node *coop_fwd_xdp_node_find(struct coop_fwd_xdp *x, const char *name);
-/* Write n's coop_xdp_nodes entry with state (COOP_FWD_STATE_*). 0 or -errno. */
+/* Write n's coop_xdp_nodes entry with state (COOP_FWD_STATE_*), and its
+ * address in coop_xdp_peers: trusted as a tunnel source while n is in the
+ * set, forgotten when state is ABSENT (n removed). 0 or -errno. */
 int coop_fwd_xdp_node_write(struct coop_fwd_xdp *x, const struct xdp_node *n, uint32_t state);
+/* Delete addr from coop_xdp_peers if it still names node id (it may be
+ * another node's address by now). 0 or -errno (-ENOENT is 0). */
+int coop_fwd_xdp_peer_forget(struct coop_fwd_xdp *x, const struct coop_addr *addr, uint32_t id);
+/*
+ * Size of a per-CPU LRU map (BPF_F_NO_COMMON_LRU) that gives each online
+ * CPU at least want / online entries: the kernel splits max_entries evenly
+ * over the *possible* CPUs, so *entries = *share x possible. 0, or -E2BIG
+ * when that does not fit 32 bits, -EINVAL for CPU counts below 1.
+ */
+int coop_fwd_xdp_lru_size(uint32_t want, int online, int possible, uint32_t *share,
+			  uint32_t *entries);
 /* Runtime changes of the node set, in the order docs/xdp.md gives (the
  * contract in coop_xdp.h). 0 or -errno with err filled; *published tells
  * whether the new table is live (false: it waits for a next hop). */

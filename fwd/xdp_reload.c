@@ -407,6 +407,15 @@ static int nodes_set(struct coop_fwd_xdp *x, const struct coop_fwd_node_cfg *wan
 		coop_fwd_maglev_free(t);
 	if (ret < 0)
 		goto err_restore;
+	/* a moved node's old address no longer sends its tunnels */
+	for (i = 0; i < n; i++)
+		for (j = 0; (what[i] & NODE_MOVED) && j < n_first; j++)
+			if (first[j].id == next[i].id &&
+			    (ret = coop_fwd_xdp_peer_forget(x, &first[j].addr, first[j].id)) < 0)
+				coop_warn("forwarder: node %s: cannot forget its old address as a "
+					  "tunnel source: %s",
+					  first[j].name, strerror(-ret));
+	ret = 0;
 	for (i = 0; i < n_gone; i++)
 		if (coop_fwd_xdp_id_retire(x, &gone[i]) < 0)
 			coop_warn("forwarder: node %s: id %u not kept for it (out of memory)",
@@ -443,9 +452,11 @@ err_restore:
 	if (x->nodes == next) {
 		for (i = 0; i < n; i++)
 			for (j = 0; (what[i] & NODE_MOVED) && j < n_first; j++)
-				if (first[j].id == next[i].id)
+				if (first[j].id == next[i].id) {
 					coop_fwd_xdp_node_write(x, &first[j],
 								coop_fwd_xdp_node_state(&first[j]));
+					coop_fwd_xdp_peer_forget(x, &next[i].addr, next[i].id);
+				}
 	}
 	x->nodes = first;
 	x->n_nodes = n_first;

@@ -4,8 +4,9 @@
 
 /*
  * Per packet (docs/xdp.md has the full story):
- *   parse -> tunnel to us?   decapsulate, pass (a steered fragment is
- *                            decided here, as its fragment owner)
+ *   parse -> tunnel to us?   from a node, to a VIP or us: decapsulate,
+ *                            pass (a steered fragment is decided here, as
+ *                            its fragment owner)
  *         -> VIP?            no: pass untouched
  *         -> fragment?       steer by 3-tuple to the fragment owner, which
  *                            decides per datagram (fragment table)
@@ -27,7 +28,7 @@ XDP_INLINE void count(__u32 id, __u64 bytes)
 /* action() relies on the order of the verdict counters in coop_xdp.h. */
 _Static_assert(COOP_XDP_CNT_PASS_DISABLED == 0 && COOP_XDP_CNT_PASS_DECAP + 1 == COOP_XDP_CNT_TX_ENCAP &&
 		       COOP_XDP_CNT_TX_ICMP6_TOO_BIG + 1 == COOP_XDP_CNT_DROP_ETH_TRUNC &&
-		       COOP_XDP_CNT_DROP_TUNNEL_PEER + 1 == COOP_XDP_CNT_FLOW_HIT,
+		       COOP_XDP_CNT_DROP_MTU_NODF + 1 == COOP_XDP_CNT_FLOW_HIT,
 	       "verdict counters: PASS_*, then TX_*/REDIRECT_*, then DROP_*, then events");
 
 /* XDP action of a verdict counter. */
@@ -68,6 +69,27 @@ XDP_INLINE __u32 table_owner(__u32 service, __u32 hash)
 #define INSERT_CAPPED 0  /* refused by the insert cap */
 #define INSERT_EXISTS -1 /* BPF_NOEXIST and the flow is cached already */
 #define INSERT_NOT_TRIED 2 /* flow_owner: no insert attempted yet */
+
+/*
+ * Count an entry created (FLOW_INSERT). With BPF_F_NO_COMMON_LRU every CPU
+ * takes new entries from its own LRU list of flow_share entries, and only
+ * the data path inserts (deletes are the control plane's rare purges): so
+ * once this CPU has inserted more than flow_share flows, each insert took
+ * the room of a flow the kernel evicted (FLOW_EVICT). This CPU's element
+ * of the FLOW_INSERT counter is the count, so this costs one compare.
+ */
+XDP_INLINE void count_insert(const struct coop_xdp_config *cfg, __u64 bytes)
+{
+	__u32 id = COOP_XDP_CNT_FLOW_INSERT;
+	struct coop_xdp_counter *c = bpf_map_lookup_elem(&coop_xdp_stats, &id);
+
+	if (!c)
+		return;
+	c->packets++;
+	c->bytes += bytes;
+	if (cfg->flow_share && c->packets > cfg->flow_share)
+		count(COOP_XDP_CNT_FLOW_EVICT, bytes);
+}
 
 /* Cache owner for flow p, within the insert cap. */
 XDP_INLINE int flow_insert(const struct coop_xdp_config *cfg, const struct xdp_pkt *p, __u32 owner,
@@ -141,7 +163,7 @@ XDP_INLINE __u32 flow_owner(const struct coop_xdp_config *cfg, const struct xdp_
 			tried = flow_insert(cfg, p, owner, now, BPF_NOEXIST);
 			if (tried == INSERT_DONE) {
 				count(COOP_XDP_CNT_FLOW_MISS, bytes);
-				count(COOP_XDP_CNT_FLOW_INSERT, bytes);
+				count_insert(cfg, bytes);
 				return owner;
 			}
 		}
@@ -180,7 +202,10 @@ XDP_INLINE __u32 flow_owner(const struct coop_xdp_config *cfg, const struct xdp_
 	}
 	now = bpf_ktime_get_coarse_ns();
 	tried = flow_insert(cfg, p, owner, now, BPF_ANY);
-	count(tried == INSERT_DONE ? COOP_XDP_CNT_FLOW_INSERT : COOP_XDP_CNT_FLOW_CAPPED, bytes);
+	if (tried == INSERT_DONE)
+		count_insert(cfg, bytes);
+	else
+		count(COOP_XDP_CNT_FLOW_CAPPED, bytes);
 	return owner;
 }
 
@@ -459,17 +484,54 @@ XDP_INLINE int tunnel_to_us(const struct coop_xdp_config *cfg, const struct xdp_
 	return 0;
 }
 
-/* Is the outer source of tunnel packet p a node's cluster address? */
+/*
+ * Is the outer source of tunnel packet p the cluster address of a node in
+ * the set? coop_xdp_peers names the node; a node marked absent (removed:
+ * its address should have left coop_xdp_peers with it) is not trusted
+ * even if its entry is still there.
+ */
 XDP_INLINE int tunnel_from_peer(const struct xdp_pkt *p)
 {
 	struct coop_xdp_peer_key k = {};
+	struct coop_xdp_node *n;
+	__u32 *id;
 
 	k.addr[0] = p->t.src[0];
 	k.addr[1] = p->t.src[1];
 	k.addr[2] = p->t.src[2];
 	k.addr[3] = p->t.src[3];
 	k.family = p->t.family;
-	return bpf_map_lookup_elem(&coop_xdp_peers, &k) != 0;
+	id = bpf_map_lookup_elem(&coop_xdp_peers, &k);
+	if (!id)
+		return 0;
+	n = bpf_map_lookup_elem(&coop_xdp_nodes, id);
+	return n && n->family && n->state != COOP_FWD_STATE_ABSENT;
+}
+
+/*
+ * May the decapsulated packet to dst go up? Only to a VIP address (one
+ * with a port-0 entry, TCP or UDP: every VIP address has one for its
+ * fragments) or to our own cluster address: a node, or somebody forging a
+ * node's address, must not use the tunnel to reach any other address
+ * through this one (the kernel would forward it, past the filters in
+ * front of the cluster).
+ */
+XDP_INLINE int tunnel_inner_ok(const struct coop_xdp_config *cfg, struct coop_xdp_vip_key *dst)
+{
+	if (dst->family == COOP_FWD_FAMILY_V4) {
+		if (cfg->src4 && dst->addr[0] == cfg->src4)
+			return 1;
+	} else if ((cfg->src6[0] | cfg->src6[1] | cfg->src6[2] | cfg->src6[3]) &&
+		   dst->addr[0] == cfg->src6[0] && dst->addr[1] == cfg->src6[1] &&
+		   dst->addr[2] == cfg->src6[2] && dst->addr[3] == cfg->src6[3]) {
+		return 1;
+	}
+	dst->port = 0;
+	dst->proto = COOP_FWD_PROTO_TCP;
+	if (vip_get(cfg, dst))
+		return 1;
+	dst->proto = COOP_FWD_PROTO_UDP;
+	return vip_get(cfg, dst) != 0;
 }
 
 SEC("xdp")
@@ -500,20 +562,30 @@ int coop_xdp(struct xdp_md *ctx)
 		id = COOP_XDP_CNT_DROP_TUNNEL_PEER;
 		goto out;
 	}
-	id = xdp_decap(ctx, &p, kind == 1, &steer);
+	{
+		/* scoped: its stack slot is shared with the other paths' (the
+		 * stack of this program and the two global functions it may
+		 * call in a row must fit 512 bytes) */
+		struct coop_xdp_vip_key dst = {};
+
+		id = xdp_decap(ctx, &p, kind == 1, &steer, &dst);
+		if (!id && !tunnel_inner_ok(cfg, &dst))
+			id = COOP_XDP_CNT_DROP_TUNNEL_DST;
+	}
 	if (id)
 		goto out;
 	id = COOP_XDP_CNT_PASS_DECAP;
 	if (steer) {
-		/* a fragment sent to us as its fragment owner: decide it */
-		struct xdp_pkt in = {};
-
+		/* a fragment sent to us as its fragment owner: decide it (the
+		 * inner packet's parse takes the outer one's place: the stack
+		 * is tight) */
+		__builtin_memset(&p, 0, sizeof(p));
 		data = (void *)(long)ctx->data;
 		end = (void *)(long)ctx->data_end;
-		if (xdp_parse(data, end, &in) || in.frag == XDP_FRAG_NONE ||
-		    !coop_fwd_proto_has_ports(in.t.proto) || !vip_find(cfg, &in, 1))
+		if (xdp_parse(data, end, &p) || p.frag == XDP_FRAG_NONE ||
+		    !coop_fwd_proto_has_ports(p.t.proto) || !vip_find(cfg, &p, 1))
 			goto out;
-		id = frag_decide(ctx, cfg, &in, coop_fwd_frag_hash(&in.t), bytes);
+		id = frag_decide(ctx, cfg, &p, coop_fwd_frag_hash(&p.t), bytes);
 	}
 out:
 	count(id, bytes);

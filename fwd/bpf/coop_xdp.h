@@ -19,6 +19,12 @@
  *       _PEERS; maps coop_xdp_vslots and coop_xdp_peers; counter
  *       drop_tunnel_peer (the event counters after it move up by one: coopd
  *       and the program are built together); event counter icmp_vip.
+ *   v3  verdict counters drop_tunnel_dst and drop_mtu_nodf (the event
+ *       counters after them move up by two); event counter flow_evict;
+ *       coop_xdp_config.flow_share; COOP_XDP_INNER_MAX. Tunnels are trusted
+ *       only from nodes whose coop_xdp_nodes entry is not absent, and only
+ *       for inner packets to a VIP address or to us; a removed node's
+ *       address leaves coop_xdp_peers.
  *
  * Publication order (the control plane's side of the contract). Maps are
  * updated one element at a time, so a change spanning maps is ordered so
@@ -28,7 +34,12 @@
  *   - drain a node:   publish tables built with weight 0, then set its
  *                     state DRAINING;
  *   - remove a node:  publish tables without it, then set its state ABSENT
- *                     (keep the entry or zero it: family 0 means absent);
+ *                     (keep the entry or zero it: family 0 means absent)
+ *                     and delete its address from coop_xdp_peers (unless
+ *                     the address is another node's by then);
+ *   - move a node:    write its new address (coop_xdp_nodes, then
+ *                     coop_xdp_peers), then delete the old one from
+ *                     coop_xdp_peers;
  *   - change a table: build a new inner array and swap it into
  *                     coop_xdp_tables with one update (never write the
  *                     live inner array in place);
@@ -106,8 +117,12 @@
 #define COOP_XDP_CFG_VIP_SLOTS 0x10u
 
 /* Tunnels (GUE, IPIP) to us are decapsulated only when their outer source
- * is a node's cluster address (coop_xdp_peers); others are dropped,
- * DROP_TUNNEL_PEER. Clear: from any source. */
+ * is the cluster address of a node in the set (coop_xdp_peers names the
+ * node; its coop_xdp_nodes entry must not be absent); others are dropped,
+ * DROP_TUNNEL_PEER. Clear: from any source. Whatever the flag, the inner
+ * packet must be to a VIP address (one with a port-0 entry, TCP or UDP:
+ * every VIP address has one, see coop_xdp_vip_key) or to our cluster
+ * address, else DROP_TUNNEL_DST. */
 #define COOP_XDP_CFG_PEERS 0x20u
 
 /* Bits of coop_xdp_config.vip_filter. */
@@ -128,6 +143,10 @@ struct coop_xdp_config {
 	__u64 insert_cost_ns;  /* flow-cache insert cap: 1e9 / inserts per second; 0 = no cap */
 	__u64 insert_burst_ns; /* cap depth: insert_cost_ns x burst (inserts) */
 	__u64 vip_filter[COOP_XDP_VIP_FILTER_BITS / 64]; /* coop_xdp_vip_bit() of every VIP address */
+	__u32 flow_share;      /* flow-cache entries of each CPU's LRU list (max_entries /
+				  possible CPUs): an insert beyond that many on a CPU evicts
+				  (FLOW_EVICT); 0 = not counted */
+	__u32 pad2;            /* zero */
 };
 
 /* Bit of an address (coop_fwd_tuple layout, network order) in vip_filter:
@@ -317,6 +336,8 @@ struct coop_xdp_counter {
 	X(DROP_ADJUST, "drop_adjust", "dropped: packet resize failed")                        \
 	X(DROP_MTU, "drop_mtu", "dropped: too big to encapsulate, no ICMP possible")          \
 	X(DROP_TUNNEL_PEER, "drop_tunnel_peer", "dropped: tunnel to us from no node's address") \
+	X(DROP_TUNNEL_DST, "drop_tunnel_dst", "dropped: tunnel to us, inner packet to no VIP nor us") \
+	X(DROP_MTU_NODF, "drop_mtu_nodf", "dropped: IPv4 without DF too big to encapsulate")  \
 	X(FLOW_HIT, "flow_hit", "flow cache: cached owner used")                              \
 	X(FLOW_MISS, "flow_miss", "flow cache: no entry, table answer")                       \
 	X(FLOW_GONE, "flow_gone", "flow cache: cached owner left the set, replaced")          \
@@ -327,7 +348,8 @@ struct coop_xdp_counter {
 	X(FRAG_FIRST, "frag_first", "fragments: first fragment's owner recorded")             \
 	X(FRAG_HIT, "frag_hit", "fragments: later fragment found its datagram")               \
 	X(FRAG_MISS, "frag_miss", "fragments: later fragment without record")                \
-	X(ICMP_VIP, "icmp_vip", "ICMP error about a VIP flow's packet, sent to its owner")
+	X(ICMP_VIP, "icmp_vip", "ICMP error about a VIP flow's packet, sent to its owner")   \
+	X(FLOW_EVICT, "flow_evict", "flow cache: insert into a full CPU share, a flow evicted")
 
 #define COOP_XDP_CNT_ENUM(id, name, help) COOP_XDP_CNT_##id,
 enum coop_xdp_counter_id {
@@ -399,15 +421,20 @@ static inline __attribute__((always_inline)) __u16 coop_xdp_gue_sport(__u32 hash
 
 /*
  * MTU: an encapsulated packet whose outer length (inner IP packet + the
- * overhead below) would exceed config.mtu is not sent. Instead the client
- * gets, from the VIP, an ICMP "fragmentation needed" (IPv4, type 3 code 4,
- * for any IPv4 packet: DF set or not) or ICMPv6 "packet too big" (type 2)
- * carrying mtu - overhead, built in XDP and sent back out of the ingress
- * interface (TX_ICMP4_FRAG_NEEDED / TX_ICMP6_TOO_BIG). It quotes the first
- * COOP_XDP_ICMP4_QUOTE / COOP_XDP_ICMP6_QUOTE bytes of the packet (576- and
- * 1280-byte replies, RFC 1812 / RFC 4443). The control plane keeps mtu -
- * overhead >= 1280 (IPv6's minimum MTU); a packet that cannot be answered
- * is dropped and counted DROP_MTU.
+ * overhead below) would exceed config.mtu, or whose inner packet is longer
+ * than COOP_XDP_INNER_MAX, is not sent. Instead the client gets, from the
+ * VIP, an ICMP "fragmentation needed" (IPv4 with DF set, type 3 code 4) or
+ * ICMPv6 "packet too big" (type 2) carrying the inner size that fits
+ * (mtu - overhead, at most COOP_XDP_INNER_MAX), built in XDP and sent back
+ * out of the ingress interface (TX_ICMP4_FRAG_NEEDED / TX_ICMP6_TOO_BIG).
+ * It quotes the first COOP_XDP_ICMP4_QUOTE / COOP_XDP_ICMP6_QUOTE bytes of
+ * the packet (576- and 1280-byte replies, RFC 1812 / RFC 4443). An IPv4
+ * packet without DF (fragments included) is dropped instead, DROP_MTU_NODF:
+ * "fragmentation needed" is only for DF packets (RFC 792, 1191), the data
+ * path cannot fragment (one packet in, at most one out), and passing it up
+ * would deliver it on a node that does not own its flow. The control plane
+ * keeps mtu - overhead >= 1280 (IPv6's minimum MTU); a packet that cannot
+ * be answered is dropped and counted DROP_MTU.
  */
 #define COOP_XDP_OVERHEAD_GUE4 32u  /* IPv4 20 + UDP 8 + GUE 4 */
 #define COOP_XDP_OVERHEAD_GUE6 52u  /* IPv6 40 + UDP 8 + GUE 4 */
@@ -417,5 +444,10 @@ static inline __attribute__((always_inline)) __u16 coop_xdp_gue_sport(__u32 hash
 #define COOP_XDP_ICMP4_QUOTE 548u   /* 576 - IPv4 20 - ICMP 8 */
 #define COOP_XDP_ICMP6_QUOTE 1232u  /* 1280 - IPv6 40 - ICMPv6 8 */
 #define COOP_XDP_MTU_MIN (1280u + COOP_XDP_OVERHEAD_GUE6 + COOP_XDP_OVERHEAD_STEER)
+/* Longest inner IP packet encapsulated: 125 blocks of 512 bytes and a tail
+ * of up to 511. The UDP checksum reads every byte of it, and the verifier
+ * proves packet accesses only below offset 65,535 (MAX_PACKET_OFF), outer
+ * headers included (fwd/bpf/xdp_csum.h). */
+#define COOP_XDP_INNER_MAX (125u * 512u + 511u)
 
 #endif

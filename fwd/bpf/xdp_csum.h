@@ -40,7 +40,7 @@ XDP_INLINE __u16 xdp_csum_ip4(const struct iphdr *ip)
 }
 
 /*
- * Steps of xdp_csum_bytes: n bytes (a power of two) when that bit of len is
+ * Steps of coop_xdp_csum: n bytes (a power of two) when that bit of len is
  * set, through the helper (at most 512 bytes per call) or inline (small:
  * cheaper than a call). The next position is computed before the branch
  * (the empty asm pins it there) and p itself is dead after it, so the two
@@ -70,24 +70,67 @@ XDP_INLINE __u16 xdp_csum_ip4(const struct iphdr *ip)
 #define XDP_CSUM_STEP_HELPER(n, calls) XDP_CSUM_STEP(n, XDP_CSUM_HELPER(n, calls))
 #define XDP_CSUM_STEP_INLINE(n) XDP_CSUM_STEP(n, s += xdp_csum_words((const __u32 *)p, (n) / 4))
 
-/* Longest run summed: the linear part of an XDP frame is below a page. */
-#define XDP_CSUM_MAX 4095u
+/*
+ * Longest run summed: COOP_XDP_INNER_MAX, as blocks of 512 bytes (the
+ * helper's limit per call) and a tail below a block. Packets that long
+ * reach XDP in generic (skb) mode, which hands a program without
+ * multi-buffer support the whole frame linear (jumbo frames, 9,000 bytes
+ * and more); native mode's frames are below a page. The bound is the
+ * verifier's: it proves packet accesses only below offset 65,535
+ * (MAX_PACKET_OFF), and the last block starts at most XDP_CSUM_OFF_MAX
+ * (the headers in front of the run) plus the tail plus 124 blocks in.
+ */
+#define XDP_CSUM_OFF_MAX 127u
+#define XDP_CSUM_BLOCK 512u
+#define XDP_CSUM_BLOCKS 125u
+#define XDP_CSUM_MAX (XDP_CSUM_BLOCKS * XDP_CSUM_BLOCK + XDP_CSUM_BLOCK - 1)
+_Static_assert(XDP_CSUM_MAX == COOP_XDP_INNER_MAX, "the checksum covers every inner packet sent");
+_Static_assert(XDP_CSUM_OFF_MAX + XDP_CSUM_BLOCK - 2 + XDP_CSUM_BLOCKS * XDP_CSUM_BLOCK <= 0xffff,
+	       "every block below the verifier's packet offset limit");
 
 /*
- * One's-complement sum (unfolded) of len bytes at p, p..end being the
- * packet: one step per binary digit of len, so every access has a
- * constant size the verifier can check and the code has no loop.
- * Returns 0 and adds to *acc, or -1 when the range leaves the packet.
+ * One's-complement sum of the len bytes at offset off (at most
+ * XDP_CSUM_OFF_MAX) of ctx's packet, folded to 16 bits (not inverted), or
+ * -1 when the range leaves the packet. The odd byte first (found from the
+ * start, as the high-order byte of a zero-padded word); then the even
+ * part of the tail (len mod 512), one step per binary digit, so every
+ * access has a constant size the verifier can check; then the whole
+ * blocks in a bounded loop, not unrolled: one copy of the code, walked
+ * once per block. Every sum starts at an even offset from the start, so
+ * the order does not change the result.
+ *
+ * A global function: the verifier checks it once, for any offset and
+ * length, instead of walking the loop again on every path to a checksum
+ * (the encapsulations, inlined on the unfragmented path and in
+ * coop_xdp_send, and the ICMP replies). It returns the sum rather than
+ * adding to the caller's (no pointer to keep: its frame stays small, and
+ * the program's frame, coop_xdp_send's and this one's must fit 512 bytes
+ * together). It does not change the packet, so the caller's packet
+ * pointers stay valid across the call. Arguments are 64-bit: the bounds
+ * checked are then those of the registers used (a 32-bit argument is
+ * widened into a fresh copy that carries no bound).
  */
-XDP_INLINE int xdp_csum_bytes(__u8 *p, void *end, __u32 len, __u64 *acc)
+__attribute__((noinline)) int coop_xdp_csum(struct xdp_md *ctx, __u64 off, __u64 len)
 {
-	__u64 s = 0;
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	__u64 s = 0, i, blocks;
+	__u8 *p;
 
-	if (len > XDP_CSUM_MAX)
+	if (off > XDP_CSUM_OFF_MAX || len > XDP_CSUM_MAX)
 		return -1;
-	XDP_CSUM_STEP_HELPER(2048, 4);
-	XDP_CSUM_STEP_HELPER(1024, 2);
-	XDP_CSUM_STEP_HELPER(512, 1);
+	p = (__u8 *)data + off;
+	if (len & 1) {
+		__u8 last[2] = { 0, 0 };
+		__u64 at = len & ~1ull;
+
+		/* bounded again where the verifier sees it: the compiler may
+		 * use a copy of len that the first check did not bound */
+		asm volatile("" : "+r"(at));
+		if (at > XDP_CSUM_MAX || (void *)p + at + 1 > end)
+			return -1;
+		last[0] = p[at];
+		s += *(__u16 *)last;
+	}
 	XDP_CSUM_STEP_HELPER(256, 1);
 	XDP_CSUM_STEP_HELPER(128, 1);
 	XDP_CSUM_STEP_HELPER(64, 1);
@@ -96,16 +139,27 @@ XDP_INLINE int xdp_csum_bytes(__u8 *p, void *end, __u32 len, __u64 *acc)
 	XDP_CSUM_STEP_INLINE(8);
 	XDP_CSUM_STEP_INLINE(4);
 	XDP_CSUM_STEP(2, s += *(__u16 *)p);
-	if (len & 1) {
-		/* the odd byte is the high-order byte of a zero-padded word */
-		__u8 last[2] = { 0, 0 };
-
-		if ((void *)p + 1 > end)
+	blocks = len / XDP_CSUM_BLOCK;
+#pragma clang loop unroll(disable)
+	for (i = 0; i < XDP_CSUM_BLOCKS; i++) {
+		if (i >= blocks)
+			break;
+		if ((void *)p + XDP_CSUM_BLOCK > end)
 			return -1;
-		last[0] = *p;
-		s += *(__u16 *)last;
+		s += (__u32)bpf_csum_diff(NULL, 0, (void *)p, XDP_CSUM_BLOCK, 0);
+		p += XDP_CSUM_BLOCK;
 	}
-	*acc += s;
+	return xdp_csum_fold(s);
+}
+
+/* Add the sum of len bytes at offset off to *acc (coop_xdp_csum). 0 or -1. */
+XDP_INLINE int xdp_csum_bytes(struct xdp_md *ctx, __u32 off, __u32 len, __u64 *acc)
+{
+	int c = coop_xdp_csum(ctx, off, len);
+
+	if (c < 0)
+		return -1;
+	*acc += (__u32)c;
 	return 0;
 }
 

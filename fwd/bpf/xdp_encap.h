@@ -128,7 +128,7 @@ XDP_INLINE int xdp_icmp4_too_big(struct xdp_md *ctx, const struct xdp_pkt *p, __
 	icmp->unused = 0;
 	icmp->mtu = bpf_htons((__u16)mtu);
 	sum = xdp_csum_words((const __u32 *)icmp, 2);
-	if (xdp_csum_bytes((__u8 *)(icmp + 1), end, quote, &sum))
+	if (xdp_csum_bytes(ctx, (l2len & 0x1f) + add, quote, &sum))
 		return COOP_XDP_CNT_DROP_ADJUST;
 	icmp->csum = ~xdp_csum_fold(sum);
 	return COOP_XDP_CNT_TX_ICMP4_FRAG_NEEDED;
@@ -172,13 +172,24 @@ XDP_INLINE int xdp_icmp6_too_big(struct xdp_md *ctx, const struct xdp_pkt *p, __
 	icmp->mtu = bpf_htons((__u16)mtu);
 	sum = xdp_csum_pseudo6(p->t.dst, p->t.src, 8 + quote, IPPROTO_ICMPV6) +
 	      xdp_csum_words((const __u32 *)icmp, 2);
-	if (xdp_csum_bytes((__u8 *)(icmp + 1), end, quote, &sum))
+	if (xdp_csum_bytes(ctx, (l2len & 0x1f) + add, quote, &sum))
 		return COOP_XDP_CNT_DROP_ADJUST;
 	icmp->csum = ~xdp_csum_fold(sum);
 	return COOP_XDP_CNT_TX_ICMP6_TOO_BIG;
 }
 
 /* --- encapsulation --------------------------------------------------------- */
+
+/* Does IPv4 packet p carry DF? */
+XDP_INLINE int xdp_ip4_df(struct xdp_md *ctx, const struct xdp_pkt *p)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct iphdr *ip = data + (p->l3_off & 0x1f);
+
+	if ((void *)(ip + 1) > end)
+		return 0;
+	return (ip->frag_off & bpf_htons(XDP_IP4_DF)) != 0;
+}
 
 /* What xdp_encap writes: the outer headers, derived once. */
 struct xdp_outer {
@@ -211,11 +222,12 @@ XDP_INLINE struct udphdr *xdp_gue_write(void *l4, const struct coop_xdp_config *
 }
 
 /* UDP checksum of the datagram at udp (header with check 0, GUE, inner
- * packet), given its pseudo-header sum. Returns 0 or -1 (out of packet). */
-XDP_INLINE int xdp_udp_csum(struct udphdr *udp, void *end, const struct xdp_outer *o,
-			    __u32 inner_len, __u64 sum)
+ * packet; l2len bytes of link layer in front of the outer IP header),
+ * given its pseudo-header sum. Returns 0 or -1 (out of packet). */
+XDP_INLINE int xdp_udp_csum(struct xdp_md *ctx, struct udphdr *udp, void *end,
+			    const struct xdp_outer *o, __u32 l2len, __u32 inner_len, __u64 sum)
 {
-	__u8 *inner = (__u8 *)(udp + 1) + (o->gue_len & 0xc);
+	__u32 inner = (l2len & 0x1f) + o->len;
 	__u16 c;
 
 	if ((void *)(udp + 1) + 8 > end)
@@ -223,7 +235,7 @@ XDP_INLINE int xdp_udp_csum(struct udphdr *udp, void *end, const struct xdp_oute
 	sum += xdp_csum_words((const __u32 *)udp, 2) + *(__u32 *)(udp + 1);
 	if (o->steer)
 		sum += *((__u32 *)(udp + 1) + 1);
-	if (xdp_csum_bytes(inner, end, inner_len, &sum))
+	if (xdp_csum_bytes(ctx, inner, inner_len, &sum))
 		return -1;
 	c = ~xdp_csum_fold(sum);
 	udp->check = c ? c : 0xffff; /* zero would mean "no checksum" */
@@ -242,7 +254,7 @@ XDP_INLINE int xdp_encap(struct xdp_md *ctx, const struct coop_xdp_config *cfg,
 			 int steer)
 {
 	int gue = steer || cfg->encap != COOP_XDP_ENCAP_IPIP;
-	__u32 inner_len = p->ip_len, l2len, delta;
+	__u32 inner_len = p->ip_len, l2len, delta, room;
 	void *data, *end;
 	struct xdp_outer o = {};
 	void *l3;
@@ -255,12 +267,22 @@ XDP_INLINE int xdp_encap(struct xdp_md *ctx, const struct coop_xdp_config *cfg,
 	o.steer = steer ? 1 : 0;
 	if (o.v6 ? !(cfg->src6[0] | cfg->src6[1] | cfg->src6[2] | cfg->src6[3]) : !cfg->src4)
 		return COOP_XDP_CNT_DROP_NO_SRC;
-	if (cfg->mtu && inner_len + o.len > cfg->mtu) {
-		if (cfg->mtu < o.len)
+	/* room for the inner packet: the MTU's, and never more than the
+	 * checksum reaches */
+	room = COOP_XDP_INNER_MAX;
+	if (cfg->mtu && cfg->mtu < o.len + room)
+		room = cfg->mtu > o.len ? cfg->mtu - o.len : 0;
+	if (inner_len > room) {
+		if (!room)
 			return COOP_XDP_CNT_DROP_MTU;
 		if (p->t.family == COOP_FWD_FAMILY_V6)
-			return xdp_icmp6_too_big(ctx, p, cfg->mtu - o.len);
-		return xdp_icmp4_too_big(ctx, p, cfg->mtu - o.len);
+			return xdp_icmp6_too_big(ctx, p, room);
+		/* "fragmentation needed" is for DF packets only (RFC 792,
+		 * 1191); the others cannot be fragmented here and must not
+		 * go up to a node that does not own their flow */
+		if (!xdp_ip4_df(ctx, p))
+			return COOP_XDP_CNT_DROP_MTU_NODF;
+		return xdp_icmp4_too_big(ctx, p, room);
 	}
 	if (xdp_trim(ctx, p))
 		return COOP_XDP_CNT_DROP_ADJUST;
@@ -298,7 +320,7 @@ XDP_INLINE int xdp_encap(struct xdp_md *ctx, const struct coop_xdp_config *cfg,
 		if (gue) {
 			udp = xdp_gue_write(ip + 1, cfg, &o, inner_len, hash);
 			if ((cfg->flags & COOP_XDP_CFG_UDP_CSUM4) &&
-			    xdp_udp_csum(udp, end, &o, inner_len,
+			    xdp_udp_csum(ctx, udp, end, &o, l2len, inner_len,
 					 xdp_csum_pseudo4(ip->saddr, ip->daddr,
 							  o.len - o.iphl + inner_len, IPPROTO_UDP)))
 				return COOP_XDP_CNT_DROP_ADJUST;
@@ -319,7 +341,7 @@ XDP_INLINE int xdp_encap(struct xdp_md *ctx, const struct coop_xdp_config *cfg,
 		__builtin_memcpy(&ip6->daddr, n->addr, 16);
 		if (gue) {
 			udp = xdp_gue_write(ip6 + 1, cfg, &o, inner_len, hash);
-			if (xdp_udp_csum(udp, end, &o, inner_len,
+			if (xdp_udp_csum(ctx, udp, end, &o, l2len, inner_len,
 					 xdp_csum_pseudo6(cfg->src6, n->addr,
 							  o.len - o.iphl + inner_len, IPPROTO_UDP)))
 				return COOP_XDP_CNT_DROP_ADJUST;
@@ -338,10 +360,12 @@ XDP_INLINE int xdp_encap(struct xdp_md *ctx, const struct coop_xdp_config *cfg,
 /*
  * p is GUE to our port or IPIP to our address: strip the outer headers,
  * keep the link-layer header (with its tag) in front of the inner packet.
- * *steer is set for a fragment steered to us as its fragment owner.
- * Returns 0 or a drop counter.
+ * *steer is set for a fragment steered to us as its fragment owner; dst
+ * gets the inner packet's destination address and family (the rest of the
+ * key is the caller's). Returns 0 or a drop counter.
  */
-XDP_INLINE int xdp_decap(struct xdp_md *ctx, const struct xdp_pkt *p, int gue, int *steer)
+XDP_INLINE int xdp_decap(struct xdp_md *ctx, const struct xdp_pkt *p, int gue, int *steer,
+			 struct coop_xdp_vip_key *dst)
 {
 	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
 	__u32 inner_off = p->l4_off, delta;
@@ -378,9 +402,20 @@ XDP_INLINE int xdp_decap(struct xdp_md *ctx, const struct xdp_pkt *p, int gue, i
 	inner = data + inner_off;
 	if ((void *)(inner + sizeof(struct iphdr)) > end)
 		return COOP_XDP_CNT_DROP_ENCAP_BAD;
-	if (!(proto == XDP_IPPROTO_IPIP && (inner[0] >> 4) == 4) &&
-	    !(proto == XDP_IPPROTO_IPV6 && (inner[0] >> 4) == 6))
+	if (proto == XDP_IPPROTO_IPIP && (inner[0] >> 4) == 4) {
+		dst->addr[0] = *(__be32 *)(inner + 16);
+		dst->addr[1] = 0;
+		dst->addr[2] = 0;
+		dst->addr[3] = 0;
+		dst->family = COOP_FWD_FAMILY_V4;
+	} else if (proto == XDP_IPPROTO_IPV6 && (inner[0] >> 4) == 6) {
+		if ((void *)(inner + sizeof(struct ipv6hdr)) > end)
+			return COOP_XDP_CNT_DROP_ENCAP_BAD;
+		__builtin_memcpy(dst->addr, inner + 24, 16);
+		dst->family = COOP_FWD_FAMILY_V6;
+	} else {
 		return COOP_XDP_CNT_DROP_ENCAP_BAD;
+	}
 	if (xdp_l2_save(data, end, p, &l2))
 		return COOP_XDP_CNT_DROP_ENCAP_BAD;
 	delta = inner_off - (l2.vlan ? 18 : 14);

@@ -438,6 +438,93 @@ fwc_spoof() {
 	ok "5 GUE packets from an address that is no node: dropped by n1 (drop_tunnel_peer +5)"
 }
 
+# fwc_gue_payload DST : printf format of a GUE payload (version 0, proto 4)
+# carrying an IPv4 UDP datagram from the client to DST port 9, with a
+# valid header checksum (what a node's tunnel carries, to any address).
+fwc_gue_payload() {
+	local dst=$1 a b c d sum w i
+	local -a h
+	IFS=. read -r a b c d <<<"$CLIENT"
+	h=(0x45 0 0 32 0 0 0x40 0 64 17 0 0 "$a" "$b" "$c" "$d")
+	IFS=. read -r a b c d <<<"$dst"
+	h+=("$a" "$b" "$c" "$d")
+	sum=0
+	for ((i = 0; i < 20; i += 2)); do
+		w=$(((h[i] << 8) | h[i + 1]))
+		sum=$((sum + w))
+	done
+	while ((sum >> 16)); do sum=$(((sum & 0xffff) + (sum >> 16))); done
+	sum=$((~sum & 0xffff))
+	h[10]=$((sum >> 8)) h[11]=$((sum & 0xff))
+	# GUE, the IP header, UDP 40000 -> 9 (length 12, no checksum), "ping"
+	printf '\\x00\\x04\\x00\\x00'
+	for i in "${h[@]}"; do printf '\\x%02x' "$i"; done
+	printf '\\x9c\\x40\\x00\\x09\\x00\\x0c\\x00\\x00ping'
+}
+
+# fwc_counter I NAME : data-path counter NAME of node I, in packets.
+fwc_counter() {
+	adm "$1" show fwd | jq ".counters.$2.packets"
+}
+
+# fwc_tunnel WHAT FROM I DST COUNTER : 5 GUE packets from namespace
+# $P-FROM (its uplink address is the outer source) to node I's cluster
+# address, carrying a datagram to DST; node I's COUNTER must move by 5.
+fwc_tunnel() {
+	local what=$1 from=$2 i=$3 dst=$4 counter=$5 port before after fmt
+	port=$(adm "$i" show fwd | jq .gue_port)
+	fmt=$(fwc_gue_payload "$dst")
+	before=$(fwc_counter "$i" "$counter")
+	for _ in 1 2 3 4 5; do
+		# shellcheck disable=SC2059
+		printf "$fmt" | nsx "$P-$from" socat -u - "UDP4-SENDTO:198.18.1$i.2:$port" ||
+			fail "$what: cannot send a GUE packet from $from"
+	done
+	for _ in $(seq 50); do
+		after=$(fwc_counter "$i" "$counter")
+		[ "$((after - before))" -ge 5 ] && break
+		sleep 0.02
+	done
+	[ "$((after - before))" -eq 5 ] ||
+		fail "$what: GUE from $from to n$i: $counter moved by $((after - before)), want 5"
+}
+
+# fwc_inner : the inner packet of a tunnel must be to a VIP address or to
+# the receiving node: n2, a node, reaches n1's VIP and n1 itself, not the
+# client nor n2's own address through n1.
+fwc_inner() {
+	fwc_tunnel "tunnel to the VIP" n2 1 "$VIP" pass_decap
+	fwc_tunnel "tunnel to n1 itself" n2 1 198.18.11.2 pass_decap
+	fwc_tunnel "tunnel to the client" n2 1 "$CLIENT" drop_tunnel_dst
+	fwc_tunnel "tunnel to n2's address" n2 1 198.18.12.2 drop_tunnel_dst
+	ok "GUE from n2 to n1: inner packets to the VIP and to n1 decapsulated, to the client and to n2 dropped (drop_tunnel_dst +5 each)"
+}
+
+# fwc_untrusted WHAT FROM I... : tunnels from node FROM, which left the set,
+# are dropped by nodes I... (drop_tunnel_peer).
+fwc_untrusted() {
+	local what=$1 from=$2 i
+	shift 2
+	for i in "$@"; do
+		fwc_tunnel "$what" "$from" "$i" "$VIP" drop_tunnel_peer
+	done
+	ok "$what: GUE from $from's address to the VIP dropped by $(printf 'n%s ' "$@")(drop_tunnel_peer +5 each)"
+}
+
+# fwc_flow_cache : show fwd states the flow cache per CPU, sized from the
+# online CPUs (the kernel splits it over the possible ones).
+fwc_flow_cache() {
+	local online possible want
+	online=$(getconf _NPROCESSORS_ONLN)
+	possible=$(awk -F- '{print ($2 == "" ? $1 : $2) + 1}' /sys/devices/system/cpu/possible)
+	want=$(jq -n --argjson s 65536 --argjson o "$online" --argjson p "$possible" \
+		'{size: $s, per_cpu: (($s + $o - 1) / $o | floor), cpus_online: $o, cpus_possible: $p}
+		 | .entries = .per_cpu * $p')
+	[ "$(adm 1 show fwd | jq -c '.flow_cache | del(.evicted)')" = "$(jq -c . <<<"$want")" ] ||
+		fail "n1's flow cache: $(adm 1 show fwd | jq -c .flow_cache), want $(jq -c . <<<"$want")"
+	ok "flow cache: $(jq -r '"\(.per_cpu) flows per CPU, \(.cpus_online) online of \(.cpus_possible) possible"' <<<"$want") (show fwd)"
+}
+
 # fwc_names I : node I's node set as `show fwd` has it, "NAME:ID:WEIGHT" sorted.
 fwc_names() {
 	adm "$1" show fwd | jq -r '[.nodes[] | "\(.name):\(.id):\(.weight)"] | sort | join(" ")'
@@ -462,6 +549,7 @@ fwc_reload() {
 	[ "$(adm 1 show fwd | jq '[.nodes[].entries] | add')" = 65537 ] ||
 		fail "reload without n3: n1's live table is not shared by n1 and n2"
 	ok "reload with n3 gone from the files of n1 and n2: show fwd follows (n1, n2), and the log says what changed"
+	fwc_untrusted "reload without n3" n3 1 2
 	fwc_open "$FWC_BROKEN"
 	fwc_change "reload with n3" "$n" "1 2 3" "reload $FWC_NODES" none
 	for i in 1 2; do
@@ -471,6 +559,7 @@ fwc_reload() {
 			fail "reload with n3: n$i's live table gives n3 nothing"
 	done
 	ok "reload with n3 back in the files: show fwd follows (n3 back with its old id 2, in the live table)"
+	fwc_tunnel "reload with n3" n3 1 "$VIP" pass_decap
 
 	# refused: table_size (and nodes) changed; nothing changes
 	before=$(adm 1 show fwd | jq -c '{t: .table, n: [.nodes[] | [.name, .id, .weight]]}')
@@ -509,6 +598,7 @@ fwc_reload() {
 		fail "reload moving n2: n1 has $(adm 1 show fwd | jq -c '.nodes[] | select(.name == "n2")')"
 	grep -q 'forwarder: reload: node n2 moved to 198.18.12.9, table published' "$T/n1.log" ||
 		fail "reload moving n2: n1's log does not say so"
+	fwc_untrusted "reload moving n2 away from 198.18.12.2" n2 1
 	fwc_ini 1 "n1 198.18.11.2, n2 198.18.12.9, n4 198.18.11.77"
 	adm 1 reload >"$T/reload.out" 2>&1 || fail "reload removing n3, adding n4: $(cat "$T/reload.out")"
 	[ "$(adm 1 show fwd | jq -c '[.table.pending, ([.nodes[] | .name] | sort),
@@ -544,6 +634,10 @@ fwc_scenario() {
 	ok "60 whoami connections served by n1, n2 and n3, each by the owner fwd lookup names"
 	fwc_ipv6
 	fwc_spoof
+	if [ -n "${FWC_TRUST:-}" ]; then
+		fwc_inner
+		fwc_flow_cache
+	fi
 
 	fwc_open "$n"
 	fwc_ping "$T/ping"
@@ -576,6 +670,7 @@ fwc_scenario() {
 	fwc_change "undrain n2" "$n" "1 2 3" "fwd node weight n2 1" none
 
 	fwc_change "remove n3" "$n" "1 2" "fwd node remove n3" n3
+	[ -n "${FWC_TRUST:-}" ] && fwc_untrusted "fwd node remove n3" n3 1 2
 	FWC_REMOVE_LOST=$FWC_LOST FWC_REMOVE_COLL=$FWC_COLLATERAL FWC_REMOVE_N=$n
 	FWC_REMOVE_NOCACHE=$FWC_NOCACHE FWC_REMOVE_NOFWD=$FWC_NOFWD
 
@@ -585,6 +680,10 @@ fwc_scenario() {
 	# back with its old id: cached flows naming it still mean it
 	[ "$(adm 1 show fwd | jq '.nodes[] | select(.name == "n3") | .id')" = 2 ] ||
 		fail "n3 came back with another id"
+	if [ -n "${FWC_TRUST:-}" ]; then
+		fwc_tunnel "fwd node add n3" n3 1 "$VIP" pass_decap
+		ok "n3 back in the set: its tunnels are decapsulated again"
+	fi
 	FWC_ADD_COLL=$FWC_COLLATERAL FWC_ADD_N=$n
 	FWC_ADD_NOCACHE=$FWC_NOCACHE FWC_ADD_NOFWD=$FWC_NOFWD
 

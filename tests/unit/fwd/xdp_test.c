@@ -1,4 +1,5 @@
 /* xdp_test.c - packet fixtures through coop_xdp.bpf.o with bpf_prog_test_run: {input, verdict, output bytes, counter} tables for local delivery, encapsulation, decapsulation, flow cache, fragments, VLAN, IPv6, malformed input and MTU. */
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1185,6 +1186,129 @@ static void test_decap(void **state)
 	xu_encap(&c[n++].in, &in6, &o6);
 	run_table(e, c, n);
 
+	/* a node that left the set sends no tunnels: coopd deletes its
+	 * address from coop_xdp_peers, and the data path does not trust an
+	 * entry left there either (here left in place, as before the fix) */
+	n = 0;
+	o4.src[0] = a_node4[1];
+	o4.ipip = false;
+	e->nodes[1].state = COOP_FWD_STATE_ABSENT;
+	write_node(e, 1);
+	c[n] = (struct xcase){ .desc = "GUE from a removed node (absent, address still a peer)",
+			       .verdict = XDP_DROP_, .counter = COOP_XDP_CNT_DROP_TUNNEL_PEER };
+	xu_encap(&c[n++].in, &in4, &o4);
+	o4.ipip = true;
+	c[n] = (struct xcase){ .desc = "IPIP from a removed node", .verdict = XDP_DROP_,
+			       .counter = COOP_XDP_CNT_DROP_TUNNEL_PEER };
+	xu_encap(&c[n++].in, &in4, &o4);
+	o4.ipip = false;
+	e->nodes[1].family = 0;
+	write_node(e, 1);
+	e->nodes[1].family = 4;
+	c[n] = (struct xcase){ .desc = "GUE from a node whose entry is zeroed",
+			       .verdict = XDP_DROP_, .counter = COOP_XDP_CNT_DROP_TUNNEL_PEER };
+	xu_encap(&c[n++].in, &in4, &o4);
+	run_table(e, c, n);
+	/* draining is still in the set: its flows still come */
+	n = 0;
+	e->nodes[1].state = COOP_FWD_STATE_DRAINING;
+	write_node(e, 1);
+	DECAP_ROW("GUE from a draining node", in4, o4, 0);
+	run_table(e, c, n);
+	reset(e);
+
+	/* the inner packet must be to a VIP address or to this node */
+	{
+		struct xu_spec to_other = flow4(6, 80), to_self = flow4(17, 7), to_port = flow4(6, 22),
+			       to_any = flow4(6, 8080), to_client6 = flow6(17, 53), frag = flow4(17, 53);
+		struct xu_pkt i_other, i_self, i_port, i_any, i_c6, i_icmp, i_frag;
+
+		to_other.dst[0] = a_other4;
+		to_self.dst[0] = a_self4;
+		to_any.dst[0] = a_vip4_any;
+		memcpy(to_client6.dst, a_client6, 16);
+		to_client6.src[3] ^= htonl(0x100);
+		frag.dst[0] = a_other4;
+		frag.frag = 1;
+		frag.frag_id = 0x4242;
+		xu_build(&i_other, &to_other);
+		xu_build(&i_self, &to_self);
+		xu_build(&i_port, &to_port);
+		xu_build(&i_any, &to_any);
+		xu_build(&i_c6, &to_client6);
+		{
+			/* a router's error about a reply of the VIP: to the VIP */
+			struct xu_spec rs = reply_of(&to_port);
+			uint32_t router[4] = { addr4("198.18.254.1") };
+			struct xu_pkt r;
+
+			xu_build(&r, &rs);
+			icmp_error(&i_icmp, 4, router, 3, 4, 1400, &r, 28);
+		}
+		xu_build(&i_frag, &frag);
+
+		n = 0;
+		o4.src[0] = a_node4[1];
+		o6.ipip = false;
+		memcpy(o6.src, a_node6, 16);
+		DECAP_ROW("GUE to a VIP address, a port it does not serve", i_port, o4, 0);
+		DECAP_ROW("GUE to the all-ports VIP", i_any, o4, 0);
+		DECAP_ROW("GUE carrying ICMP to the VIP (a steered error)", i_icmp, o4, 0);
+		DECAP_ROW("GUE to this node's cluster address", i_self, o4, 0);
+		run_table(e, c, n);
+
+		n = 0;
+#define INNER_BAD(d, inner, outer)                                                         \
+	do {                                                                               \
+		c[n] = (struct xcase){ .desc = (d), .verdict = XDP_DROP_,                  \
+				       .counter = COOP_XDP_CNT_DROP_TUNNEL_DST };          \
+		xu_encap(&c[n++].in, &(inner), &(outer));                                  \
+	} while (0)
+		INNER_BAD("GUE from a node carrying IPv4 to no VIP", i_other, o4);
+		o4.variant1 = true;
+		INNER_BAD("GUE variant 1 carrying IPv4 to no VIP", i_other, o4);
+		o4.variant1 = false;
+		o4.steer = true;
+		INNER_BAD("steered fragment to no VIP", i_frag, o4);
+		o4.steer = false;
+		INNER_BAD("GUE/IPv6 from a node carrying IPv6 to no VIP", i_c6, o6);
+		o4.ipip = true;
+		INNER_BAD("IPIP from a node to no VIP", i_other, o4);
+		INNER_BAD("6in4 from a node to no VIP", i_c6, o4);
+		o4.ipip = false;
+		run_table(e, c, n);
+
+		/* without the peer check the inner check stays */
+		e->cfg.flags &= ~COOP_XDP_CFG_PEERS;
+		write_cfg(e);
+		n = 0;
+		o4.src[0] = a_client4;
+		INNER_BAD("no peer check: GUE to no VIP still dropped", i_other, o4);
+		run_table(e, c, n);
+		e->cfg.flags |= COOP_XDP_CFG_PEERS;
+		write_cfg(e);
+		o4.src[0] = a_node4[1];
+#undef INNER_BAD
+	}
+
+	/* an IPv6 inner header cut short: no destination to check */
+	n = 0;
+	c[n] = (struct xcase){ .desc = "GUE carrying 20 bytes of an IPv6 header",
+			       .verdict = XDP_DROP_, .counter = COOP_XDP_CNT_DROP_ENCAP_BAD };
+	{
+		struct xu_spec u = flow4(17, GUE_PORT);
+		size_t at;
+
+		u.src[0] = a_node4[1];
+		u.dst[0] = a_self4;
+		u.payload = 4 + 20;
+		xu_build(&c[n].in, &u);
+		at = c[n].in.l3 + 20 + 8;
+		memcpy(c[n].in.b + at, (uint8_t[]){ 0, 41, 0, 0, 0x60 }, 5);
+		n++;
+	}
+	run_table(e, c, n);
+
 	/* without the check (COOP_XDP_CFG_PEERS clear) anyone's tunnel is ours */
 	e->cfg.flags &= ~COOP_XDP_CFG_PEERS;
 	write_cfg(e);
@@ -1602,11 +1726,14 @@ static void test_malformed(void **state)
 	run_case(e, &c);
 }
 
-/* Too big once wrapped: ICMP back to the client, never a silent drop. */
+/* Too big once wrapped: ICMP back to the client (IPv4 only with DF, as
+ * RFC 792 and 1191 have it); an IPv4 packet without DF is dropped and
+ * counted: nothing here can fragment it, and the stack of a node that
+ * does not own its flow must not have it. */
 static void test_mtu(void **state)
 {
 	struct tenv *e = begin(state);
-	struct xu_spec a = flow4(6, 80), b = flow6(6, 443), l = flow4(6, 80), nodf, fit;
+	struct xu_spec a = flow4(6, 80), b = flow6(6, 443), l = flow4(6, 80), nodf, fit, vl, fr;
 	struct xcase c[8];
 	size_t n = 0;
 
@@ -1619,14 +1746,20 @@ static void test_mtu(void **state)
 	xu_build(&c[n].in, &a);
 	xu_icmp_too_big(&c[n].out, &c[n].in, 1400 - 32);
 	n++;
-	nodf = a;
-	nodf.df = false;
-	nodf.vlan = 3;
-	c[n] = (struct xcase){ .desc = "non-DF, VLAN 3: frag needed on VLAN 3",
+	vl = a;
+	vl.vlan = 3;
+	c[n] = (struct xcase){ .desc = "DF, VLAN 3: frag needed on VLAN 3",
 			       .verdict = XDP_TX_, .counter = COOP_XDP_CNT_TX_ICMP4_FRAG_NEEDED };
-	xu_build(&c[n].in, &nodf);
+	xu_build(&c[n].in, &vl);
 	xu_icmp_too_big(&c[n].out, &c[n].in, 1400 - 32);
 	n++;
+	nodf = a;
+	nodf.df = false;
+	c[n++] = row_same("1500-byte IPv4 packet without DF for node 1: dropped, no ICMP", &nodf,
+			  XDP_DROP_, COOP_XDP_CNT_DROP_MTU_NODF);
+	nodf.payload = 1400 - 32 - 40;
+	c[n++] = row_encap(e, "without DF but fitting: encapsulated (outer DF)", &nodf, 1, false,
+			   COOP_XDP_CNT_TX_ENCAP);
 	b.payload = 1500 - 60;
 	find_owner(e, &b, 3);
 	c[n] = (struct xcase){ .desc = "1500-byte IPv6 packet for node 3: packet too big",
@@ -1652,8 +1785,20 @@ static void test_mtu(void **state)
 	xu_build(&c[n].in, &a);
 	xu_icmp_too_big(&c[n].out, &c[n].in, 1400 - 20);
 	n++;
-	/* an MTU that leaves IPv6 below 1280: cannot answer, counted */
+	/* a first fragment decided here for node 1 (through coop_xdp_send):
+	 * fragments never carry DF */
+	fr = flow4(17, 53);
+	fr.frag = 1;
+	fr.frag_id = 0x5151;
+	fr.df = false;
+	fr.payload = 1500 - 28;
+	find_frag(e, &fr, 0, 1);
+	c[n] = (struct xcase){ .desc = "too big first fragment: dropped, no ICMP",
+			       .verdict = XDP_DROP_, .counter = COOP_XDP_CNT_DROP_MTU_NODF,
+			       .ev = { COOP_XDP_CNT_FRAG_FIRST } };
+	xu_build(&c[n++].in, &fr);
 	run_table(e, c, n);
+	/* an MTU that leaves IPv6 below 1280: cannot answer, counted */
 	e->cfg.mtu = 1300;
 	write_cfg(e);
 	n = 0;
@@ -1661,6 +1806,106 @@ static void test_mtu(void **state)
 			       .counter = COOP_XDP_CNT_DROP_MTU };
 	xu_build(&c[n++].in, &b);
 	run_table(e, c, n);
+}
+
+/* Entries of a hash map (key of keysize bytes). */
+static uint32_t map_count(int fd, size_t keysize)
+{
+	uint8_t key[64], next[64];
+	uint32_t n = 0;
+
+	if (keysize > sizeof(key) || bpf_map_get_next_key(fd, NULL, key))
+		return 0;
+	do
+		n++;
+	while (!bpf_map_get_next_key(fd, key, next) && (memcpy(key, next, keysize), 1));
+	return n;
+}
+
+/*
+ * The flow cache is split per CPU (BPF_F_NO_COMMON_LRU): each CPU's LRU
+ * list holds max_entries / possible CPUs, which coopd writes as flow_share
+ * (it sizes the map from the online CPUs: fwd/xdp_ctl.c). Inserts on one
+ * CPU beyond its share evict among that CPU's flows, counted flow_evict;
+ * the kernel frees up to 4 at a time, so up to 3 more may be gone than
+ * counted. A second object with a small cache; the thread pinned to one
+ * CPU, where test_run runs the program.
+ */
+#define EVICT_SHARE 16u
+#define EVICT_MORE 6u
+static void test_flow_evict(void **state)
+{
+	struct tenv *e = *state, *s;
+	char path[PATH_MAX + 64], err[512];
+	uint64_t before[COOP_XDP_CNT_MAX], after[COOP_XDP_CNT_MAX];
+	struct xu_spec f = flow4(6, 80);
+	struct coop_fwd_tuple last;
+	struct coop_fwd_flow v;
+	cpu_set_t saved, one;
+	struct xcase c;
+	uint32_t i, n;
+
+	if (!e)
+		skip();
+	s = calloc(1, sizeof(*s));
+	assert_non_null(s);
+	xu_object_path(path, sizeof(path), "COOP_XDP_BPF_OBJ", "coop_xdp.bpf.o", 4);
+	if (xu_env_open_sized(&s->x, path, EVICT_SHARE * (uint32_t)e->x.ncpu, err, sizeof(err)))
+		fail_msg("%s", err);
+	vip_add(s, 4, &a_vip4, 80, 6, 0);
+	vip_add(s, 4, &a_vip4, 0, 6, 0);
+	reset(s);
+	s->cfg.flow_share = EVICT_SHARE;
+	write_cfg(s);
+	assert_int_equal(sched_getaffinity(0, sizeof(saved), &saved), 0);
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+
+	f.tcp_flags = 0x02; /* SYN: a new flow, inserted */
+	for (i = 0; i < EVICT_SHARE + EVICT_MORE; i++) {
+		f.sport++;
+		find_owner(s, &f, 0);
+		c = row_same("new flow", &f, XDP_PASS_, COOP_XDP_CNT_PASS_LOCAL);
+		c.ev[0] = COOP_XDP_CNT_FLOW_INSERT;
+		if (i >= EVICT_SHARE) {
+			c.desc = "new flow, this CPU's share full: one evicted";
+			c.ev[1] = COOP_XDP_CNT_FLOW_EVICT;
+		}
+		assert_int_equal(xu_counters(&s->x, before), 0);
+		run_case(s, &c);
+		assert_int_equal(xu_counters(&s->x, after), 0);
+		if (i < EVICT_SHARE && after[COOP_XDP_CNT_FLOW_EVICT] != before[COOP_XDP_CNT_FLOW_EVICT])
+			fail_msg("flow %u of a share of %u: counted as an eviction", i + 1, EVICT_SHARE);
+		if (i + 1 == EVICT_SHARE)
+			assert_int_equal(map_count(s->x.flows, sizeof(struct coop_fwd_tuple)),
+					 EVICT_SHARE);
+	}
+	/* the share is max_entries / possible CPUs, the flows gone at least
+	 * those counted, at most 3 more */
+	n = map_count(s->x.flows, sizeof(struct coop_fwd_tuple));
+	if (n > EVICT_SHARE || n < EVICT_SHARE - 3)
+		fail_msg("%u flows cached after %u inserts on one CPU, share %u", n,
+			 EVICT_SHARE + EVICT_MORE, EVICT_SHARE);
+	assert_int_equal(after[COOP_XDP_CNT_FLOW_EVICT], EVICT_MORE);
+	xu_tuple(&last, &f);
+	assert_int_equal(bpf_map_lookup_elem(s->x.flows, &last, &v), 0);
+
+	/* flow_share 0: evictions not counted */
+	s->cfg.flow_share = 0;
+	write_cfg(s);
+	f.sport++;
+	find_owner(s, &f, 0);
+	c = row_same("new flow, eviction not counted", &f, XDP_PASS_, COOP_XDP_CNT_PASS_LOCAL);
+	assert_int_equal(xu_counters(&s->x, before), 0);
+	run_case(s, &c);
+	assert_int_equal(xu_counters(&s->x, after), 0);
+	assert_int_equal(after[COOP_XDP_CNT_FLOW_EVICT], before[COOP_XDP_CNT_FLOW_EVICT]);
+
+	assert_int_equal(sched_setaffinity(0, sizeof(saved), &saved), 0);
+	coop_fwd_maglev_free(s->t);
+	xu_env_close(&s->x);
+	free(s);
 }
 
 /* Configuration and state errors each have their counter. */
@@ -1735,6 +1980,7 @@ int main(void)
 		cmocka_unit_test(test_decap),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_flow_cache),
+		cmocka_unit_test(test_flow_evict),
 		cmocka_unit_test(test_fragments_v4),
 		cmocka_unit_test(test_fragments_v6),
 		cmocka_unit_test(test_malformed),

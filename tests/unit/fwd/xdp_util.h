@@ -90,8 +90,10 @@ static inline int xu_vip_put(struct xu_env *e, const struct coop_xdp_vip_key *k,
 	return bpf_map_update_elem(e->vslots, &i, &s, BPF_ANY) ? -1 : 0;
 }
 
-/* Open and load the object at path (program prog_name). 0 or -1 + err. */
-static inline int xu_env_open(struct xu_env *e, const char *path, char *err, size_t errlen)
+/* Open and load the object at path, with flows entries in the flow cache
+ * (0: the object's default). 0 or -1 + err. */
+static inline int xu_env_open_sized(struct xu_env *e, const char *path, uint32_t flows, char *err,
+				    size_t errlen)
 {
 	struct bpf_program *prog;
 
@@ -104,6 +106,13 @@ static inline int xu_env_open(struct xu_env *e, const char *path, char *err, siz
 	e->obj = bpf_object__open_file(path, NULL);
 	if (!e->obj) {
 		snprintf(err, errlen, "%.300s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flows && bpf_map__set_max_entries(bpf_object__find_map_by_name(e->obj, COOP_XDP_MAP_FLOWS),
+					      flows)) {
+		snprintf(err, errlen, "%.300s: cannot size the flow cache", path);
+		bpf_object__close(e->obj);
+		e->obj = NULL;
 		return -1;
 	}
 	if (bpf_object__load(e->obj)) {
@@ -136,6 +145,12 @@ static inline int xu_env_open(struct xu_env *e, const char *path, char *err, siz
 		return -1;
 	}
 	return 0;
+}
+
+/* Open and load the object at path as built. 0 or -1 + err. */
+static inline int xu_env_open(struct xu_env *e, const char *path, char *err, size_t errlen)
+{
+	return xu_env_open_sized(e, path, 0, err, errlen);
 }
 
 static inline void xu_env_close(struct xu_env *e)
@@ -252,9 +267,15 @@ static inline int xu_run(int prog, const void *in, size_t len, void *out, size_t
 static const uint8_t xu_mac_router[6] = { 0x02, 0xc0, 0x00, 0x00, 0x00, 0x01 };
 static const uint8_t xu_mac_self[6] = { 0x02, 0xc0, 0x00, 0x00, 0x00, 0xaa };
 
+/* Frame bytes a struct xu_pkt holds; a test of larger frames defines it
+ * before including this file. */
+#ifndef XU_PKT_MAX
+#define XU_PKT_MAX 4096
+#endif
+
 /* A packet buffer: frame bytes, and where the IP header starts. */
 struct xu_pkt {
-	uint8_t b[4096]; /* frame */
+	uint8_t b[XU_PKT_MAX]; /* frame */
 	size_t len;      /* bytes used */
 	size_t l3;       /* offset of the IP header */
 };
