@@ -24,6 +24,7 @@ command -v rpcinfo >/dev/null || fail "rpcinfo (Debian package rpcbind) is neede
 # be ours; no reply is awaited). -n N sends N SETs, program and port
 # counting up, and prints how many were TRUE.
 cat >"$T/pmapc.c" <<'C'
+#include "test_addr.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -53,27 +54,6 @@ static void wstr(const char *s)
 	n += l;
 	while (n % 4)
 		msg[n++] = 0;
-}
-
-static socklen_t mkaddr(struct sockaddr_storage *ss, const char *a, int port)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (strchr(a, ':')) {
-		struct sockaddr_in6 *s = (struct sockaddr_in6 *)ss;
-
-		s->sin6_family = AF_INET6;
-		s->sin6_port = htons(port);
-		if (inet_pton(AF_INET6, a, &s->sin6_addr) != 1)
-			exit(2);
-		return sizeof(*s);
-	}
-	struct sockaddr_in *s = (struct sockaddr_in *)ss;
-
-	s->sin_family = AF_INET;
-	s->sin_port = htons(port);
-	if (inet_pton(AF_INET, a, &s->sin_addr) != 1)
-		exit(2);
-	return sizeof(*s);
 }
 
 int main(int argc, char **argv)
@@ -177,7 +157,7 @@ int main(int argc, char **argv)
 	return 0;
 }
 C
-cc -O2 -Wall -D_GNU_SOURCE -o "$T/pmapc" "$T/pmapc.c" || fail "pmapc does not build"
+cc -O2 -Wall -D_GNU_SOURCE -I"$top/tests/integration" -o "$T/pmapc" "$T/pmapc.c" || fail "pmapc does not build"
 
 client_ns "$P-c1" "${P}v1" 198.18.1.2/24 2001:db8:1::2/64
 # The pbr VSes' namespace, with a router for pa's gateway.

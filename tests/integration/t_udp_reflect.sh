@@ -23,6 +23,7 @@
 # "replies=R send_ms=S last_ms=L" (L: first send to last reply). -x forges
 # the source (IP_TRANSPARENT: SRC need not be ours).
 cat >"$T/udpflood.c" <<'C'
+#include "test_addr.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -40,27 +41,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static socklen_t mkaddr(struct sockaddr_storage *ss, const char *a, int port)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (strchr(a, ':')) {
-		struct sockaddr_in6 *s = (struct sockaddr_in6 *)ss;
-
-		s->sin6_family = AF_INET6;
-		s->sin6_port = htons(port);
-		if (inet_pton(AF_INET6, a, &s->sin6_addr) != 1)
-			exit(2);
-		return sizeof(*s);
-	}
-	struct sockaddr_in *s = (struct sockaddr_in *)ss;
-
-	s->sin_family = AF_INET;
-	s->sin_port = htons(port);
-	if (inet_pton(AF_INET, a, &s->sin_addr) != 1)
-		exit(2);
-	return sizeof(*s);
 }
 
 int main(int argc, char **argv)
@@ -119,7 +99,7 @@ int main(int argc, char **argv)
 	return 0;
 }
 C
-cc -O2 -Wall -D_GNU_SOURCE -o "$T/udpflood" "$T/udpflood.c" || fail "udpflood does not build"
+cc -O2 -Wall -D_GNU_SOURCE -I"$top/tests/integration" -o "$T/udpflood" "$T/udpflood.c" || fail "udpflood does not build"
 
 two_routers
 nsx "$RA" ip -6 addr add 2001:db8:10::1/64 dev ra0 nodad
