@@ -106,8 +106,6 @@ struct coop {
 	const struct coop_module *const *mods; /* modules in hook order (runtime/) */
 	size_t n_mods;
 	void *priv[COOP_MOD_MAX];         /* each module's runtime state */
-	ev_async released;                /* a worker let go of a VS being released */
-	void (*released_cb)(struct coop *c); /* what the runtime does then */
 	void (*vs_lost)(struct coop_vs *vs, const char *why); /* coop_vs_lose() */
 	struct coop_park park;            /* coop_workers_park / coop_workers_run */
 	bool started;                     /* coop_start succeeded */

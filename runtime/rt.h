@@ -66,8 +66,6 @@ int coop_rt_vs_insert(struct coop *c, struct coop_vs *vs);
 void coop_rt_vs_unlink(struct coop *c, struct coop_vs *vs);
 /* A module's hook applies to vs (backends only to their own VSes). */
 bool coop_rt_mod_for(const struct coop_module *m, const struct coop_vs *vs);
-/* Workers let go of VSes being released: finish those. */
-void coop_rt_released(struct coop *c);
 /* coop_vs_lose() of the runtime. */
 void coop_rt_vs_lose(struct coop_vs *vs, const char *why);
 

@@ -132,15 +132,6 @@ static void sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		coop_err("reload: %s", err);
 }
 
-static void released_async(struct ev_loop *loop, ev_async *a, int revents)
-{
-	struct coop *c = container_of(a, struct coop, released);
-
-	(void)loop;
-	(void)revents;
-	coop_rt_released(c);
-}
-
 struct coop *coop_new(void)
 {
 	struct coop *c;
@@ -169,8 +160,6 @@ struct coop *coop_new(void)
 	ev_signal_init(&c->sigusr1, ignored_cb, SIGUSR1);
 	ev_signal_init(&c->sigusr2, ignored_cb, SIGUSR2);
 	c->own_signals = true;
-	ev_async_init(&c->released, released_async);
-	ev_async_start(c->loop, &c->released);
 	c->vs_lost = coop_rt_vs_lose;
 	return c;
 }
@@ -544,7 +533,6 @@ void coop_free(struct coop *c)
 	coop_config_free(c->cfg);
 	free(c->services);
 	ev_async_stop(c->loop, &c->stop_async);
-	ev_async_stop(c->loop, &c->released);
 	pthread_cond_destroy(&c->park.cond);
 	pthread_mutex_destroy(&c->park.lock);
 	free(c);

@@ -345,8 +345,3 @@ void coop_rt_vs_retire(struct coop_vs *vs)
 	/* nothing to wait for: go at once */
 	drain_poll(c->loop, &vs->drain_timer, 0);
 }
-
-void coop_rt_released(struct coop *c)
-{
-	(void)c; /* releases are synchronous (coop_workers_run) */
-}
