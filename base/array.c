@@ -1,55 +1,28 @@
-/* array.c - the growable array (base/array.h). */
+/* array.c - growing arrays (base/array.h). */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "base/array.h"
 
-void coop_array_init(struct coop_array *a, size_t size)
+int coop_array_grow(void **v, size_t *cap, size_t need, size_t size, size_t min_cap)
 {
-	memset(a, 0, sizeof(*a));
-	a->size = size;
-}
+	size_t n = *cap ? *cap : (min_cap ? min_cap : 1);
+	void *p;
 
-int coop_array_reserve(struct coop_array *a, size_t n)
-{
-	size_t cap = a->cap ? a->cap : 8;
-	void *v;
-
-	if (n <= a->cap)
+	if (need <= *cap)
 		return 0;
-	while (cap < n)
-		cap *= 2;
-	v = realloc(a->v, cap * a->size);
-	if (!v)
+	while (n < need) {
+		if (n > SIZE_MAX / 2)
+			return -ENOMEM;
+		n *= 2;
+	}
+	if (size && n > SIZE_MAX / size)
 		return -ENOMEM;
-	a->v = v;
-	a->cap = cap;
+	p = realloc(*v, n * size);
+	if (!p)
+		return -ENOMEM;
+	*v = p;
+	*cap = n;
 	return 0;
-}
-
-void *coop_array_push(struct coop_array *a)
-{
-	void *e;
-
-	if (coop_array_reserve(a, a->n + 1) < 0)
-		return NULL;
-	e = coop_array_at(a, a->n++);
-	memset(e, 0, a->size);
-	return e;
-}
-
-void coop_array_remove(struct coop_array *a, size_t i)
-{
-	if (i >= a->n)
-		return;
-	memmove(coop_array_at(a, i), coop_array_at(a, i + 1), (a->n - i - 1) * a->size);
-	a->n--;
-}
-
-void coop_array_fini(struct coop_array *a)
-{
-	free(a->v);
-	a->v = NULL;
-	a->n = a->cap = 0;
 }

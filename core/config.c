@@ -15,6 +15,7 @@
 
 #include <iniparser.h>
 
+#include "base/array.h"
 #include "base/hash.h"
 #include "base/util.h"
 
@@ -662,15 +663,8 @@ static int add_sec(struct loader *ld, const char *name, unsigned line)
 {
 	struct raw_sec *s;
 
-	if (ld->n_secs == ld->cap_secs) {
-		size_t cap = ld->cap_secs ? 2 * ld->cap_secs : 16;
-
-		s = realloc(ld->secs, cap * sizeof(*s));
-		if (!s)
-			return fail(ld, -ENOMEM, NULL, NULL, "out of memory");
-		ld->secs = s;
-		ld->cap_secs = cap;
-	}
+	if (COOP_ARRAY_GROW(ld->secs, ld->cap_secs, ld->n_secs + 1, 16) < 0)
+		return fail(ld, -ENOMEM, NULL, NULL, "out of memory");
 	s = &ld->secs[ld->n_secs];
 	memset(s, 0, sizeof(*s));
 	s->name = strdup(name);
@@ -687,15 +681,8 @@ static int add_key(struct loader *ld, const char *key, const char *text, unsigne
 {
 	struct raw_key *k;
 
-	if (ld->n_keys == ld->cap_keys) {
-		size_t cap = ld->cap_keys ? 2 * ld->cap_keys : 64;
-
-		k = realloc(ld->keys, cap * sizeof(*k));
-		if (!k)
-			return fail(ld, -ENOMEM, NULL, NULL, "out of memory");
-		ld->keys = k;
-		ld->cap_keys = cap;
-	}
+	if (COOP_ARRAY_GROW(ld->keys, ld->cap_keys, ld->n_keys + 1, 64) < 0)
+		return fail(ld, -ENOMEM, NULL, NULL, "out of memory");
 	k = &ld->keys[ld->n_keys];
 	memset(k, 0, sizeof(*k));
 	k->key = strdup(key);

@@ -91,8 +91,9 @@ struct coop {
 	struct coop_config *cfg;          /* validated configuration */
 	const struct coop_service **services; /* registered services */
 	size_t n_services;
-	struct coop_vs **vs;              /* VSes in config order */
+	struct coop_vs **vs;              /* VSes in config order (added ones last) */
 	size_t n_vs;
+	size_t cap_vs;                    /* entries allocated (base/array.h) */
 	struct coop_worker *workers;      /* cfg->global.workers of them */
 	unsigned n_workers;
 	struct ev_loop *loop;             /* control loop */

@@ -211,7 +211,7 @@ static void free_vses(struct coop *c)
 		coop_rt_vs_destroy(c->vs[i]);
 	free(c->vs);
 	c->vs = NULL;
-	c->n_vs = 0;
+	c->n_vs = c->cap_vs = 0;
 }
 
 int coop_rt_check(const struct coop *c, const struct coop_config *cfg, char *err, size_t errlen)
@@ -278,7 +278,8 @@ int coop_configure(struct coop *c, const char *path, char *err, size_t errlen)
 	c->cfg = cfg;
 	c->n_workers = cfg->global.workers;
 	c->drain_timeout = cfg->global.drain_timeout_ms / 1000.0;
-	c->vs = calloc(cfg->n_vs ? cfg->n_vs : 1, sizeof(*c->vs));
+	c->cap_vs = cfg->n_vs ? cfg->n_vs : 1;
+	c->vs = calloc(c->cap_vs, sizeof(*c->vs));
 	if (!c->vs) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;

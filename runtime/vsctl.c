@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/array.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "runtime/rt.h"
@@ -97,11 +98,8 @@ int coop_rt_batch_commit(struct coop *c, char *err, size_t errlen)
 
 int coop_rt_vs_insert(struct coop *c, struct coop_vs *vs)
 {
-	struct coop_vs **v = realloc(c->vs, (c->n_vs + 1) * sizeof(*v));
-
-	if (!v)
+	if (COOP_ARRAY_GROW(c->vs, c->cap_vs, c->n_vs + 1, 16) < 0)
 		return -ENOMEM;
-	c->vs = v;
 	c->vs[c->n_vs++] = vs;
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "base/util.h"
+#include "base/array.h"
 #include "base/log.h"
 #include "base/netns.h"
 #include "core/module.h"
@@ -26,7 +27,7 @@ struct pbr_rt {
 	struct coop_pbr_slot *slots;    /* mark and table of each pbr VS of cfg */
 	size_t n_slots;
 	struct coop_pbr_space **spaces; /* namespaces holding pbr VSes */
-	size_t n_spaces;
+	size_t n_spaces, cap_spaces;
 	bool batch;                     /* between batch_begin and batch_commit */
 };
 
@@ -72,19 +73,17 @@ static struct coop_pbr_space *space_find(const struct pbr_rt *rt, const char *na
 static int space_get(struct pbr_rt *rt, const char *name, struct coop_pbr_space **out,
 		     char *err, size_t errlen)
 {
-	struct coop_pbr_space **s, *sp = space_find(rt, name);
+	struct coop_pbr_space *sp = space_find(rt, name);
 	int ret;
 
 	if (sp) {
 		*out = sp;
 		return 0;
 	}
-	s = realloc(rt->spaces, (rt->n_spaces + 1) * sizeof(*s));
-	if (!s) {
+	if (COOP_ARRAY_GROW(rt->spaces, rt->cap_spaces, rt->n_spaces + 1, 4) < 0) {
 		snprintf(err, errlen, "pbr: out of memory");
 		return -ENOMEM;
 	}
-	rt->spaces = s;
 	ret = coop_pbr_space_open(name, &rt->p, &sp, err, errlen);
 	if (ret < 0)
 		return ret;
