@@ -267,12 +267,12 @@ XDP_INLINE int xdp_encap(struct xdp_md *ctx, const struct coop_xdp_config *cfg,
 	o.steer = steer ? 1 : 0;
 	if (o.v6 ? !(cfg->src6[0] | cfg->src6[1] | cfg->src6[2] | cfg->src6[3]) : !cfg->src4)
 		return COOP_XDP_CNT_DROP_NO_SRC;
-	/* room for the inner packet: the MTU's, and never more than the
-	 * checksum reaches */
-	room = COOP_XDP_INNER_MAX;
-	if (cfg->mtu && cfg->mtu < o.len + room)
-		room = cfg->mtu > o.len ? cfg->mtu - o.len : 0;
-	if (inner_len > room) {
+	if (inner_len > COOP_XDP_INNER_MAX || (cfg->mtu && inner_len + o.len > cfg->mtu)) {
+		/* the room for the inner packet: the MTU's, never more than
+		 * the checksum reaches */
+		room = COOP_XDP_INNER_MAX;
+		if (cfg->mtu && cfg->mtu < o.len + room)
+			room = cfg->mtu > o.len ? cfg->mtu - o.len : 0;
 		if (!room)
 			return COOP_XDP_CNT_DROP_MTU;
 		if (p->t.family == COOP_FWD_FAMILY_V6)
