@@ -2,6 +2,7 @@
 # bench/xdp/run.sh - XDP forwarder figures (make bench builds them): ns per packet under test_run, packets per second on veth against the kernel's forwarding; records them in bench/RESULTS.md.
 set -eu
 cd "$(dirname "$0")/../.."
+. bench/lib.sh
 B=${B:-build}
 bin=$B/bench/xdp/xdp_bench
 for f in "$bin" "$B/fwd/bpf/coop_xdp.bpf.o" "$B/fwd/bpf/xdp_pass.bpf.o" "$B/fwd/bpf/xdp_bench.bpf.o"; do
@@ -28,6 +29,26 @@ trap cleanup EXIT
 
 # 1. ns per packet: the program and its calibration, same run
 "$bin" ns "$rounds" 2000 | tee "$tmp/ns.txt"
+
+# 1b. optionally against an earlier build, in the same session and the
+# same processes (these machines' speed moves by more than the figures do
+# between recordings, even between two processes run one after the other):
+# XDP_BENCH_BASE is a directory holding that build's fwd/bpf/coop_xdp.bpf.o
+# (built from its own coop_xdp.h), XDP_BENCH_BASE_NAME what to call it.
+# xdp_bench ab alternates the two within every round; the program loaded
+# first runs slower there (by about 10 % with the same object twice), so
+# each of XDP_BENCH_AB pairs of runs loads one build first, then the other,
+# and the ratio is the geometric mean of the two orders' medians.
+base=${XDP_BENCH_BASE:-}
+if [ -n "$base" ]; then
+	[ -e "$base/fwd/bpf/coop_xdp.bpf.o" ] ||
+		{ echo "bench/xdp: XDP_BENCH_BASE: $base/fwd/bpf/coop_xdp.bpf.o is missing" >&2; exit 1; }
+	for _ in $(seq "${XDP_BENCH_AB:-3}"); do
+		"$bin" ab "$base/fwd/bpf/coop_xdp.bpf.o" 9 | sed 's/^/this-first /' | tee -a "$tmp/ab.txt"
+		"$bin" ab "$base/fwd/bpf/coop_xdp.bpf.o" 9 other-first | sed 's/^/other-first /' |
+			tee -a "$tmp/ab.txt"
+	done
+fi
 
 # 2. packets per second. One namespace: veth gA-fA carries the frames to
 # the forwarder (fA) and, with XDP, the encapsulated packets back; the
@@ -59,6 +80,13 @@ val() {
 row() {
 	local c=$1
 	echo "| $2 | $(val "$tmp/ns.txt" "case=$c " net_ns) | $(val "$tmp/ns.txt" "case=$c " warm_ns) | $(val "$tmp/ns.txt" "case=$c " warm_calib_ns) | $(val "$tmp/ns.txt" "case=$c " cold_net_ns) | $3 |"
+}
+# ab FIELD ORDER CASE FMT: median (FMT) over the A/B runs of one order
+# ("this-first", "other-first", or "any") of a field of a case
+ab() {
+	local order=$2
+	[ "$order" = any ] && order='[a-z-]*'
+	grep "^$order ab case=$3 " "$tmp/ab.txt" | sed "s/.* $1=\([0-9.]*\).*/\1/" | median "$4"
 }
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 one() { val "$tmp/loop.txt" "layout=one " "$1"; }
@@ -98,6 +126,25 @@ verdict=$(awk -v busy="$(two xdp_busy)" -v kbusy="$(two kernel_busy)" -v r="$(tw
 	row cached_encap "cached TCP flow, encapsulated to another node (GUE, XDP_TX)" "<= 100"
 	row new_flow_syn "new flow (SYN): table, insert with LRU eviction, encapsulation" "<= 250"
 	row non_vip "non-VIP packet (XDP_PASS)" "-"
+	echo
+	echo "The calibration column is the machine's own speed at the time: compare net figures of two"
+	echo "recordings only as far as their calibrations agree."
+	if [ -n "$base" ]; then
+		echo
+		echo "**Against ${XDP_BENCH_BASE_NAME:-an earlier build}, same session**: \`xdp_bench ab\` loads both programs"
+		echo "and measures them alternately within every round (warm, as above, each against the same calibration"
+		echo "run), 9 rounds a run, ${XDP_BENCH_AB:-3} runs with each build loaded first (the first loaded runs about 10 % slower"
+		echo "here whatever it is). Net ns: medians over all runs; ratio: geometric mean of the two orders' median"
+		echo "per-round ratios."
+		echo
+		echo "| path | this build, net ns | ${XDP_BENCH_BASE_NAME:-earlier build}, net ns | this / earlier |"
+		echo "|---|---|---|---|"
+		for c in cached_local cached_encap new_flow_syn non_vip; do
+			echo "| $c | $(ab this_ns any "$c" %.1f) | $(ab other_ns any "$c" %.1f) | $(awk \
+				-v a="$(ab ratio this-first "$c" %.3f)" -v b="$(ab ratio other-first "$c" %.3f)" \
+				'BEGIN { printf "%.3f", sqrt(a * b) }') |"
+		done
+	fi
 	echo
 	echo "### Forwarded packets per second on veth"
 	echo
@@ -143,5 +190,4 @@ verdict=$(awk -v busy="$(two xdp_busy)" -v kbusy="$(two kernel_busy)" -v r="$(tw
 	echo "| **XDP / kernel** | $(one ratio)x (rounds: $(one ratio_min)x to $(one ratio_max)x) | $(one fwd_ratio)x |"
 } >"$tmp/section.md"
 
-. bench/lib.sh
 bench_record xdp <"$tmp/section.md"

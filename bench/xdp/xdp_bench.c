@@ -19,6 +19,9 @@
  * is checked, the encapsulation's bytes once per measurement, and the
  * counters after it: each measured run took the intended path.
  *
+ * ab mode: the same warm runs, this build's program against another build's,
+ * alternating within every round (run_ab).
+ *
  * loop mode (inside the namespace bench/xdp/run.sh builds): a fixed number
  * of frames circulates between the front veth and the forwarder veth,
  * whose XDP program is either coop_xdp (encapsulating back out of the same
@@ -94,6 +97,11 @@ static void bench_setup(struct bench *b, const uint8_t *peer_mac, const uint8_t 
 	b->cfg.src4 = inet_addr("198.18.3.10");
 	b->cfg.udp_idle_ns = 30000000000ull;
 	b->cfg.frag_timeout_ns = 30000000000ull;
+	/* each CPU's share of the flow cache, as coopd writes it: a new flow
+	 * beyond it counts an eviction (the new-flow case pays for that) */
+	b->cfg.flow_share =
+		bpf_map__max_entries(bpf_object__find_map_by_name(b->x.obj, COOP_XDP_MAP_FLOWS)) /
+		(uint32_t)b->x.ncpu;
 	/* the VIP address filter, as coopd writes it */
 	{
 		uint32_t a[4] = { b->vip, 0, 0, 0 }, bit = coop_xdp_vip_bit(a);
@@ -259,18 +267,100 @@ static double plain_run(int prog, const struct xu_pkt *p, uint32_t repeat)
 	return o.duration;
 }
 
+/* The four measured packets, and where the replayer and calibration are. */
+struct cases {
+	struct xu_pkt pk[4];         /* cached_local, cached_encap, new_flow_syn, non_vip */
+	struct xu_pkt want_encap;    /* the encapsulation of pk[1], expected */
+	uint32_t nfl;                /* new flows the replayer rotates (pk[2]) */
+	struct replayer rp;          /* xdp_bench.bpf.o's replayer */
+	struct bpf_object *pass_obj; /* xdp_pass.bpf.o */
+	int pass;                    /* its program: the calibration */
+};
+
+static const char *const case_names[4] = { "cached_local", "cached_encap", "new_flow_syn",
+					   "non_vip" };
+
+/* Load the calibration and the replayer, and build the packets for b's
+ * table: a flow of ours, a flow of node 1, SYNs of distinct new flows of
+ * node 1 (the replayer rotates them), another address. */
+static void cases_setup(struct cases *cs, struct bench *b)
+{
+	static struct replay_flow fl[REPLAY_FLOWS];
+	struct xu_pkt *local = &cs->pk[0], *encap = &cs->pk[1], *synp = &cs->pk[2];
+	struct replayer *rp = &cs->rp;
+	char path[PATH_MAX + 64];
+	uint32_t i, seq = 0;
+
+	xu_object_path(path, sizeof(path), "COOP_XDP_PASS_OBJ", "xdp_pass.bpf.o", 3);
+	cs->pass = xu_prog_open(path, "xdp_pass", &cs->pass_obj);
+	xu_object_path(path, sizeof(path), "COOP_XDP_BENCH_OBJ", "xdp_bench.bpf.o", 3);
+	rp->prog = xu_prog_open(path, "xdp_bench_replay", &rp->obj);
+	if (cs->pass < 0 || rp->prog < 0)
+		die("cannot load xdp_pass.bpf.o / xdp_bench.bpf.o");
+	rp->frame = bpf_map__fd(bpf_object__find_map_by_name(rp->obj, "xdp_bench_frame"));
+	rp->flows = bpf_map__fd(bpf_object__find_map_by_name(rp->obj, "xdp_bench_flows"));
+	rp->seq = bpf_map__fd(bpf_object__find_map_by_name(rp->obj, "xdp_bench_seq"));
+	rp->target = bpf_map__fd(bpf_object__find_map_by_name(rp->obj, "xdp_bench_target"));
+	rp->ncpu = b->x.ncpu;
+	for (i = 40000; owner(b, (bench_packet(b, local, inet_addr("198.18.200.1"), (uint16_t)i,
+						0x10, 0), local)) != NODE_SELF; i++)
+		;
+	for (i = 40000; owner(b, (bench_packet(b, encap, inet_addr("198.18.200.1"), (uint16_t)i,
+						0x10, 0), encap)) != NODE_REMOTE; i++)
+		;
+	cs->nfl = 0;
+	while (cs->nfl < REPLAY_FLOWS) {
+		uint32_t src = htonl(0xc612c800u + (seq >> 14)); /* 198.18.200.0 and up */
+		uint16_t sport = (uint16_t)(1024 + (seq & 0x3fff));
+
+		bench_packet(b, synp, src, sport, 0x02, 0);
+		seq++;
+		if (owner(b, synp) != NODE_REMOTE)
+			continue;
+		fl[cs->nfl].src = src;
+		fl[cs->nfl].sport = htons(sport);
+		if (bpf_map_update_elem(rp->flows, &cs->nfl, &fl[cs->nfl], BPF_ANY))
+			die("flow list");
+		cs->nfl++;
+	}
+	bench_packet(b, &cs->pk[3], inet_addr("198.18.200.1"), 40000, 0x10, inet_addr("198.18.9.9"));
+	{
+		struct coop_fwd_tuple t;
+		struct xu_outer o = { .family = 4, .dmac = b->node[1].dmac, .smac = b->node[1].smac,
+				      .dport = 6080 };
+		uint32_t s, d;
+		uint16_t sp, dp;
+
+		memcpy(&s, encap->b + encap->l3 + 12, 4);
+		memcpy(&d, encap->b + encap->l3 + 16, 4);
+		memcpy(&sp, encap->b + encap->l3 + 20, 2);
+		memcpy(&dp, encap->b + encap->l3 + 22, 2);
+		coop_fwd_tuple_v4(&t, s, d, sp, dp, 6);
+		o.sport = coop_xdp_gue_sport(coop_fwd_hash(&t));
+		o.src[0] = b->cfg.src4;
+		o.dst[0] = b->node[1].addr[0];
+		xu_encap(&cs->want_encap, encap, &o);
+	}
+}
+
+static void cases_close(struct cases *cs)
+{
+	bpf_object__close(cs->rp.obj);
+	bpf_object__close(cs->pass_obj);
+}
+
 static int run_ns(int rounds, uint32_t calls)
 {
-	static struct xu_pkt local, encap, nonvip, synp, want_encap, out;
-	static struct replay_flow fl[REPLAY_FLOWS];
+	static struct cases cs;
+	static struct xu_pkt out, syns[1024];
+	struct xu_pkt *local = &cs.pk[0], *synp = &cs.pk[2], *want_encap = &cs.want_encap;
+	struct replayer *rp = &cs.rp;
 	struct bench b = { 0 };
-	struct replayer rp = { 0 };
-	struct bpf_object *pass_obj;
 	char path[PATH_MAX + 64], err[512];
-	const char *names[4] = { "cached_local", "cached_encap", "new_flow_syn", "non_vip" };
+	const char *const *names = case_names;
 	double warm[4][64], wcal[4][64], wnet[4][64], cold[4][64], ccal[4][64], cnet[4][64];
 	double plain[64];
-	uint32_t i, nfl = 0, seq = 0, repeat = 100000;
+	uint32_t i, nfl, repeat = 100000;
 	int pass, r, c;
 
 	if (rounds > 64)
@@ -278,64 +368,15 @@ static int run_ns(int rounds, uint32_t calls)
 	xu_object_path(path, sizeof(path), "COOP_XDP_BPF_OBJ", "coop_xdp.bpf.o", 3);
 	if (xu_env_open(&b.x, path, err, sizeof(err)))
 		die(err);
-	xu_object_path(path, sizeof(path), "COOP_XDP_PASS_OBJ", "xdp_pass.bpf.o", 3);
-	pass = xu_prog_open(path, "xdp_pass", &pass_obj);
-	xu_object_path(path, sizeof(path), "COOP_XDP_BENCH_OBJ", "xdp_bench.bpf.o", 3);
-	rp.prog = xu_prog_open(path, "xdp_bench_replay", &rp.obj);
-	if (pass < 0 || rp.prog < 0)
-		die("cannot load xdp_pass.bpf.o / xdp_bench.bpf.o");
-	rp.frame = bpf_map__fd(bpf_object__find_map_by_name(rp.obj, "xdp_bench_frame"));
-	rp.flows = bpf_map__fd(bpf_object__find_map_by_name(rp.obj, "xdp_bench_flows"));
-	rp.seq = bpf_map__fd(bpf_object__find_map_by_name(rp.obj, "xdp_bench_seq"));
-	rp.target = bpf_map__fd(bpf_object__find_map_by_name(rp.obj, "xdp_bench_target"));
-	rp.ncpu = b.x.ncpu;
 	bench_setup(&b, xu_mac_router, xu_mac_self);
-
-	/* the packets: a flow of ours, a flow of node 1, SYNs of distinct new
-	 * flows of node 1 (the replayer rotates them), another address */
-	for (i = 40000; owner(&b, (bench_packet(&b, &local, inet_addr("198.18.200.1"), (uint16_t)i,
-						 0x10, 0), &local)) != NODE_SELF; i++)
-		;
-	for (i = 40000; owner(&b, (bench_packet(&b, &encap, inet_addr("198.18.200.1"), (uint16_t)i,
-						 0x10, 0), &encap)) != NODE_REMOTE; i++)
-		;
-	while (nfl < REPLAY_FLOWS) {
-		uint32_t src = htonl(0xc612c800u + (seq >> 14)); /* 198.18.200.0 and up */
-		uint16_t sport = (uint16_t)(1024 + (seq & 0x3fff));
-
-		bench_packet(&b, &synp, src, sport, 0x02, 0);
-		seq++;
-		if (owner(&b, &synp) != NODE_REMOTE)
-			continue;
-		fl[nfl].src = src;
-		fl[nfl].sport = htons(sport);
-		if (bpf_map_update_elem(rp.flows, &nfl, &fl[nfl], BPF_ANY))
-			die("flow list");
-		nfl++;
-	}
-	bench_packet(&b, &nonvip, inet_addr("198.18.200.1"), 40000, 0x10, inet_addr("198.18.9.9"));
-	{
-		struct coop_fwd_tuple t;
-		struct xu_outer o = { .family = 4, .dmac = b.node[1].dmac, .smac = b.node[1].smac,
-				      .dport = 6080 };
-		uint32_t s, d;
-		uint16_t sp, dp;
-
-		memcpy(&s, encap.b + encap.l3 + 12, 4);
-		memcpy(&d, encap.b + encap.l3 + 16, 4);
-		memcpy(&sp, encap.b + encap.l3 + 20, 2);
-		memcpy(&dp, encap.b + encap.l3 + 22, 2);
-		coop_fwd_tuple_v4(&t, s, d, sp, dp, 6);
-		o.sport = coop_xdp_gue_sport(coop_fwd_hash(&t));
-		o.src[0] = b.cfg.src4;
-		o.dst[0] = b.node[1].addr[0];
-		xu_encap(&want_encap, &encap, &o);
-	}
+	cases_setup(&cs, &b);
+	pass = cs.pass;
+	nfl = cs.nfl;
 
 	for (r = 0; r < rounds; r++) {
-		plain[r] = plain_run(pass, &local, repeat);
+		plain[r] = plain_run(pass, local, repeat);
 		for (c = 0; c < 4; c++) {
-			struct xu_pkt *pk = c == 0 ? &local : c == 1 ? &encap : c == 2 ? &synp : &nonvip;
+			struct xu_pkt *pk = &cs.pk[c];
 			uint32_t nf = c == 2 ? nfl : 0, runs = c == 2 ? nfl : repeat, rv;
 			uint32_t want = c == 1 || c == 2 ? 3 /* XDP_TX */ : 2 /* XDP_PASS */;
 			uint64_t a[COOP_XDP_CNT_MAX], z[COOP_XDP_CNT_MAX];
@@ -346,18 +387,18 @@ static int run_ns(int rounds, uint32_t calls)
 			 * run), the new-flow case with an empty cache */
 			xu_map_clear(b.x.flows, sizeof(struct coop_fwd_tuple));
 			if (c < 2)
-				replay_run(&rp, b.x.prog, pk, 0, 1, &rv, &out);
-			wcal[c][r] = replay_run(&rp, pass, pk, nf, runs, &rv, &out);
+				replay_run(rp, b.x.prog, pk, 0, 1, &rv, &out);
+			wcal[c][r] = replay_run(rp, pass, pk, nf, runs, &rv, &out);
 			if (rv != 2)
 				die("calibration verdict");
 			if (xu_counters(&b.x, a))
 				die("counters");
-			warm[c][r] = replay_run(&rp, b.x.prog, pk, nf, runs, &rv, &out);
+			warm[c][r] = replay_run(rp, b.x.prog, pk, nf, runs, &rv, &out);
 			if (xu_counters(&b.x, z))
 				die("counters");
 			if (rv != want)
 				die("verdict of the measured runs");
-			if (c == 1 && (out.len != want_encap.len || memcmp(out.b, want_encap.b, out.len)))
+			if (c == 1 && (out.len != want_encap->len || memcmp(out.b, want_encap->b, out.len)))
 				die("encapsulated bytes differ from the expectation");
 			expect_delta(a, z, verdict, runs);
 			if (c < 2)
@@ -371,12 +412,14 @@ static int run_ns(int rounds, uint32_t calls)
 			/* cold: one run per syscall, the calibration likewise */
 			xu_map_clear(b.x.flows, sizeof(struct coop_fwd_tuple));
 			if (c == 2) {
-				static struct xu_pkt syns[1024];
-
 				for (i = 0; i < 1024; i++) {
-					syns[i] = synp;
-					memcpy(syns[i].b + 26, &fl[i].src, 4);
-					memcpy(syns[i].b + 34, &fl[i].sport, 2);
+					struct replay_flow f;
+
+					if (bpf_map_lookup_elem(rp->flows, &i, &f))
+						die("flow list");
+					syns[i] = *synp;
+					memcpy(syns[i].b + 26, &f.src, 4);
+					memcpy(syns[i].b + 34, &f.sport, 2);
 				}
 				ccal[c][r] = measure(pass, syns, 1024, 1024, 2, NULL);
 				cold[c][r] = measure(b.x.prog, syns, 1024, 1024, want, NULL);
@@ -385,7 +428,7 @@ static int run_ns(int rounds, uint32_t calls)
 					measure(b.x.prog, pk, 1, 1, want, NULL);
 				ccal[c][r] = measure(pass, pk, 1, calls, 2, NULL);
 				cold[c][r] = measure(b.x.prog, pk, 1, calls, want,
-						     c == 1 ? &want_encap : NULL);
+						     c == 1 ? want_encap : NULL);
 			}
 			cnet[c][r] = cold[c][r] - ccal[c][r];
 		}
@@ -398,10 +441,81 @@ static int run_ns(int rounds, uint32_t calls)
 		       names[c], median_d(warm[c], rounds), median_d(wcal[c], rounds),
 		       median_d(wnet[c], rounds), median_d(cold[c], rounds), median_d(ccal[c], rounds),
 		       median_d(cnet[c], rounds), c == 2 ? nfl : repeat);
-	bpf_object__close(rp.obj);
-	bpf_object__close(pass_obj);
+	cases_close(&cs);
 	coop_fwd_maglev_free(b.t);
 	xu_env_close(&b.x);
+	return 0;
+}
+
+/*
+ * ab mode: this build's coop_xdp.bpf.o against another's (an earlier
+ * build, its own coop_xdp.h: the configuration only grows at its end, so
+ * the same one is written to both), warm runs as in ns mode, alternating
+ * the two and the calibration within every round and case so that the
+ * machine's drift between recordings (or between processes run one after
+ * the other) does not enter the comparison. Only verdicts are checked on
+ * the other build (its counters may be numbered differently). Prints
+ * medians of each's net ns and of the per-round ratio.
+ */
+static int run_ab(const char *other, int rounds, int other_first)
+{
+	static struct cases cs;
+	static struct xu_pkt out;
+	struct bench b = { 0 }, o = { 0 };
+	char path[PATH_MAX + 64], err[512];
+	double net[2][4][256], ratio[4][256];
+	uint32_t repeat = 100000, rv;
+	int r, c, k;
+
+	if (rounds > 256)
+		rounds = 256;
+	/* the one loaded first runs measurably slower here (where the kernel
+	 * puts its maps and code): other_first swaps, and run.sh runs both */
+	xu_object_path(path, sizeof(path), "COOP_XDP_BPF_OBJ", "coop_xdp.bpf.o", 3);
+	if ((other_first && xu_env_open(&o.x, other, err, sizeof(err))) ||
+	    xu_env_open(&b.x, path, err, sizeof(err)) ||
+	    (!other_first && xu_env_open(&o.x, other, err, sizeof(err))))
+		die(err);
+	bench_setup(&b, xu_mac_router, xu_mac_self);
+	bench_setup(&o, xu_mac_router, xu_mac_self);
+	cases_setup(&cs, &b);
+	for (r = 0; r < rounds; r++) {
+		for (c = 0; c < 4; c++) {
+			struct xu_pkt *pk = &cs.pk[c];
+			uint32_t nf = c == 2 ? cs.nfl : 0, runs = c == 2 ? cs.nfl : repeat;
+			uint32_t want = c == 1 || c == 2 ? 3 /* XDP_TX */ : 2 /* XDP_PASS */;
+			double cal = replay_run(&cs.rp, cs.pass, pk, nf, runs, &rv, &out);
+
+			if (rv != 2)
+				die("calibration verdict");
+			for (k = 0; k < 2; k++) {
+				/* this build first in even rounds, the other in odd ones */
+				struct bench *x = (k ^ (r & 1)) ? &o : &b;
+				double w;
+
+				xu_map_clear(x->x.flows, sizeof(struct coop_fwd_tuple));
+				if (c < 2)
+					replay_run(&cs.rp, x->x.prog, pk, 0, 1, &rv, &out);
+				w = replay_run(&cs.rp, x->x.prog, pk, nf, runs, &rv, &out);
+				if (rv != want)
+					die("verdict of the measured runs");
+				if (c == 1 && (out.len != cs.want_encap.len ||
+					       memcmp(out.b, cs.want_encap.b, out.len)))
+					die("encapsulated bytes differ from the expectation");
+				net[x == &o][c][r] = w - cal;
+			}
+			ratio[c][r] = net[0][c][r] / net[1][c][r];
+		}
+	}
+	for (c = 0; c < 4; c++)
+		printf("ab case=%s this_ns=%.1f other_ns=%.1f ratio=%.3f rounds=%d\n", case_names[c],
+		       median_d(net[0][c], rounds), median_d(net[1][c], rounds),
+		       median_d(ratio[c], rounds), rounds);
+	cases_close(&cs);
+	coop_fwd_maglev_free(b.t);
+	coop_fwd_maglev_free(o.t);
+	xu_env_close(&b.x);
+	xu_env_close(&o.x);
 	return 0;
 }
 
@@ -933,11 +1047,15 @@ int main(int argc, char **argv)
 		die("needs root (BPF programs)");
 	if (argc >= 2 && !strcmp(argv[1], "ns"))
 		return run_ns(argc > 2 ? atoi(argv[2]) : 7, argc > 3 ? (uint32_t)atoi(argv[3]) : 20000);
+	if (argc >= 3 && !strcmp(argv[1], "ab"))
+		return run_ab(argv[2], argc > 3 ? atoi(argv[3]) : 15,
+			      argc > 4 && !strcmp(argv[4], "other-first"));
 	if (argc >= 6 && !strcmp(argv[1], "loop"))
 		return run_loop(argv[2], argv[3], argv[4], argv[5], argc > 6 ? atoi(argv[6]) : 5,
 				argc > 7 ? (uint32_t)atoi(argv[7]) : 128,
 				argc > 8 ? (uint32_t)atoi(argv[8]) : 1000);
 	fprintf(stderr, "usage: xdp_bench ns [ROUNDS [CALLS]]\n"
+			"       xdp_bench ab OTHER_COOP_XDP_BPF_O [ROUNDS [other-first]]\n"
 			"       xdp_bench loop FRONT_IF FWD_IF OUT_IF BACK_IF [ROUNDS [INFLIGHT [MS]]]\n");
 	return 2;
 }
