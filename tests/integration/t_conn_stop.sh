@@ -118,6 +118,9 @@ namespace = $P-st
 interface = ${P}v1
 addresses = 198.18.45.1/24
 listen = tcp:7 echo
+# the client that never reads must still have its reply queued when the
+# stop comes, not be closed for out_max before it
+out_max = 268435456
 INI
 }
 
@@ -140,8 +143,9 @@ run_stop() {
 		bgns "$P-c1" timeout 20 socat -u TCP:198.18.45.1:7 /dev/null 2>/dev/null
 		PIDS+=("$!")
 	done
-	# asks for 8 MB back and reads none of it
-	head -c $((8 << 20)) /dev/zero >"$T/zeros"
+	# asks for 64 MB back and reads none of it: more than the kernel's
+	# buffers hold, so coopd has the rest queued when the stop comes
+	head -c $((64 << 20)) /dev/zero >"$T/zeros"
 	bgns "$P-c1" timeout 20 socat -u "$T/zeros" TCP:198.18.45.1:7 2>/dev/null
 	PIDS+=("$!")
 	bgns "$P-c1" "$T/halfclose" 198.18.45.1 7 "$SIZE" "$mark" >"$T/hc.out"
@@ -153,6 +157,14 @@ run_stop() {
 		sleep 0.01
 	done
 	[ -e "$mark" ] || fail "the client did not get to shut down its side: $(cat "$T/hc.out")"
+	# the non-reader has sent more than kernel buffers take back (with a
+	# grace period only: without one the stop must come at once)
+	for i in $(seq 100); do
+		[ "$1" -gt 0 ] || break
+		in=$("$COOPCTL" -s "$T/admin.sock" --json show vs st 2>/dev/null | jq -r .counters.bytes_in)
+		[ "${in:-0}" -gt $((40 << 20)) ] && break
+		sleep 0.05
+	done
 	t0=$(date +%s%N)
 	stop_coopd
 	stop_ms=$((($(date +%s%N) - t0) / 1000000))
