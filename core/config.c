@@ -1721,7 +1721,7 @@ bool coop_listen_equal(const struct coop_listen_cfg *a, const struct coop_listen
 	return a->proto == b->proto && a->port == b->port && !strcmp(a->service, b->service);
 }
 
-static bool addrs_eq(const struct coop_vs_cfg *a, const struct coop_vs_cfg *b)
+bool coop_vs_cfg_addrs_equal(const struct coop_vs_cfg *a, const struct coop_vs_cfg *b)
 {
 	size_t i;
 
@@ -1745,14 +1745,18 @@ static bool listens_eq(const struct coop_vs_cfg *a, const struct coop_vs_cfg *b)
 	return true;
 }
 
+bool coop_vs_cfg_gws_equal(const struct coop_vs_cfg *a, const struct coop_vs_cfg *b)
+{
+	return a->has_gw4 == b->has_gw4 && a->has_gw6 == b->has_gw6 &&
+	       (!a->has_gw4 || coop_addr_equal(&a->gw4, &b->gw4)) &&
+	       (!a->has_gw6 || coop_addr_equal(&a->gw6, &b->gw6));
+}
+
 bool coop_vs_cfg_equal(const struct coop_vs_cfg *a, const struct coop_vs_cfg *b)
 {
 	return !strcmp(a->name, b->name) && a->isolation == b->isolation &&
 	       !strcmp(a->netns, b->netns) && !strcmp(a->ifname, b->ifname) &&
-	       addrs_eq(a, b) &&
-	       a->has_gw4 == b->has_gw4 && a->has_gw6 == b->has_gw6 &&
-	       (!a->has_gw4 || coop_addr_equal(&a->gw4, &b->gw4)) &&
-	       (!a->has_gw6 || coop_addr_equal(&a->gw6, &b->gw6)) && listens_eq(a, b) &&
+	       coop_vs_cfg_addrs_equal(a, b) && coop_vs_cfg_gws_equal(a, b) && listens_eq(a, b) &&
 	       a->mark == b->mark && a->table == b->table && a->n_rpcs == b->n_rpcs &&
 	       mem_eq(a->rpcs, b->rpcs, a->n_rpcs * sizeof(*a->rpcs)) && !a->dns == !b->dns &&
 	       (!a->dns || (a->dns_len == b->dns_len && mem_eq(a->dns, b->dns, a->dns_len))) &&

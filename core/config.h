@@ -212,6 +212,9 @@ void coop_vs_cfg_free(struct coop_vs_cfg *cfg);
 /* Same address, length and link; same protocol, port and service. */
 bool coop_prefix_equal(const struct coop_prefix *a, const struct coop_prefix *b);
 bool coop_listen_equal(const struct coop_listen_cfg *a, const struct coop_listen_cfg *b);
+/* Same addresses (order included) / same gateways. */
+bool coop_vs_cfg_addrs_equal(const struct coop_vs_cfg *a, const struct coop_vs_cfg *b);
+bool coop_vs_cfg_gws_equal(const struct coop_vs_cfg *a, const struct coop_vs_cfg *b);
 /* Same section, value for value. */
 bool coop_vs_cfg_equal(const struct coop_vs_cfg *a, const struct coop_vs_cfg *b);
 

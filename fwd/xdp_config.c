@@ -351,28 +351,3 @@ const struct coop_cfg_keytab coop_fwd_keytabs[1] = {
 	  .obj_off = offsetof(struct coop_config, fwd), .init = tab_init, .check = tab_check,
 	  .release = tab_release },
 };
-
-bool coop_fwd_cfg_equal(const struct coop_fwd_cfg *a, const struct coop_fwd_cfg *b)
-{
-	size_t i;
-
-	if (a->enabled != b->enabled)
-		return false;
-	if (!a->enabled)
-		return true;
-	if (strcmp(a->ifname, b->ifname) || strcmp(a->self, b->self) ||
-	    a->table_size != b->table_size || a->flow_cache_size != b->flow_cache_size ||
-	    a->encap != b->encap || a->gue_port != b->gue_port || a->mtu != b->mtu ||
-	    a->xdp_mode != b->xdp_mode || a->n_vips != b->n_vips || a->n_nodes != b->n_nodes)
-		return false;
-	for (i = 0; i < a->n_vips; i++)
-		if (!coop_addr_equal(&a->vips[i].addr, &b->vips[i].addr) ||
-		    a->vips[i].port != b->vips[i].port || a->vips[i].proto != b->vips[i].proto)
-			return false;
-	for (i = 0; i < a->n_nodes; i++)
-		if (strcmp(a->nodes[i].name, b->nodes[i].name) ||
-		    !coop_addr_equal(&a->nodes[i].addr, &b->nodes[i].addr) ||
-		    a->nodes[i].weight != b->nodes[i].weight)
-			return false;
-	return true;
-}

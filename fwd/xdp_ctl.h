@@ -33,8 +33,6 @@ int coop_fwd_cfg_parse_xdp_mode(void *obj, const char *val, char *why, size_t wh
 /* The [forwarder] key table, for the module's keytabs. */
 struct coop_cfg_keytab;
 extern const struct coop_cfg_keytab coop_fwd_keytabs[1];
-/* Same section, value for value. */
-bool coop_fwd_cfg_equal(const struct coop_fwd_cfg *a, const struct coop_fwd_cfg *b);
 /* Defaults of a [forwarder] section, before its keys are parsed. */
 void coop_fwd_cfg_init(struct coop_fwd_cfg *f);
 

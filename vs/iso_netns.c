@@ -1290,15 +1290,11 @@ static int netns_vs_change(struct coop_vs *vs, const struct coop_vs_cfg *old,
 	struct iso_addr *gone_list = NULL;
 	struct coop_nl *nl = NULL;
 	size_t i, n_gone = 0;
-	bool addrs_same = old->n_addrs == new->n_addrs;
 	int rc, rc4 = -1;
 
 	if (strcmp(old->netns, new->netns) || strcmp(old->ifname, new->ifname) || !st)
 		return -EOPNOTSUPP;
-	for (i = 0; addrs_same && i < new->n_addrs; i++)
-		addrs_same = coop_prefix_equal(&old->addrs[i], &new->addrs[i]);
-	if (addrs_same && gw_same(old->has_gw4, &old->gw4, new->has_gw4, &new->gw4) &&
-	    gw_same(old->has_gw6, &old->gw6, new->has_gw6, &new->gw6))
+	if (coop_vs_cfg_addrs_equal(old, new) && coop_vs_cfg_gws_equal(old, new))
 		return 0;
 	rc = coop_netns_rec_begin(COOP_NETNS_REC_DIR, lerr, sizeof(lerr));
 	if (rc < 0) {

@@ -440,14 +440,8 @@ static int pbr_vs_change(struct coop_vs *vs, const struct coop_vs_cfg *old,
 		return -EOPNOTSUPP;
 	if (!m || !rt)
 		return -EOPNOTSUPP;
-	if (old->n_addrs == new->n_addrs && old->has_gw4 == new->has_gw4 &&
-	    old->has_gw6 == new->has_gw6 && (!new->has_gw4 || coop_addr_equal(&old->gw4, &new->gw4)) &&
-	    (!new->has_gw6 || coop_addr_equal(&old->gw6, &new->gw6))) {
-		for (i = 0; i < new->n_addrs && coop_prefix_equal(&old->addrs[i], &new->addrs[i]); i++)
-			;
-		if (i == new->n_addrs)
-			return 0;
-	}
+	if (coop_vs_cfg_addrs_equal(old, new) && coop_vs_cfg_gws_equal(old, new))
+		return 0;
 	m->cfg = new;
 	m->changed = true;
 	rt->batch = true;
@@ -483,9 +477,7 @@ static int pbr_vs_change(struct coop_vs *vs, const struct coop_vs_cfg *old,
 					     coop_addr_str(&old->addrs[i].addr, a, sizeof(a)),
 					     old->addrs[i].len);
 	}
-	if (old->has_gw4 != new->has_gw4 || old->has_gw6 != new->has_gw6 ||
-	    (new->has_gw4 && !coop_addr_equal(&old->gw4, &new->gw4)) ||
-	    (new->has_gw6 && !coop_addr_equal(&old->gw6, &new->gw6)))
+	if (!coop_vs_cfg_gws_equal(old, new))
 		coop_change_note_add(note, "gateway changed");
 	return 0;
 }

@@ -1552,11 +1552,8 @@ static bool udp_same(const struct coop_vs_cfg *a, const struct coop_vs_cfg *b)
 {
 	size_t i, j;
 
-	if (a->n_addrs != b->n_addrs || udp_listens(a) != udp_listens(b))
+	if (!coop_vs_cfg_addrs_equal(a, b) || udp_listens(a) != udp_listens(b))
 		return false;
-	for (i = 0; i < a->n_addrs; i++)
-		if (!coop_prefix_equal(&a->addrs[i], &b->addrs[i]))
-			return false;
 	for (i = j = 0; i < a->n_listens; i++) {
 		if (a->listens[i].proto != IPPROTO_UDP)
 			continue;
